@@ -1,0 +1,73 @@
+"""Celery configuration, read by `darkhorses.celery_app` (lowercase new-style names).
+
+Values that vary per deployment come from darkhorses.settings (the environment / .env).
+"""
+import sys
+
+from celery.schedules import crontab
+from kombu import Queue
+
+from darkhorses.settings import SettingsError, get_settings
+
+try:
+    _settings = get_settings()
+except SettingsError as exc:  # one line for the deploy log, not a traceback
+    sys.exit(f"configuration error: {exc}")
+
+broker_url = _settings.broker_url or "redis://127.0.0.1:6379/0"
+result_backend = _settings.result_backend or (broker_url if _settings.uses_redis else None)
+broker_connection_retry_on_startup = True
+# Redis re-delivers an unacked message after this long; it must exceed the longest
+# countdown (the live loop sleeps up to 15 minutes) or ETA messages would run twice.
+broker_transport_options = {"visibility_timeout": 2 * 3600}
+result_expires = 7 * 24 * 3600
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+
+enable_utc = True
+timezone = "Europe/London"  # beat's crontab is in UK time
+
+task_queues = (Queue("live"), Queue("historical"), Queue("stats"))
+task_default_queue = "historical"
+task_routes = {
+    "darkhorses.live.*": {"queue": "live"},
+    "darkhorses.historical.*": {"queue": "historical"},
+    "darkhorses.stats.*": {"queue": "stats"},
+}
+
+# Every task is idempotent, so a message is acknowledged only after the work is done:
+# a killed worker's task is redelivered instead of lost.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_track_started = True
+
+# Flower reads these events.
+worker_send_task_events = True
+task_send_sent_event = True
+
+worker_hijack_root_logger = False
+
+# Periodic tasks. Each carries an `expires` shorter than its period so a backlog (a worker
+# down for an hour) never turns into a burst of stale runs. The daily job may run twice or
+# be skipped (DST, deploys): it collects every unsettled day of its window, idempotently.
+beat_schedule = {
+    "live-watchdog": {
+        "task": "darkhorses.live.watchdog",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    "historical-daily": {
+        "task": "darkhorses.historical.daily",
+        "schedule": crontab(hour=1, minute=0),
+        "options": {"expires": 6 * 3600},
+    },
+    "stats-update": {
+        "task": "darkhorses.stats.update",
+        "schedule": 600.0,
+        "options": {"expires": 540},
+    },
+}

@@ -1,0 +1,40 @@
+"""The Celery application: `celery -A darkhorses ...` finds it as `darkhorses.app`."""
+import os
+import sys
+
+from celery import Celery, signals
+
+app = Celery("darkhorses")
+app.config_from_object("celeryconfig")
+app.conf.include = ["darkhorses.tasks.live", "darkhorses.tasks.historical", "darkhorses.tasks.stats"]
+
+
+def _refuse_without_credentials(what: str) -> None:
+    """Production entry points never fall back to fake data: no credentials, no start.
+    The embedded `run` mode sets DARKHORSES_SIMULATOR when it serves the simulator."""
+    from .settings import get_settings
+    if not get_settings().has_credentials and not os.environ.get("DARKHORSES_SIMULATOR"):
+        print(f"darkhorses: refusing to start the {what}: RACING_API_USERNAME and "
+              "RACING_API_PASSWORD are not set (for a demo on the bundled simulator use "
+              "`python -m darkhorses run`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+@signals.celeryd_init.connect
+def _check_worker(**_):
+    _refuse_without_credentials("worker")
+
+
+@signals.beat_init.connect
+def _check_beat(**_):
+    _refuse_without_credentials("beat")
+
+
+@signals.worker_process_init.connect
+def _fresh_connections(**_):
+    # A forked pool process must not share the parent's pooled database connections.
+    from .db import dispose_engines
+    dispose_engines()
+
+
+from . import status as _status  # noqa: E402,F401  (connects the task-status signal handlers)

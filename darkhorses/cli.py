@@ -1,0 +1,199 @@
+"""`python -m darkhorses <command>`: the service's commands for people and checks."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+
+from .settings import SettingsError, get_settings, mask_url
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m darkhorses", description=(
+        "DarkHorses Workers: UK and Irish racing odds and results from The Racing API."))
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sim = commands.add_parser("simulator", help="serve the bundled simulator of The Racing API")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--faults", default="", help="e.g. latency=0.2,error_rate=0.1,truncate_rate=0.05")
+    sim.add_argument("--results-history-days", type=int, default=None,
+                     help="refuse results older than this many days (an account without the add-on)")
+
+    commands.add_parser("migrate", help="create or upgrade the schema (alembic upgrade head)")
+    commands.add_parser("live-once", help="run one live odds cycle in-process and print its summary")
+
+    hist = commands.add_parser("historical", help="collect one day's results in-process")
+    hist.add_argument("--date", type=_date, default=None, help="UK date (default: yesterday)")
+
+    back = commands.add_parser("backfill", help="collect results for a range of dates")
+    back.add_argument("start", type=_date)
+    back.add_argument("end", type=_date)
+    back.add_argument("--oldest-first", action="store_true", help="default: newest first")
+    back.add_argument("--wait", action="store_true", help="show progress until every date settles")
+
+    commands.add_parser("stats", help="compute statistics and write the JSON files")
+    status = commands.add_parser("status", help="is collection healthy? (loop, tasks, rows, backfill)")
+    status.add_argument("--json", action="store_true")
+
+    run = commands.add_parser("run", help="worker + beat + live loop in one process, no infrastructure needed")
+    run.add_argument("--for", dest="duration", type=float, default=None, metavar="SECONDS")
+
+    chart = commands.add_parser("chart", help="draw the price movement of one race")
+    chart.add_argument("race_id")
+    chart.add_argument("--out", default=None)
+    chart.add_argument("--bookmaker", default=None)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = globals()["cmd_" + args.command.replace("-", "_")]
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+    try:
+        return handler(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"database error: {reason} — is DATABASE_URL ({mask_url(settings.database_url)}) right, "
+              "and has `python -m darkhorses migrate` run?", file=sys.stderr)
+        return 2
+
+
+def cmd_simulator(args) -> int:
+    from . import simulator
+    argv = ["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)]
+    if args.faults:
+        argv += ["--faults", args.faults]
+    if args.results_history_days is not None:
+        argv += ["--results-history-days", str(args.results_history_days)]
+    return simulator.main(argv)
+
+
+def cmd_migrate(args) -> int:
+    from .migrations import upgrade
+    url = get_settings().database_url
+    upgrade(url)
+    print(f"database at {mask_url(url)} is at the latest schema")
+    return 0
+
+
+def _require_credentials() -> bool:
+    if not get_settings().has_credentials:
+        print("error: RACING_API_USERNAME and RACING_API_PASSWORD are not set; "
+              "start the simulator (python -m darkhorses simulator) and point RACING_API_URL at it, "
+              "or use `python -m darkhorses run`", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_live_once(args) -> int:
+    from .live import run_cycle
+    if not _require_credentials():
+        return 2
+    print(json.dumps(run_cycle().as_dict()))
+    return 0
+
+
+def cmd_historical(args) -> int:
+    from .historical import DateUnavailable, collect_day
+    from .prices import uk_date
+    if not _require_credentials():
+        return 2
+    day = args.date or uk_date(datetime.now(timezone.utc)) - timedelta(days=1)
+    try:
+        print(json.dumps(collect_day(day)))
+    except DateUnavailable as exc:
+        print(json.dumps({"date": day.isoformat(), "status": "unavailable", "error": str(exc)}))
+    return 0
+
+
+def cmd_backfill(args) -> int:
+    from . import historical
+    settings = get_settings()
+    first, last = sorted((args.start, args.end))
+    if settings.broker_url:
+        from .tasks.historical import backfill
+        result = backfill.apply_async(args=[first.isoformat(), last.isoformat()],
+                                      kwargs={"newest_first": not args.oldest_first})
+        print(f"backfill {first}..{last} queued as task {result.id}")
+    elif not _require_credentials():
+        return 2
+    else:  # no broker: collect in this process, one date after another
+        for day in historical.plan_backfill(first, last, not args.oldest_first):
+            try:
+                historical.collect_day(day)
+            except historical.DateUnavailable:
+                pass
+            _print_progress(historical.backfill_progress(first, last), time.monotonic(), None)
+        print()
+    if args.wait and settings.broker_url:
+        return _wait_for_backfill(first, last)
+    return 0
+
+
+def _wait_for_backfill(first: date, last: date) -> int:
+    from . import historical
+    started = time.monotonic()
+    baseline = historical.backfill_progress(first, last)["done"]
+    while True:
+        progress = historical.backfill_progress(first, last)
+        _print_progress(progress, started, baseline)
+        if progress["remaining"] == 0:
+            print()
+            return 0 if not progress["by_status"].get("failed") else 1
+        time.sleep(1.0)
+
+
+def _print_progress(progress: dict, started: float, baseline: int | None) -> None:
+    done, total = progress["done"], progress["total"]
+    width = 30
+    filled = int(width * done / total) if total else width
+    elapsed = max(time.monotonic() - started, 1e-6)
+    rate = (done - (baseline or 0)) / elapsed * 60
+    eta = (progress["remaining"] / (rate / 60)) if rate > 0 else None
+    eta_text = f"{eta:,.0f}s" if eta is not None else "?"
+    sys.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} dates "
+                     f"{rate:,.1f} dates/min ETA {eta_text}   ")
+    sys.stdout.flush()
+
+
+def cmd_stats(args) -> int:
+    from .stats import update_statistics
+    print(json.dumps(update_statistics()))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .status import collect_status, render_status
+    report = collect_status()
+    print(json.dumps(report, default=str, indent=2) if args.json else render_status(report))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .embedded import run
+    return run(args.duration)
+
+
+def cmd_chart(args) -> int:
+    from .charts import draw_race_chart
+    return draw_race_chart(args.race_id, args.out, args.bookmaker)

@@ -1,0 +1,149 @@
+"""Engine, the one session scope, and the one bulk upsert helper.
+
+PostgreSQL in production; SQLite only for the no-infrastructure `run` mode. Every write
+of collected data goes through `upsert`, keyed on a natural key, so re-running any task
+rewrites the same rows instead of adding new ones.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import threading
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Iterable, Iterator, Sequence
+
+from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .settings import get_settings
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+# Below this many rows a multi-row INSERT is as quick as COPY and simpler.
+COPY_THRESHOLD = 2000
+
+
+def get_engine(url: str | None = None) -> Engine:
+    url = url or get_settings().database_url
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = _create_engine(url)
+        return engine
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            # WAL lets the stats task read while the live loop writes (threads share the file).
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+        return engine
+    # pre_ping: a worker outlives PostgreSQL restarts; a dead pooled connection is replaced.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def dispose_engines() -> None:
+    """Drop pooled connections (after a fork, or when tests switch databases)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session whose work is committed on success and rolled back on any error."""
+    session = sessionmaker(bind=get_engine(url), expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[str],
+           update: Iterable[str] = ()) -> int:
+    """Insert `rows`; on a conflict on `key` overwrite the `update` columns, or keep the
+    existing row when `update` is empty. All rows must have the same keys.
+
+    On PostgreSQL a large batch is COPYed into a temporary table and merged with one
+    INSERT ... SELECT ... ON CONFLICT, two to four times the cost of a bare COPY instead
+    of six to ten for paged INSERT ... VALUES. Returns the number of rows written.
+    """
+    if not rows:
+        return 0
+    table = getattr(table, "__table__", table)
+    columns = list(rows[0].keys())
+    update = [c for c in update if c not in key]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        return _copy_merge(session, table, rows, columns, key, update)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # SQLite allows 32766 bound parameters per statement.
+    page = max(1, 30000 // len(columns)) if dialect == "sqlite" else 1000
+    written = 0
+    for start in range(0, len(rows), page):
+        statement = insert(table).values(rows[start:start + page])
+        if update:
+            statement = statement.on_conflict_do_update(
+                index_elements=list(key), set_={c: statement.excluded[c] for c in update})
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=list(key))
+        written += session.execute(statement).rowcount
+    return written
+
+
+_temp_names = itertools.count()
+
+
+def _copy_merge(session, table, rows, columns, key, update) -> int:
+    temp = f"tmp_{table.name}_{next(_temp_names)}"
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    session.execute(text(
+        f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {column_list} FROM "{table.name}" WITH NO DATA'))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow([_csv_value(row[c]) for c in columns])
+    buffer.seek(0)
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    cursor.copy_expert(f'COPY "{temp}" ({column_list}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buffer)
+    conflict = ", ".join(f'"{c}"' for c in key)
+    action = ("DO UPDATE SET " + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update)) if update else "DO NOTHING"
+    result = session.execute(text(
+        f'INSERT INTO "{table.name}" ({column_list}) SELECT {column_list} FROM "{temp}" '
+        f"ON CONFLICT ({conflict}) {action}"))
+    session.execute(text(f'DROP TABLE "{temp}"'))
+    return result.rowcount
+
+
+def _csv_value(value):
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return value

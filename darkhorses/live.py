@@ -1,0 +1,310 @@
+"""One live-odds cycle: fetch today's racecards with embedded odds, write what changed.
+
+Plain functions over a session and a client; `darkhorses.tasks.live` wraps them in the
+self-scheduling Celery loop. A race that is off is never written again: its last captured
+prices stay as the closing snapshot and its market is marked CLOSED.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from .bookmakers import bookmaker_for
+from .db import session_scope, upsert
+from .models import CollectionRun, LiveRace, OddsHistory, OddsLive
+from .prices import (parse_price, parse_timestamp, text, to_int, uk_clock, uk_date)
+from .racing_api import RacingAPIClient
+from .settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# Fetch tomorrow's cards too when this window from now crosses midnight UK time.
+LOOKAHEAD = timedelta(hours=2)
+MAX_SLEEP = 900.0
+LIVE_KEY = ("race_id", "horse_id", "bookmaker_id")
+# What decides whether a stored row must be rewritten; timestamps are not part of it.
+COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country", "race_name",
+            "race_class", "race_type", "distance", "going", "runners", "horse_name",
+            "horse_number", "draw", "jockey", "trainer", "age", "weight_lbs", "form",
+            "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places",
+            "ew_denom", "market_status")
+UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
+
+
+class MalformedRace(ValueError):
+    pass
+
+
+@dataclass
+class ParsedRace:
+    race_id: str
+    off_dt: datetime
+    abandoned: bool
+    meta: dict
+    rows: list[dict] = field(default_factory=list)  # one per runner and bookmaker
+    history: list[dict] = field(default_factory=list)  # the API's own earlier prices
+    runners: int = 0
+    skipped_runners: int = 0
+    skipped_prices: int = 0
+
+
+@dataclass
+class CycleSummary:
+    races: int = 0
+    runners: int = 0
+    bookmakers: int = 0
+    prices: int = 0
+    changed: int = 0
+    history: int = 0
+    closed: int = 0
+    errors: int = 0
+    skipped_races: int = 0
+    skipped_runners: int = 0
+    skipped_prices: int = 0
+    next_off: str | None = None
+    next_poll_seconds: float = MAX_SLEEP
+    duration_seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_racecard(card: dict) -> ParsedRace:
+    """A racecard as rows for ra_odds_live; bad runners and prices are skipped and counted."""
+    if not isinstance(card, dict):
+        raise MalformedRace("racecard is not an object")
+    race_id = text(card.get("race_id"), 32)
+    off_dt = parse_timestamp(card.get("off_dt"))
+    if not race_id or off_dt is None:
+        raise MalformedRace(f"race {race_id or '?'}: missing race_id or a readable off_dt")
+    region = text(card.get("region"), 8)
+    meta = {
+        "race_id": race_id,
+        "race_date": uk_date(off_dt),
+        "race_time": uk_clock(off_dt),
+        "off_dt": off_dt,
+        "course": text(card.get("course"), 64),
+        "course_id": text(card.get("course_id"), 32),
+        "country": region.upper() if region else None,
+        "race_name": text(card.get("race_name"), 255),
+        "race_class": text(card.get("race_class"), 32),
+        "race_type": text(card.get("type"), 32),
+        "distance": text(card.get("distance"), 32),
+        "going": text(card.get("going"), 64),
+        "runners": to_int(card.get("field_size")),
+    }
+    race = ParsedRace(race_id, off_dt, card.get("is_abandoned") is True, meta)
+    runners = card.get("runners")
+    if not isinstance(runners, list):
+        raise MalformedRace(f"race {race_id}: runners is not a list")
+    for runner in runners:
+        try:
+            _parse_runner(race, runner)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            race.skipped_runners += 1
+            horse = runner.get("horse_id") if isinstance(runner, dict) else None
+            log.warning("race %s: skipped malformed runner %s: %s", race_id, horse, exc)
+    return race
+
+
+def _parse_runner(race: ParsedRace, runner: dict) -> None:
+    horse_id = text(runner["horse_id"], 32)
+    if not horse_id:
+        raise ValueError("no horse_id")
+    runner_meta = {
+        "horse_id": horse_id,
+        "horse_name": text(runner.get("horse"), 128),
+        "horse_number": text(runner.get("number"), 8),
+        "draw": text(runner.get("draw"), 8),
+        "jockey": text(runner.get("jockey"), 128),
+        "trainer": text(runner.get("trainer"), 128),
+        "age": text(runner.get("age"), 8),
+        "weight_lbs": text(runner.get("lbs"), 8),
+        "form": text(runner.get("form"), 32),
+    }
+    odds = runner.get("odds") or []
+    if not isinstance(odds, list):
+        raise ValueError("odds is not a list")
+    race.runners += 1
+    seen = set()
+    for quote in odds:
+        bookmaker = bookmaker_for(quote.get("bookmaker")) if isinstance(quote, dict) else None
+        price = parse_price(quote.get("decimal"), quote.get("fractional")) if bookmaker else None
+        if price is None or bookmaker.id in seen:
+            race.skipped_prices += 1
+            continue
+        seen.add(bookmaker.id)
+        race.rows.append({
+            **race.meta, **runner_meta,
+            "bookmaker_id": bookmaker.id,
+            "bookmaker_name": bookmaker.name,
+            "bookmaker_type": bookmaker.type,
+            "odds_decimal": price,
+            "odds_fractional": text(quote.get("fractional"), 16),
+            "ew_places": text(quote.get("ew_places"), 8),
+            "ew_denom": text(quote.get("ew_denom"), 8),
+            "odds_timestamp": parse_timestamp(quote.get("updated")),
+        })
+        for earlier in quote.get("history") or []:
+            if not isinstance(earlier, dict):
+                continue
+            earlier_price = parse_price(earlier.get("decimal"), earlier.get("fractional"))
+            changed_at = parse_timestamp(earlier.get("updated"))
+            if earlier_price is not None and changed_at is not None:
+                race.history.append({
+                    "race_id": race.race_id, "horse_id": horse_id, "bookmaker_id": bookmaker.id,
+                    "odds_decimal": earlier_price, "odds_fractional": text(earlier.get("fractional"), 16),
+                    "changed_at": changed_at})
+
+
+def next_poll_seconds(seconds_to_next_off: float | None, table, elapsed: float = 0.0) -> float:
+    """The countdown to the next cycle, measured from the start of this one.
+
+    `table` is ((seconds to off, poll interval), ...) ascending, the last bound infinite.
+    The poll also lands no later than the moment the next race enters the first band (its
+    last five minutes by default), so no race goes off unobserved there.
+    """
+    if seconds_to_next_off is None:
+        interval = MAX_SLEEP
+    else:
+        interval = next(seconds for bound, seconds in table if seconds_to_next_off <= bound)
+        until_first_band = seconds_to_next_off - table[0][0]
+        if until_first_band > 0:
+            interval = min(interval, until_first_band)
+    return round(max(0.0, min(interval, MAX_SLEEP) - elapsed), 3)
+
+
+def _off(card) -> datetime | None:
+    return parse_timestamp(card.get("off_dt")) if isinstance(card, dict) else None
+
+
+def _fetch_cards(client: RacingAPIClient, now: datetime, regions) -> list[dict]:
+    """Today's cards, plus tomorrow's when the look-ahead crosses midnight or today is over
+    (so the countdown can aim at tomorrow's first race)."""
+    today = uk_date(now)
+    cards = client.racecards_pro(today, regions)
+    today_has_more = any(off > now for off in map(_off, cards) if off)
+    if uk_date(now + LOOKAHEAD) != today or not today_has_more:
+        cards = cards + client.racecards_pro(today + timedelta(days=1), regions)
+    return cards
+
+
+def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None,
+              settings=None) -> CycleSummary:
+    """Fetch, parse and write one cycle; returns its summary (also stored as a run record)."""
+    settings = settings or get_settings()
+    started = time.monotonic()
+    now = now or datetime.now(timezone.utc)
+    own_client = client is None
+    client = client or RacingAPIClient(settings)
+    try:
+        cards = _fetch_cards(client, now, settings.regions)
+    finally:
+        if own_client:
+            client.close()
+
+    summary = CycleSummary()
+    open_races, finished, abandoned = [], [], []
+    for card in cards:
+        try:
+            race = parse_racecard(card)
+        except MalformedRace as exc:
+            summary.skipped_races += 1
+            log.warning("skipped malformed race: %s", exc)
+            continue
+        if race.abandoned:
+            abandoned.append(race.race_id)
+        elif race.off_dt <= now:
+            finished.append(race.race_id)
+        else:
+            open_races.append(race)
+
+    with session_scope() as session:
+        summary.closed = _close_markets(session, finished, abandoned)
+        _write_open_races(session, open_races, now, summary)
+        upcoming = [r.off_dt for r in open_races]
+        next_off = min(upcoming) if upcoming else None
+        summary.next_off = next_off.isoformat() if next_off else None
+        summary.errors = summary.skipped_races + summary.skipped_runners
+        summary.duration_seconds = round(time.monotonic() - started, 3)
+        summary.next_poll_seconds = next_poll_seconds(
+            (next_off - now).total_seconds() if next_off else None,
+            settings.poll_intervals, summary.duration_seconds)
+        session.add(CollectionRun(
+            kind="live", started_at=now, duration_seconds=summary.duration_seconds,
+            races=summary.races, runners=summary.runners, bookmakers=summary.bookmakers,
+            prices=summary.prices, changed=summary.changed, errors=summary.errors,
+            detail={k: v for k, v in summary.as_dict().items() if k not in (
+                "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")}))
+    return summary
+
+
+def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
+    """Mark markets of races that are off (or abandoned) once; their prices stay as they are."""
+    closed = 0
+    for status, race_ids in (("CLOSED", finished), ("ABANDONED", abandoned)):
+        if not race_ids:
+            continue
+        for table in (OddsLive.__table__, LiveRace.__table__):
+            result = session.execute(update(table).where(
+                table.c.race_id.in_(race_ids), table.c.market_status == "OPEN").values(market_status=status))
+            if table is LiveRace.__table__:
+                closed += result.rowcount
+    return closed
+
+
+def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary) -> None:
+    if not races:
+        return
+    race_ids = [r.race_id for r in races]
+    live = OddsLive.__table__
+    stored = {}
+    for row in session.execute(select(*(live.c[c] for c in LIVE_KEY + COMPARED)).where(
+            live.c.race_id.in_(race_ids))).mappings():
+        stored[(row["race_id"], row["horse_id"], row["bookmaker_id"])] = tuple(row[c] for c in COMPARED)
+
+    changed_rows, history_rows, bookmakers = [], [], set()
+    for race in races:
+        summary.races += 1
+        summary.runners += race.runners
+        summary.skipped_runners += race.skipped_runners
+        summary.skipped_prices += race.skipped_prices
+        for row in race.rows:
+            row["market_status"] = "OPEN"
+            summary.prices += 1
+            bookmakers.add(row["bookmaker_id"])
+            key = (row["race_id"], row["horse_id"], row["bookmaker_id"])
+            before = stored.get(key)
+            if before is not None and before == tuple(row[c] for c in COMPARED):
+                continue
+            row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now)
+            changed_rows.append(row)
+            price_moved = before is None or before[COMPARED.index("odds_decimal")] != row["odds_decimal"] \
+                or before[COMPARED.index("odds_fractional")] != row["odds_fractional"]
+            if price_moved:
+                history_rows.append({
+                    "race_id": row["race_id"], "horse_id": row["horse_id"],
+                    "bookmaker_id": row["bookmaker_id"], "odds_decimal": row["odds_decimal"],
+                    "odds_fractional": row["odds_fractional"],
+                    "changed_at": row["odds_timestamp"] or now, "observed_at": now})
+        # Earlier prices the API still reports: our own first sight may be late.
+        history_rows.extend({**h, "observed_at": now} for h in race.history
+                            if (h["race_id"], h["horse_id"], h["bookmaker_id"]) not in stored)
+    summary.bookmakers = len(bookmakers)
+    summary.changed = len(changed_rows)
+    upsert(session, live, changed_rows, LIVE_KEY, UPDATED)
+    summary.history = upsert(session, OddsHistory.__table__, history_rows,
+                             ("race_id", "horse_id", "bookmaker_id", "changed_at"))
+
+    upsert(session, LiveRace.__table__, [
+        {"race_id": r.race_id, "race_date": r.meta["race_date"], "off_dt": r.off_dt,
+         "course": r.meta["course"], "race_name": r.meta["race_name"], "market_status": "OPEN",
+         "captures": 0, "first_seen_at": now, "fetched_at": now} for r in races],
+        ("race_id",), ("race_date", "off_dt", "course", "race_name"))
+    races_table = LiveRace.__table__
+    session.execute(update(races_table).where(races_table.c.race_id.in_(race_ids)).values(
+        captures=races_table.c.captures + 1, fetched_at=now))

@@ -1,0 +1,39 @@
+"""What the service itself did: one row per collection run, one row per task name."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, BigId, UTCDateTime, utcnow
+
+
+class CollectionRun(Base):
+    __tablename__ = "ra_odds_statistics"
+    __table_args__ = (Index("ix_ra_odds_statistics_kind_started_at", "kind", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # live | historical | stats
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    duration_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    races: Mapped[int] = mapped_column(Integer, default=0)
+    runners: Mapped[int] = mapped_column(Integer, default=0)
+    bookmakers: Mapped[int] = mapped_column(Integer, default=0)
+    prices: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class TaskStatus(Base):
+    __tablename__ = "ra_task_status"
+
+    task_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_state: Mapped[str] = mapped_column(String(16))  # SUCCESS | FAILURE | RETRY | STARTED
+    last_run_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_duration_seconds: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,218 @@
+"""Statistics over the collected data, computed in SQL and written as JSON files.
+
+Every figure is an aggregate the database computes (PostgreSQL in production, SQLite in
+the embedded mode); Python only shapes the answers. Files are written atomically so the
+read API never sees half a file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import case, distinct, func, select
+
+from .db import session_scope
+from .models import CollectionLedger, CollectionRun, LiveRace, OddsHistorical, OddsLive
+from .prices import uk_date
+from .settings import get_settings
+
+SCHEMA_VERSION = 1
+LIVE_NULL_COLUMNS = ("odds_decimal", "odds_fractional", "off_dt", "course", "horse_name",
+                     "jockey", "trainer", "odds_timestamp")
+HISTORICAL_NULL_COLUMNS = ("off_dt", "track", "horse_name", "finishing_position", "industry_sp",
+                           "betfair_sp", "official_rating", "jockey", "trainer",
+                           "pre_race_min", "pre_race_max")
+
+
+def _iso(value):
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+def _year(session, column):
+    if session.get_bind().dialect.name == "sqlite":
+        return func.cast(func.strftime("%Y", column), OddsLive.runners.type)
+    return func.cast(func.extract("year", column), OddsLive.runners.type)
+
+
+def _null_counts(table, columns):
+    return [func.sum(case((table.c[c].is_(None), 1), else_=0)).label(f"null_{c}") for c in columns]
+
+
+def live_statistics(session, now: datetime) -> dict:
+    t = OddsLive.__table__
+    row = session.execute(select(
+        func.count().label("total"), func.min(t.c.race_date).label("first_date"),
+        func.max(t.c.race_date).label("last_date"), func.max(t.c.odds_timestamp).label("latest_odds"),
+        func.max(t.c.fetched_at).label("latest_fetch"),
+        func.sum(case((t.c.updated_at >= now - timedelta(hours=1), 1), else_=0)).label("changed_last_hour"),
+        func.sum(case((t.c.updated_at >= now - timedelta(hours=24), 1), else_=0)).label("changed_last_24h"),
+        func.count(distinct(t.c.race_id)).label("races"), func.count(distinct(t.c.horse_id)).label("horses"),
+        func.count(distinct(t.c.course)).label("courses"), func.count(distinct(t.c.bookmaker_id)).label("bookmakers"),
+        *_null_counts(t, LIVE_NULL_COLUMNS))).mappings().one()
+    latest_check = session.execute(select(func.max(LiveRace.fetched_at))).scalar()
+    return {
+        "total_rows": row["total"],
+        "date_range": {"first": _iso(row["first_date"]), "last": _iso(row["last_date"])},
+        "latest_odds_timestamp": _iso(row["latest_odds"]),
+        "latest_fetched_at": _iso(row["latest_fetch"]),
+        "latest_race_check": _iso(latest_check),
+        "recent_activity": {"changed_last_hour": row["changed_last_hour"] or 0,
+                            "changed_last_24h": row["changed_last_24h"] or 0},
+        "distinct": {k: row[k] for k in ("races", "horses", "courses", "bookmakers")},
+        "null_counts": {c: row[f"null_{c}"] or 0 for c in LIVE_NULL_COLUMNS},
+        "by_bookmaker": [
+            {"bookmaker_id": r.bookmaker_id, "prices": r.prices, "races": r.races, "horses": r.horses,
+             "latest": _iso(r.latest)}
+            for r in session.execute(select(
+                t.c.bookmaker_id, func.count().label("prices"), func.count(distinct(t.c.race_id)).label("races"),
+                func.count(distinct(t.c.horse_id)).label("horses"), func.max(t.c.updated_at).label("latest"))
+                .group_by(t.c.bookmaker_id).order_by(t.c.bookmaker_id))],
+        "by_date": [{"date": _iso(r[0]), "rows": r[1], "races": r[2]} for r in session.execute(
+            select(t.c.race_date, func.count(), func.count(distinct(t.c.race_id)))
+            .group_by(t.c.race_date).order_by(t.c.race_date.desc()))],
+        "by_course": [{"course": r[0], "rows": r[1], "races": r[2]} for r in session.execute(
+            select(t.c.course, func.count(), func.count(distinct(t.c.race_id)))
+            .group_by(t.c.course).order_by(t.c.course))],
+        "market_status": dict(session.execute(
+            select(t.c.market_status, func.count()).group_by(t.c.market_status)).all()),
+    }
+
+
+def historical_statistics(session, now: datetime) -> dict:
+    t = OddsHistorical.__table__
+    row = session.execute(select(
+        func.count().label("total"), func.min(t.c.race_date).label("first_date"),
+        func.max(t.c.race_date).label("last_date"), func.max(t.c.updated_at).label("latest_update"),
+        func.sum(case((t.c.updated_at >= now - timedelta(hours=24), 1), else_=0)).label("updated_last_24h"),
+        func.count(distinct(t.c.race_id)).label("races"), func.count(distinct(t.c.horse_id)).label("horses"),
+        func.count(distinct(t.c.track)).label("tracks"), func.count(distinct(t.c.jockey_id)).label("jockeys"),
+        func.count(distinct(t.c.trainer_id)).label("trainers"), func.count(distinct(t.c.country)).label("countries"),
+        func.count(t.c.industry_sp).label("with_sp"), func.count(t.c.betfair_sp).label("with_bsp"),
+        func.count(t.c.pre_race_min).label("with_pre_race_min"),
+        func.count(t.c.pre_race_max).label("with_pre_race_max"),
+        *_null_counts(t, HISTORICAL_NULL_COLUMNS))).mappings().one()
+    total = row["total"]
+    coverage = {k: {"rows": row[k], "percent": round(100.0 * row[k] / total, 2) if total else 0.0}
+                for k in ("with_sp", "with_bsp", "with_pre_race_min", "with_pre_race_max")}
+    return {
+        "total_rows": total,
+        "date_range": {"first": _iso(row["first_date"]), "last": _iso(row["last_date"])},
+        "latest_update": _iso(row["latest_update"]),
+        "recent_activity": {"updated_last_24h": row["updated_last_24h"] or 0},
+        "distinct": {k: row[k] for k in ("races", "horses", "tracks", "jockeys", "trainers", "countries")},
+        "null_counts": {c: row[f"null_{c}"] or 0 for c in HISTORICAL_NULL_COLUMNS},
+        "price_coverage": coverage,
+        "by_date": [{"date": _iso(r[0]), "rows": r[1], "races": r[2]} for r in session.execute(
+            select(t.c.race_date, func.count(), func.count(distinct(t.c.race_id)))
+            .group_by(t.c.race_date).order_by(t.c.race_date.desc()))],
+        "by_country": [{"country": r[0], "rows": r[1], "races": r[2]} for r in session.execute(
+            select(t.c.country, func.count(), func.count(distinct(t.c.race_id)))
+            .group_by(t.c.country).order_by(t.c.country))],
+        "by_track": [{"track": r[0], "rows": r[1], "races": r[2]} for r in session.execute(
+            select(t.c.track, func.count(), func.count(distinct(t.c.race_id)))
+            .group_by(t.c.track).order_by(t.c.track))],
+    }
+
+
+def collection_health(session, now: datetime) -> dict:
+    """What the old service never told: did we watch every race up to its off?"""
+    since = uk_date(now) - timedelta(days=7)
+    races = []
+    for r in session.execute(select(LiveRace).where(LiveRace.race_date >= since)
+                             .order_by(LiveRace.off_dt)).scalars():
+        gap = (r.off_dt - r.fetched_at).total_seconds() if r.off_dt and r.fetched_at else None
+        races.append({"race_id": r.race_id, "race_date": _iso(r.race_date), "off_dt": _iso(r.off_dt),
+                      "course": r.course, "race_name": r.race_name, "market_status": r.market_status,
+                      "captures": r.captures, "last_capture": _iso(r.fetched_at),
+                      "gap_to_off_seconds": round(gap, 1) if gap is not None else None})
+    h = OddsHistorical.__table__
+    never_captured = [
+        {"race_id": r.race_id, "race_date": _iso(r.race_date), "track": r.track, "race_time": r.race_time}
+        for r in session.execute(
+            select(h.c.race_id, h.c.race_date, h.c.track, h.c.race_time).distinct()
+            .where(h.c.race_date >= since, h.c.race_id.not_in(select(LiveRace.race_id)))
+            .order_by(h.c.race_date, h.c.race_time))]
+    ledger = CollectionLedger.__table__
+    year = _year(session, ledger.c.race_date)
+    coverage: dict[str, dict] = {}
+    for y, status, count in session.execute(
+            select(year, ledger.c.status, func.count()).group_by(year, ledger.c.status).order_by(year)):
+        coverage.setdefault(str(y), {})[status] = count
+    live = OddsLive.__table__
+    today = uk_date(now)
+    overround = [
+        {"race_id": r.race_id, "bookmaker_id": r.bookmaker_id, "runners_priced": r.priced,
+         "book_percent": round(float(r.book) * 100, 2)}
+        for r in session.execute(
+            select(live.c.race_id, live.c.bookmaker_id, func.count().label("priced"),
+                   func.sum(1.0 / live.c.odds_decimal).label("book"))
+            .where(live.c.race_date == today, live.c.odds_decimal > 1)
+            .group_by(live.c.race_id, live.c.bookmaker_id).order_by(live.c.race_id, live.c.bookmaker_id))]
+    gaps = [r["gap_to_off_seconds"] for r in races if r["market_status"] == "CLOSED" and r["gap_to_off_seconds"] is not None]
+    return {
+        "window_start": since.isoformat(),
+        "races": races,
+        "races_watched": len(races),
+        "closed_races_max_gap_seconds": max(gaps) if gaps else None,
+        "never_captured": never_captured,
+        "ledger_by_year": coverage,
+        "overround_today": overround,
+    }
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(payload, handle, default=_iso, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def compute_statistics(now: datetime | None = None) -> dict:
+    now = now or datetime.now(timezone.utc)
+    with session_scope() as session:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": now.isoformat(),
+            "ra_odds_live": live_statistics(session, now),
+            "ra_odds_historical": historical_statistics(session, now),
+            "collection_health": collection_health(session, now),
+        }
+
+
+def update_statistics(now: datetime | None = None, output_dir: str | None = None) -> dict:
+    """Compute, write every file, record a summary row; returns the summary."""
+    started = time.monotonic()
+    now = now or datetime.now(timezone.utc)
+    stats = compute_statistics(now)
+    directory = Path(output_dir or get_settings().stats_output_dir)
+    header = {"schema_version": SCHEMA_VERSION, "generated_at": stats["generated_at"]}
+    for name in ("ra_odds_live", "ra_odds_historical", "collection_health"):
+        write_json_atomic(directory / f"{name}_latest.json", {**header, name: stats[name]})
+    write_json_atomic(directory / "all_stats_latest.json", stats)
+    duration = round(time.monotonic() - started, 3)
+    summary = {
+        "generated_at": stats["generated_at"], "duration_seconds": duration, "output_dir": str(directory),
+        "live_rows": stats["ra_odds_live"]["total_rows"],
+        "historical_rows": stats["ra_odds_historical"]["total_rows"],
+        "races_watched_7d": stats["collection_health"]["races_watched"],
+        "never_captured_7d": len(stats["collection_health"]["never_captured"]),
+    }
+    with session_scope() as session:
+        session.add(CollectionRun(kind="stats", started_at=now, duration_seconds=duration,
+                                  races=stats["ra_odds_live"]["distinct"]["races"],
+                                  prices=summary["live_rows"], runners=summary["historical_rows"],
+                                  detail=summary))
+    return summary

@@ -1,0 +1,80 @@
+"""Historical results: the daily 01:00 UK job, one task per date, and backfills (queue `historical`)."""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timezone
+
+from celery.exceptions import Ignore
+from sqlalchemy.exc import OperationalError, InterfaceError
+
+from ..celery_app import app
+from .. import historical
+from ..prices import uk_date
+from ..racing_api import BadResponse, TemporarilyUnavailable
+from ..settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# Worth another try later: the API or the database was away, or a body came back broken.
+TRANSIENT = (TemporarilyUnavailable, BadResponse, OperationalError, InterfaceError, ConnectionError)
+PROGRESS_EVERY = 5.0  # seconds between backfill progress reports
+
+
+@app.task(bind=True, name="darkhorses.historical.collect_day", max_retries=5)
+def collect_day(self, day: str):
+    race_date = date.fromisoformat(day)
+    try:
+        return historical.collect_day(race_date)
+    except historical.DateUnavailable as exc:
+        log.warning("results for %s are not available under this plan: %s", day, exc)
+        return {"date": day, "status": "unavailable", "error": str(exc)}
+    except TRANSIENT as exc:
+        final = self.request.retries >= self.max_retries
+        _record_failure(race_date, exc, "failed" if final else "pending")
+        if final:
+            raise
+        raise self.retry(exc=exc, countdown=min(600, 30 * 2 ** self.request.retries))
+    except Exception as exc:
+        _record_failure(race_date, exc, "failed")
+        raise
+
+
+def _record_failure(race_date: date, exc: Exception, status: str) -> None:
+    try:
+        historical.mark_ledger(race_date, status=status, last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                               finished_at=datetime.now(timezone.utc))
+    except Exception:  # the database may be the thing that failed; the task state still tells
+        log.exception("could not record the failure of %s in the ledger", race_date)
+
+
+@app.task(name="darkhorses.historical.daily")
+def daily():
+    """Yesterday plus any missed day in the catch-up window, each as its own task."""
+    dates = historical.daily_dates(uk_date(datetime.now(timezone.utc)), get_settings().historical_catchup_days)
+    for race_date in dates:
+        collect_day.apply_async(args=[race_date.isoformat()])
+    return {"enqueued": [d.isoformat() for d in dates]}
+
+
+@app.task(bind=True, name="darkhorses.historical.backfill")
+def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bool = False):
+    """Enqueue one collect_day per unsettled date, then report progress until all settle.
+
+    Progress is reported by re-sending this same task id every few seconds rather than by
+    blocking a worker slot, so a backfill never starves the dates it is waiting for.
+    """
+    first, last = sorted((date.fromisoformat(start), date.fromisoformat(end)))
+    if not enqueued:
+        dates = historical.plan_backfill(first, last, newest_first)
+        for race_date in dates:
+            collect_day.apply_async(args=[race_date.isoformat()])
+        log.info("backfill %s..%s: %d dates enqueued, %d already settled",
+                 first, last, len(dates), (last - first).days + 1 - len(dates))
+    progress = historical.backfill_progress(first, last)
+    if progress["remaining"] == 0:
+        return progress
+    self.update_state(state="PROGRESS", meta=progress)
+    self.send_event("task-progress", done=progress["done"], total=progress["total"])
+    self.apply_async(args=[start, end], kwargs={"newest_first": newest_first, "enqueued": True},
+                     task_id=self.request.id, countdown=PROGRESS_EVERY)
+    raise Ignore()

@@ -1,0 +1,65 @@
+"""The self-scheduling live loop and its watchdog (queue `live`)."""
+from __future__ import annotations
+
+import logging
+
+from celery.signals import worker_ready
+
+from ..celery_app import app
+from .. import live, loop
+from ..coordination import store_for
+from ..racing_api import CredentialsRejected
+from ..settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# After a failed cycle: soon, but without hammering; rejected credentials need a person.
+FAILURE_BACKOFF = 30.0
+CREDENTIALS_BACKOFF = 300.0
+
+
+@app.task(name="darkhorses.live.poll", ignore_result=True)
+def poll(loop_id: str | None = None, seq: int = 0):
+    store = store_for(get_settings())
+    loop_id = loop.claim(store, loop_id, seq)
+    if loop_id is None:
+        return {"status": "skipped", "reason": "another live loop holds the lease"}
+    error = None
+    try:
+        summary = live.run_cycle()
+        countdown, outcome = summary.next_poll_seconds, {"ok": True, **summary.as_dict()}
+    except CredentialsRejected as exc:
+        error, countdown, outcome = exc, CREDENTIALS_BACKOFF, {"ok": False, "error": str(exc)}
+    except Exception as exc:
+        error, countdown, outcome = exc, FAILURE_BACKOFF, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    # The successor is enqueued even after a failure: the loop must outlive a bad cycle.
+    if loop.hand_over(store, loop_id, seq, countdown):
+        poll.apply_async(args=[loop_id, seq + 1], countdown=countdown)
+    else:
+        log.warning("live loop %s: lease taken over by another loop; this one stops", loop_id)
+    loop.record_heartbeat(store, loop_id, seq, countdown, outcome)
+    if error is not None:
+        log.error("live cycle failed (next try in %.0fs): %s", countdown, outcome["error"])
+        raise error
+    log.info("live cycle: %(races)d races, %(runners)d runners, %(prices)d prices, "
+             "%(changed)d changed, %(closed)d closed, %(errors)d errors; next poll in %(next_poll_seconds).0fs",
+             outcome)
+    return outcome
+
+
+@app.task(name="darkhorses.live.watchdog", ignore_result=True)
+def watchdog():
+    """Start the live loop when nobody holds its lease (beat runs this every minute)."""
+    if loop.is_alive(store_for(get_settings())):
+        return "alive"
+    log.warning("live loop lease lapsed: starting a new loop")
+    poll.apply_async()
+    return "restarted"
+
+
+@worker_ready.connect
+def _start_loop_on_boot(sender=None, **_):
+    queues = getattr(getattr(sender, "app", None), "amqp", None)
+    consumed = queues.queues.consume_from if queues and queues.queues.consume_from else {}
+    if not consumed or "live" in consumed:
+        poll.apply_async()

@@ -1,0 +1,93 @@
+"""Shared fixtures: a fresh PostgreSQL database per test run and a clean Redis database.
+
+Under CI=true a missing PostgreSQL or Redis fails the run; elsewhere those tests skip.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from darkhorses import db
+from darkhorses.settings import reset_settings
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+REDIS_TEST_DB = int(os.environ.get("TEST_REDIS_DB", "11"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(what: str, exc: Exception):
+    message = f"{what} is not reachable: {exc}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: service tests must run)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch, tmp_path):
+    """Each test starts from known settings, never from a developer's .env or shell."""
+    for name in list(os.environ):
+        if name.startswith(("RACING_API_", "CELERY_", "LIVE_", "HISTORICAL_")) or name in (
+                "DATABASE_URL", "STATS_OUTPUT_DIR", "FLOWER_BASIC_AUTH"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STATS_OUTPUT_DIR", str(tmp_path / "stats"))
+    monkeypatch.chdir(tmp_path)
+    reset_settings()
+    yield
+    reset_settings()
+    db.dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A database created for this test run, migrated to head, dropped at the end."""
+    name = f"darkhorses_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        _unavailable("PostgreSQL", exc)
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    from darkhorses.migrations import upgrade
+    upgrade(url)
+    yield url
+    db.dispose_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(pg_database, monkeypatch):
+    """The run's PostgreSQL database, emptied of collected data, set as DATABASE_URL."""
+    engine = create_engine(pg_database)
+    with engine.begin() as conn:
+        tables = [t for t in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
+            if t not in ("ra_bookmakers", "alembic_version")]
+        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY"))
+    engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", pg_database)
+    reset_settings()
+    return pg_database
+
+
+@pytest.fixture
+def redis_url(monkeypatch):
+    """A Redis database for this test alone (flushed first), set as broker and backend."""
+    url = f"{REDIS_BASE_URL}/{REDIS_TEST_DB}"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        client.flushdb()
+        client.close()
+    except Exception as exc:
+        _unavailable("Redis", exc)
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", url)
+    reset_settings()
+    return url

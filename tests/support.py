@@ -1,0 +1,68 @@
+"""Helpers for tests that drive real processes: wait on a condition, run a worker."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # the thing we wait for may not be up yet
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}"
+                         + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+def service_env(**overrides) -> dict:
+    """The environment for a child process of the service: this repo on the path, no .env surprises."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("LOG_LEVEL", "INFO")
+    env.update({k: str(v) for k, v in overrides.items() if v is not None})
+    return env
+
+
+@contextmanager
+def celery_worker(env: dict, queues: str = "live,historical,stats", pool: str = "solo",
+                  concurrency: int = 1, name: str = "test", log_path: Path | None = None):
+    """A real `celery -A darkhorses worker` process; yields the Popen; stops it on exit."""
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "darkhorses", "worker", "-Q", queues,
+         "-P", pool, "-c", str(concurrency), "-n", f"{name}-{os.getpid()}@%h",
+         "--without-gossip", "--without-mingle", "-l", "INFO"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        stop_process(process)
+        if log_path:
+            log.close()
+
+
+def stop_process(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 15.0) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
