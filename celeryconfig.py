@@ -57,8 +57,8 @@ worker_hijack_root_logger = False
 beat_schedule = {
     "live-watchdog": {
         "task": "darkhorses.live.watchdog",
-        "schedule": 60.0,
-        "options": {"expires": 50},
+        "schedule": _settings.live_watchdog_seconds,
+        "options": {"expires": max(1.0, _settings.live_watchdog_seconds - 10)},
     },
     "historical-daily": {
         "task": "darkhorses.historical.daily",

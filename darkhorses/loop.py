@@ -19,8 +19,6 @@ LEASE_KEY = "darkhorses:live:lease"
 HEARTBEAT_KEY = "darkhorses:live:heartbeat"
 # A cycle must finish within this, or the watchdog may start another loop.
 RUNNING_TTL = 90.0
-# How late a scheduled poll may be before the loop counts as dead.
-GRACE = 60.0
 
 
 def claim(store, loop_id: str | None, seq: int) -> str | None:
@@ -32,9 +30,10 @@ def claim(store, loop_id: str | None, seq: int) -> str | None:
     return loop_id if store.compare_and_set(LEASE_KEY, token, token, RUNNING_TTL) else None
 
 
-def hand_over(store, loop_id: str, seq: int, countdown: float) -> bool:
-    """Move the lease to the successor; False if another loop has taken over meanwhile."""
-    return store.compare_and_set(LEASE_KEY, f"{loop_id}:{seq}", f"{loop_id}:{seq + 1}", countdown + GRACE)
+def hand_over(store, loop_id: str, seq: int, countdown: float, grace: float) -> bool:
+    """Move the lease to the successor, valid until `grace` seconds after it is due;
+    False if another loop has taken over meanwhile."""
+    return store.compare_and_set(LEASE_KEY, f"{loop_id}:{seq}", f"{loop_id}:{seq + 1}", countdown + grace)
 
 
 def is_alive(store) -> bool:

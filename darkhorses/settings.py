@@ -49,6 +49,8 @@ class Settings:
     request_timeout: float = 30.0
     poll_intervals: tuple[tuple[float, float], ...] = ()
     historical_catchup_days: int = 14
+    live_lease_grace: float = 60.0
+    live_watchdog_seconds: float = 60.0
     stats_output_dir: str = "var/stats"
     log_level: str = "INFO"
     flower_basic_auth: str | None = field(default=None, repr=False)
@@ -171,6 +173,8 @@ def settings_from_env(env=None) -> Settings:
         request_timeout=_number(env, "RACING_API_TIMEOUT", 30.0),
         poll_intervals=poll_intervals,
         historical_catchup_days=int(_number(env, "HISTORICAL_CATCHUP_DAYS", 14, int)),
+        live_lease_grace=_number(env, "LIVE_LEASE_GRACE_SECONDS", 60.0),
+        live_watchdog_seconds=_number(env, "LIVE_WATCHDOG_SECONDS", 60.0),
         stats_output_dir=_get(env, "STATS_OUTPUT_DIR") or "var/stats",
         log_level=log_level,
         flower_basic_auth=flower_auth,

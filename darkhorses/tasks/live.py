@@ -20,7 +20,8 @@ CREDENTIALS_BACKOFF = 300.0
 
 @app.task(name="darkhorses.live.poll", ignore_result=True)
 def poll(loop_id: str | None = None, seq: int = 0):
-    store = store_for(get_settings())
+    settings = get_settings()
+    store = store_for(settings)
     loop_id = loop.claim(store, loop_id, seq)
     if loop_id is None:
         return {"status": "skipped", "reason": "another live loop holds the lease"}
@@ -33,7 +34,7 @@ def poll(loop_id: str | None = None, seq: int = 0):
     except Exception as exc:
         error, countdown, outcome = exc, FAILURE_BACKOFF, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     # The successor is enqueued even after a failure: the loop must outlive a bad cycle.
-    if loop.hand_over(store, loop_id, seq, countdown):
+    if loop.hand_over(store, loop_id, seq, countdown, settings.live_lease_grace):
         poll.apply_async(args=[loop_id, seq + 1], countdown=countdown)
     else:
         log.warning("live loop %s: lease taken over by another loop; this one stops", loop_id)
@@ -47,7 +48,7 @@ def poll(loop_id: str | None = None, seq: int = 0):
     return outcome
 
 
-@app.task(name="darkhorses.live.watchdog", ignore_result=True)
+@app.task(name="darkhorses.live.watchdog")
 def watchdog():
     """Start the live loop when nobody holds its lease (beat runs this every minute)."""
     if loop.is_alive(store_for(get_settings())):
