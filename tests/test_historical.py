@@ -1,0 +1,202 @@
+"""Results into ra_odds_historical: mapping quirks, returns, the ledger, the daily walk."""
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import responses
+from celery.schedules import crontab
+from sqlalchemy import func, select
+
+from darkhorses import historical
+from darkhorses.db import session_scope
+from darkhorses.historical import compute_returns, favourite_ranks, map_results, place_terms
+from darkhorses.models import CollectionLedger, OddsHistorical, OddsHistory, OddsLive
+from darkhorses.prices import UK
+
+BASE = "http://api.example.test"
+
+
+def result_runner(horse_id, position, sp, sp_dec, **extra):
+    base = {"horse_id": horse_id, "horse": f"Horse {horse_id}", "sp": sp, "sp_dec": sp_dec, "number": "1",
+            "position": position, "draw": "3", "btn": "0", "ovr_btn": "0", "age": "4", "sex": "G",
+            "weight": "9-7", "weight_lbs": "133", "headgear": "", "time": "1:40.1", "or": "78", "rpr": "80",
+            "tsr": "70", "prize": "", "jockey": "J Doe", "jockey_id": "jky_1", "trainer": "T Roe",
+            "trainer_id": "trn_1", "owner": "O", "owner_id": "own_1", "sire": "S", "sire_id": "s",
+            "dam": "D", "dam_id": "d", "damsire": "DS", "damsire_id": "ds", "comment": ""}
+    return {**base, **extra}
+
+
+def result(race_id, runners, race_name="Novice Stakes", off_dt="2026-03-01T14:30:00+00:00", region="gb", off="2:30"):
+    return {"race_id": race_id, "date": off_dt[:10], "region": region, "course": "Kempton (AW)",
+            "course_id": "crs_1", "off": off, "off_dt": off_dt, "race_name": race_name, "type": "Flat",
+            "class": "Class 4", "pattern": "", "rating_band": "", "age_band": "4yo+", "sex_rest": "",
+            "dist": "1m", "dist_y": "1760", "dist_m": "1609", "dist_f": "8.0f", "going": "Standard",
+            "runners": runners, "non_runners": ""}
+
+
+# -- returns, worked by hand -------------------------------------------------------------------
+
+def test_place_terms_table():
+    assert place_terms(4, False) is None
+    assert place_terms(5, False) == (2, 0.25) and place_terms(7, True) == (2, 0.25)
+    assert place_terms(8, False) == (3, 0.2) and place_terms(16, False) == (3, 0.2)
+    assert place_terms(12, True) == (3, 0.25) and place_terms(15, True) == (3, 0.25)
+    assert place_terms(16, True) == (4, 0.25)
+
+
+def test_returns_for_a_winner_a_placed_horse_and_a_loser():
+    # 10 runners, not a handicap: 3 places at 1/5. Winner at 5.0 (4/1): place odds 1 + 4/5 = 1.8
+    assert compute_returns("1", 5.0, 1, 10, False) == (5.0, 1.8, 6.8)
+    # third at 11.0 (10/1): place 1 + 10/5 = 3.0, win 0
+    assert compute_returns("3", 11.0, 1, 10, False) == (0.0, 3.0, 3.0)
+    # fourth: nothing
+    assert compute_returns("4", 3.0, 1, 10, False) == (0.0, 0.0, 0.0)
+    # pulled up, fell, unseated, disqualified: nothing
+    for position in ("PU", "F", "UR", "DSQ", "0"):
+        assert compute_returns(position, 3.0, 1, 10, False) == (0.0, 0.0, 0.0)
+
+
+def test_dead_heat_rules():
+    # dead-heat for first of two at 4.0 (3/1), 8 runners: half the win stake wins -> 2.0;
+    # both places are paid in full (positions 1 and 2 are both paying places): 1 + 3/5 = 1.6
+    assert compute_returns("1", 4.0, 2, 8, False) == (2.0, 1.6, 3.6)
+    # dead-heat for third (the last paying place) of two at 6.0 (5/1): place odds 1 + 5/5 = 2.0, halved
+    assert compute_returns("3", 6.0, 2, 8, False) == (0.0, 1.0, 1.0)
+
+
+def test_small_fields_pay_win_only():
+    # 4 runners: no place terms; each-way is two units on the win
+    assert compute_returns("1", 3.0, 1, 4, False) == (3.0, None, 6.0)
+    assert compute_returns("2", 3.0, 1, 4, False) == (0.0, None, 0.0)
+
+
+def test_favourite_rank_joint_favourites_share():
+    assert favourite_ranks({"a": 3.0, "b": 3.0, "c": 5.0, "d": None}) == {"a": 1, "b": 1, "c": 2}
+
+
+# -- mapping with the API's quirks (served by `responses`) ------------------------------------------
+
+def test_mapping_every_quirk():
+    race = result("rac_1", [
+        result_runner("h1", "1", "7/2F", "4.50", bsp="4.8"),
+        result_runner("h2", "2", "Evs", "", bsp=""),
+        result_runner("h3", "PU", "10/1", "11.00", **{"or": "-", "draw": ""}),
+        result_runner("h4", "2", "10/1", "11.00"),     # dead-heat for second
+        {"horse": "no id at all"},                      # malformed: skipped
+    ], race_name="Kempton Handicap", off_dt="2026-07-04T13:50:00+01:00", region="IRE", off="1:50")
+    day = map_results([race, {"race_id": None}])
+    assert day.races == 1 and day.skipped_races == 1 and day.skipped_runners == 1
+    rows = {r["horse_id"]: r for r in day.rows}
+    h1, h2, h3, h4 = rows["h1"], rows["h2"], rows["h3"], rows["h4"]
+    assert h1["race_time"] == "13:50" and h1["race_date"] == date(2026, 7, 4) and h1["country"] == "IRE"
+    assert h1["industry_sp"] == 4.5 and h1["sp_fractional"] == "7/2" and h1["betfair_sp"] == 4.8
+    assert h2["industry_sp"] == 2.0 and h2["betfair_sp"] is None
+    assert h3["official_rating"] is None and h3["stall"] is None and h3["finishing_position"] == "PU"
+    assert h1["runners_count"] == 4 and h1["race_class"] == 4 and h1["is_handicap"] is True
+    assert (h2["sp_fav_rank"], h1["sp_fav_rank"], h3["sp_fav_rank"], h4["sp_fav_rank"]) == (1, 2, 3, 3)
+    # 4 runners: win only; h2 and h4 dead-heat for second -> nothing on the win
+    assert h1["win_return"] == 4.5 and h1["place_return"] is None and h1["ew_return"] == 9.0
+    assert h4["win_return"] == 0.0
+
+
+@responses.activate
+def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, monkeypatch):
+    monkeypatch.setenv("RACING_API_URL", BASE)
+    monkeypatch.setenv("RACING_API_USERNAME", "u")
+    monkeypatch.setenv("RACING_API_PASSWORD", "p")
+    from darkhorses.settings import reset_settings
+    reset_settings()
+    runners = [result_runner(f"h{i}", str(i), "5/1", "6.0") for i in range(1, 9)]
+    page = {"results": [result("rac_1", runners)], "total": 1, "limit": 100, "skip": 0, "query": []}
+    responses.get(f"{BASE}/v1/results", json=page)
+    # our own live captures of that race: min/max and the closing best fixed price
+    with session_scope() as session:
+        seen = datetime(2026, 3, 1, 14, 0, tzinfo=timezone.utc)
+        for price, minutes in ((6.0, 0), (7.5, 5), (5.5, 10)):
+            session.add(OddsHistory(race_id="rac_1", horse_id="h1", bookmaker_id="bet365", odds_decimal=price,
+                                    changed_at=seen + timedelta(minutes=minutes), observed_at=seen))
+        session.add(OddsLive(race_id="rac_1", horse_id="h1", bookmaker_id="bet365", race_date=date(2026, 3, 1),
+                             odds_decimal=5.5, bookmaker_type="fixed", market_status="CLOSED"))
+    first = historical.collect_day(date(2026, 3, 1))
+    assert first["status"] == "complete" and (first["races"], first["runners"]) == (1, 8)
+
+    runners[0]["sp_dec"] = "6.5"  # a correction from the API overwrites
+    responses.replace(responses.GET, f"{BASE}/v1/results",
+                      json={**page, "results": [result("rac_1", runners)]})
+    historical.collect_day(date(2026, 3, 1))
+    with session_scope() as session:
+        assert session.execute(select(func.count()).select_from(OddsHistorical)).scalar() == 8
+        h1 = session.execute(select(OddsHistorical).where(OddsHistorical.horse_id == "h1")).scalar_one()
+        assert h1.industry_sp == 6.5
+        assert (h1.pre_race_min, h1.pre_race_max, h1.last_price_before_off) == (5.5, 7.5, 5.5)
+        h2 = session.execute(select(OddsHistorical).where(OddsHistorical.horse_id == "h2")).scalar_one()
+        assert (h2.pre_race_min, h2.pre_race_max, h2.last_price_before_off) == (None, None, None)
+        ledger = session.get(CollectionLedger, date(2026, 3, 1))
+        assert (ledger.status, ledger.races, ledger.runners, ledger.attempts) == ("complete", 1, 8, 2)
+
+
+@responses.activate
+def test_a_day_without_racing_is_settled_empty_and_an_unavailable_date_says_why(database_url, monkeypatch):
+    monkeypatch.setenv("RACING_API_URL", BASE)
+    monkeypatch.setenv("RACING_API_USERNAME", "u")
+    monkeypatch.setenv("RACING_API_PASSWORD", "p")
+    from darkhorses.settings import reset_settings
+    reset_settings()
+    responses.get(f"{BASE}/v1/results", json={"results": [], "total": 0, "limit": 100, "skip": 0, "query": []},
+                  match=[responses.matchers.query_param_matcher({"start_date": "2026-12-25"}, strict_match=False)])
+    responses.get(f"{BASE}/v1/results", status=422, json={"detail": "Outside your plan: results before 2025-11-28 need the add-on"},
+                  match=[responses.matchers.query_param_matcher({"start_date": "2015-01-01"}, strict_match=False)])
+    assert historical.collect_day(date(2026, 12, 25))["status"] == "empty"
+    with pytest.raises(historical.DateUnavailable):
+        historical.collect_day(date(2015, 1, 1))
+    with session_scope() as session:
+        ledger = session.get(CollectionLedger, date(2015, 1, 1))
+        assert ledger.status == "unavailable" and "add-on" in ledger.last_error
+    # neither date is planned again, and they do not block later dates
+    assert historical.plan_backfill(date(2014, 12, 31), date(2015, 1, 2), newest_first=False) == [
+        date(2014, 12, 31), date(2015, 1, 2)]
+    assert date(2026, 12, 25) not in historical.daily_dates(date(2026, 12, 27), 14)
+
+
+def test_ledger_resume_skips_settled_dates_in_both_orders(database_url):
+    for day, status in ((date(2026, 2, 2), "complete"), (date(2026, 2, 3), "failed"), (date(2026, 2, 4), "empty")):
+        historical.mark_ledger(day, status=status)
+    assert historical.plan_backfill(date(2026, 2, 1), date(2026, 2, 5)) == [
+        date(2026, 2, 5), date(2026, 2, 3), date(2026, 2, 1)]
+    assert historical.plan_backfill(date(2026, 2, 1), date(2026, 2, 5), newest_first=False) == [
+        date(2026, 2, 1), date(2026, 2, 3), date(2026, 2, 5)]
+    progress = historical.backfill_progress(date(2026, 2, 1), date(2026, 2, 5))
+    assert (progress["total"], progress["done"], progress["remaining"]) == (5, 3, 2)
+
+
+def test_daily_schedule_through_both_2026_clock_changes_collects_every_day_once(database_url):
+    """Beat's 01:00 Europe/London crontab walked minute by minute from March to November 2026
+    with a controlled clock. 01:00 does not exist on 29 March (clocks jump 01:00 -> 02:00) and
+    happens once on 25 October; whatever beat does, every UK day is collected exactly once."""
+    clock = {"now": datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc)}
+    schedule = crontab(hour=1, minute=0, nowfun=lambda: clock["now"].astimezone(UK))
+    collected = []
+
+    def collect(day):  # stands in for the API; the ledger logic under test is the real one
+        collected.append(day)
+        historical.mark_ledger(day, status="complete", races=1, runners=1)
+
+    for n in range(1, 16):  # everything before the walk was collected already
+        historical.mark_ledger(date(2026, 3, 20) - timedelta(days=n), status="complete")
+    last_run = clock["now"].astimezone(UK)
+    runs = []
+    end = datetime(2026, 11, 5, 12, 0, tzinfo=timezone.utc)
+    while clock["now"] < end:
+        due, _next = schedule.is_due(last_run)
+        if due:
+            now_uk = clock["now"].astimezone(UK)
+            runs.append(now_uk)
+            last_run = now_uk
+            for day in historical.daily_dates(now_uk.date(), 14):
+                collect(day)
+        clock["now"] += timedelta(minutes=5)
+    expected = [date(2026, 3, 20) + timedelta(days=n) for n in range((date(2026, 11, 4) - date(2026, 3, 20)).days + 1)]
+    assert sorted(collected) == expected
+    assert len(collected) == len(set(collected))
+    # and the runs really happened at 01:00 UK time on both sides of each change
+    assert all(r.hour in (1, 2) for r in runs)
+    assert any(r.date() == date(2026, 3, 30) for r in runs) and any(r.date() == date(2026, 10, 26) for r in runs)
