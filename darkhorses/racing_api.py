@@ -70,12 +70,12 @@ def _detail(response) -> str:
 
 class RacingAPIClient:
     def __init__(self, settings: Settings | None = None, *, limiter: RateLimiter | None = None,
-                 max_attempts: int = 6, backoff: float = 1.0, max_backoff: float = 60.0,
+                 max_attempts: int | None = None, backoff: float = 1.0, max_backoff: float = 60.0,
                  sleep=time.sleep):
         self.settings = settings or get_settings()
         self.base_url = self.settings.racing_api_url
         self.limiter = limiter or limiter_for(self.settings)
-        self.max_attempts = max_attempts
+        self.max_attempts = max_attempts or self.settings.max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.sleep = sleep

@@ -47,9 +47,11 @@ class Settings:
     # The API's edge blocks a client above ~100 requests in 10 s, whatever the endpoint.
     global_rate_limit: int = 90
     request_timeout: float = 30.0
+    max_attempts: int = 6
     poll_intervals: tuple[tuple[float, float], ...] = ()
     historical_catchup_days: int = 14
     live_lease_grace: float = 60.0
+    live_failure_backoff: float = 30.0
     live_watchdog_seconds: float = 60.0
     stats_output_dir: str = "var/stats"
     log_level: str = "INFO"
@@ -171,9 +173,11 @@ def settings_from_env(env=None) -> Settings:
         },
         global_rate_limit=int(_number(env, "RACING_API_RATE_PER_10S", 90, int)),
         request_timeout=_number(env, "RACING_API_TIMEOUT", 30.0),
+        max_attempts=int(_number(env, "RACING_API_MAX_ATTEMPTS", 6, int)),
         poll_intervals=poll_intervals,
         historical_catchup_days=int(_number(env, "HISTORICAL_CATCHUP_DAYS", 14, int)),
         live_lease_grace=_number(env, "LIVE_LEASE_GRACE_SECONDS", 60.0),
+        live_failure_backoff=_number(env, "LIVE_FAILURE_BACKOFF_SECONDS", 30.0),
         live_watchdog_seconds=_number(env, "LIVE_WATCHDOG_SECONDS", 60.0),
         stats_output_dir=_get(env, "STATS_OUTPUT_DIR") or "var/stats",
         log_level=log_level,

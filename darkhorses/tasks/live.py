@@ -13,8 +13,7 @@ from ..settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# After a failed cycle: soon, but without hammering; rejected credentials need a person.
-FAILURE_BACKOFF = 30.0
+# Rejected credentials need a person: poll slowly until they work again.
 CREDENTIALS_BACKOFF = 300.0
 
 
@@ -24,6 +23,7 @@ def poll(loop_id: str | None = None, seq: int = 0):
     store = store_for(settings)
     loop_id = loop.claim(store, loop_id, seq)
     if loop_id is None:
+        log.info("live poll skipped: another live loop holds the lease")
         return {"status": "skipped", "reason": "another live loop holds the lease"}
     error = None
     try:
@@ -32,7 +32,7 @@ def poll(loop_id: str | None = None, seq: int = 0):
     except CredentialsRejected as exc:
         error, countdown, outcome = exc, CREDENTIALS_BACKOFF, {"ok": False, "error": str(exc)}
     except Exception as exc:
-        error, countdown, outcome = exc, FAILURE_BACKOFF, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        error, countdown, outcome = exc, settings.live_failure_backoff, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     # The successor is enqueued even after a failure: the loop must outlive a bad cycle.
     if loop.hand_over(store, loop_id, seq, countdown, settings.live_lease_grace):
         poll.apply_async(args=[loop_id, seq + 1], countdown=countdown)
@@ -40,11 +40,12 @@ def poll(loop_id: str | None = None, seq: int = 0):
         log.warning("live loop %s: lease taken over by another loop; this one stops", loop_id)
     loop.record_heartbeat(store, loop_id, seq, countdown, outcome)
     if error is not None:
-        log.error("live cycle failed (next try in %.0fs): %s", countdown, outcome["error"])
+        log.error("live cycle [loop %s seq %d] failed (next try in %.0fs): %s",
+                  loop_id, seq, countdown, outcome["error"])
         raise error
-    log.info("live cycle: %(races)d races, %(runners)d runners, %(prices)d prices, "
-             "%(changed)d changed, %(closed)d closed, %(errors)d errors; next poll in %(next_poll_seconds).0fs",
-             outcome)
+    log.info("live cycle [loop %s seq %d]: %d races, %d runners, %d prices, %d changed, %d closed, "
+             "%d errors; next poll in %.0fs", loop_id, seq, summary.races, summary.runners, summary.prices,
+             summary.changed, summary.closed, summary.errors, countdown)
     return outcome
 
 
