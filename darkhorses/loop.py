@@ -17,17 +17,18 @@ from datetime import datetime, timedelta, timezone
 
 LEASE_KEY = "darkhorses:live:lease"
 HEARTBEAT_KEY = "darkhorses:live:heartbeat"
-# A cycle must finish within this, or the watchdog may start another loop.
-RUNNING_TTL = 90.0
 
 
-def claim(store, loop_id: str | None, seq: int) -> str | None:
-    """The loop id this run belongs to, or None when it must exit without polling."""
+def claim(store, loop_id: str | None, seq: int, cycle_timeout: float) -> str | None:
+    """The loop id this run belongs to, or None when it must exit without polling.
+
+    The lease is held for `cycle_timeout` while the cycle runs: a worker killed mid-cycle
+    costs at most that, plus the watchdog's period, before a new loop starts."""
     if loop_id is None:
         new_id = uuid.uuid4().hex[:12]
-        return new_id if store.set_if_absent(LEASE_KEY, f"{new_id}:{seq}", RUNNING_TTL) else None
+        return new_id if store.set_if_absent(LEASE_KEY, f"{new_id}:{seq}", cycle_timeout) else None
     token = f"{loop_id}:{seq}"
-    return loop_id if store.compare_and_set(LEASE_KEY, token, token, RUNNING_TTL) else None
+    return loop_id if store.compare_and_set(LEASE_KEY, token, token, cycle_timeout) else None
 
 
 def hand_over(store, loop_id: str, seq: int, countdown: float, grace: float) -> bool:

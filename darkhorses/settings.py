@@ -51,6 +51,7 @@ class Settings:
     poll_intervals: tuple[tuple[float, float], ...] = ()
     historical_catchup_days: int = 14
     live_lease_grace: float = 60.0
+    live_cycle_timeout: float = 90.0
     live_failure_backoff: float = 30.0
     live_watchdog_seconds: float = 60.0
     stats_output_dir: str = "var/stats"
@@ -177,6 +178,7 @@ def settings_from_env(env=None) -> Settings:
         poll_intervals=poll_intervals,
         historical_catchup_days=int(_number(env, "HISTORICAL_CATCHUP_DAYS", 14, int)),
         live_lease_grace=_number(env, "LIVE_LEASE_GRACE_SECONDS", 60.0),
+        live_cycle_timeout=_number(env, "LIVE_CYCLE_TIMEOUT_SECONDS", 90.0),
         live_failure_backoff=_number(env, "LIVE_FAILURE_BACKOFF_SECONDS", 30.0),
         live_watchdog_seconds=_number(env, "LIVE_WATCHDOG_SECONDS", 60.0),
         stats_output_dir=_get(env, "STATS_OUTPUT_DIR") or "var/stats",

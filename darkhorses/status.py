@@ -55,7 +55,7 @@ def _task_dict(t: TaskStatus) -> dict:
 
 
 def _ours(sender) -> bool:
-    return bool(getattr(sender, "name", "") or "").startswith("darkhorses.")
+    return (getattr(sender, "name", "") or "").startswith("darkhorses.")
 
 
 def _safely(task_name, state, duration, error=None):

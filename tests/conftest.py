@@ -91,3 +91,33 @@ def redis_url(monkeypatch):
     monkeypatch.setenv("CELERY_RESULT_BACKEND", url)
     reset_settings()
     return url
+
+
+class Clock:
+    """A controllable clock for the simulator and the live cycle."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds: float):
+        from datetime import timedelta
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def simulator(monkeypatch):
+    """The bundled simulator on a free port (real time), set as the Racing API."""
+    from darkhorses.simulator import Simulator, serve
+    sim = Simulator(seed=7)
+    server, url = serve(sim, port=0)
+    sim.url = url
+    monkeypatch.setenv("RACING_API_URL", url)
+    monkeypatch.setenv("RACING_API_USERNAME", "sim")
+    monkeypatch.setenv("RACING_API_PASSWORD", "sim")
+    reset_settings()
+    yield sim
+    server.shutdown()
+    server.server_close()

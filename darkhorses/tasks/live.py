@@ -21,7 +21,7 @@ CREDENTIALS_BACKOFF = 300.0
 def poll(loop_id: str | None = None, seq: int = 0):
     settings = get_settings()
     store = store_for(settings)
-    loop_id = loop.claim(store, loop_id, seq)
+    loop_id = loop.claim(store, loop_id, seq, settings.live_cycle_timeout)
     if loop_id is None:
         log.info("live poll skipped: another live loop holds the lease")
         return {"status": "skipped", "reason": "another live loop holds the lease"}

@@ -1,0 +1,105 @@
+"""The live loop on a real worker and the real Redis, against the simulator."""
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+from celery import Celery
+from sqlalchemy import create_engine, text
+
+from darkhorses import loop
+from darkhorses.simulator import Faults
+from tests.support import REPO, celery_worker, service_env, stop_process, wait_for
+
+pytestmark = pytest.mark.slow
+CYCLE = re.compile(r"live cycle \[loop (\w+) seq (\d+)\]( failed)?")
+
+
+def loop_env(database_url, redis_url, simulator, tmp_path, **extra):
+    return service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
+                       RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim",
+                       LIVE_POLL_INTERVALS="*:1", LIVE_LEASE_GRACE_SECONDS=3, LIVE_FAILURE_BACKOFF_SECONDS=1,
+                       LIVE_CYCLE_TIMEOUT_SECONDS=15,
+                       RACING_API_MAX_ATTEMPTS=1, STATS_OUTPUT_DIR=tmp_path / "stats", **extra)
+
+
+def cycles(log_path):
+    return [(m.group(1), int(m.group(2)), bool(m.group(3))) for m in CYCLE.finditer(log_path.read_text())]
+
+
+def client(redis_url):
+    return Celery("test-client", broker=redis_url, backend=redis_url)
+
+
+def test_five_concurrent_kick_offs_make_one_loop(database_url, redis_url, simulator, tmp_path):
+    log_path = tmp_path / "worker.log"
+    with celery_worker(loop_env(database_url, redis_url, simulator, tmp_path), queues="live", pool="threads",
+                       concurrency=5, log_path=log_path):
+        # the worker kicks the loop off on boot; five more arrive at once
+        api = client(redis_url)
+        for _ in range(5):
+            api.send_task("darkhorses.live.poll", queue="live")
+        wait_for(lambda: len(cycles(log_path)) >= 5, timeout=60, message="five cycles")
+    runs = cycles(log_path)
+    assert len({loop_id for loop_id, _, _ in runs}) == 1, runs
+    sequences = [seq for _, seq, _ in runs]
+    assert sequences == list(range(len(sequences))), "each sequence ran once, in order"
+    assert log_path.read_text().count("live poll skipped: another live loop holds the lease") >= 5
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM ra_odds_live")).scalar() > 1000
+        assert conn.execute(text("SELECT count(*) FROM ra_odds_statistics WHERE kind = 'live'")).scalar() == len(runs)
+    engine.dispose()
+
+
+def test_a_failing_cycle_keeps_the_loop_alive(database_url, redis_url, simulator, tmp_path):
+    log_path = tmp_path / "worker.log"
+    simulator.faults = Faults(error_rate=1.0)
+    with celery_worker(loop_env(database_url, redis_url, simulator, tmp_path), queues="live",
+                       log_path=log_path):
+        wait_for(lambda: sum(failed for _, _, failed in cycles(log_path)) >= 3, timeout=60,
+                 message="three failed cycles")
+        simulator.faults = Faults()
+        wait_for(lambda: any(not failed for _, _, failed in cycles(log_path)), timeout=60,
+                 message="a successful cycle after the API recovered")
+    runs = cycles(log_path)
+    assert len({loop_id for loop_id, _, _ in runs}) == 1
+    assert [seq for _, seq, _ in runs] == list(range(len(runs)))
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        state, failures = conn.execute(text(
+            "SELECT last_state, failures FROM ra_task_status WHERE task_name = 'darkhorses.live.poll'")).one()
+        assert failures >= 3
+    engine.dispose()
+
+
+def test_killing_the_loops_worker_is_recovered_by_the_watchdog(database_url, redis_url, simulator, tmp_path):
+    env = loop_env(database_url, redis_url, simulator, tmp_path, LIVE_WATCHDOG_SECONDS=2)
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    with celery_worker(env, queues="live", name="first", log_path=first_log) as first:
+        wait_for(lambda: len(cycles(first_log)) >= 2, timeout=60, message="the loop running on the first worker")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        first_loop = cycles(first_log)[0][0]
+    killed_at = time.monotonic()
+    beat = subprocess.Popen([sys.executable, "-m", "celery", "-A", "darkhorses", "beat", "-s",
+                             str(tmp_path / "beat-schedule"), "-l", "INFO"], cwd=REPO, env=env,
+                            stdout=open(tmp_path / "beat.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        with celery_worker(env, queues="live", name="second", log_path=second_log):
+            # the second worker's boot kick-off finds the dead loop's lease until it lapses
+            wait_for(lambda: any(not failed for _, _, failed in cycles(second_log)), timeout=90,
+                     message="a new loop polling on the second worker")
+            recovered_in = time.monotonic() - killed_at
+            wait_for(lambda: len(cycles(second_log)) >= 4, timeout=60, message="the new loop keeps going")
+    finally:
+        stop_process(beat)
+    runs = cycles(second_log)
+    assert len({loop_id for loop_id, _, _ in runs}) == 1
+    assert runs[0][0] != first_loop
+    assert recovered_in < 120
+    assert store.get(loop.LEASE_KEY) is None or store.get(loop.LEASE_KEY).startswith(runs[0][0])
