@@ -99,18 +99,16 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    # SQLite allows 32766 bound parameters per statement.
-    page = max(1, 30000 // len(columns)) if dialect == "sqlite" else 1000
-    written = 0
-    for start in range(0, len(rows), page):
-        statement = insert(table).values(rows[start:start + page])
-        if update:
-            statement = statement.on_conflict_do_update(
-                index_elements=list(key), set_={c: statement.excluded[c] for c in update})
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=list(key))
-        written += session.execute(statement).rowcount
-    return written
+    statement = insert(table)
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key), set_={c: statement.excluded[c] for c in update})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    # executemany: SQLAlchemy batches the rows into multi-row statements ("insertmanyvalues")
+    # from one cached compilation, instead of compiling a statement per batch size.
+    result = session.execute(statement, list(rows))
+    return result.rowcount if result.rowcount >= 0 else len(rows)
 
 
 _temp_names = itertools.count()

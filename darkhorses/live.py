@@ -46,7 +46,8 @@ class ParsedRace:
     abandoned: bool
     meta: dict
     rows: list[dict] = field(default_factory=list)  # one per runner and bookmaker
-    history: list[dict] = field(default_factory=list)  # the API's own earlier prices
+    # The API's own earlier prices per (horse, bookmaker), parsed only for prices new to us.
+    raw_history: dict[tuple[str, str], list] = field(default_factory=dict)
     runners: int = 0
     skipped_runners: int = 0
     skipped_prices: int = 0
@@ -149,16 +150,23 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
             "ew_denom": text(quote.get("ew_denom"), 8),
             "odds_timestamp": parse_timestamp(quote.get("updated")),
         })
-        for earlier in quote.get("history") or []:
-            if not isinstance(earlier, dict):
-                continue
-            earlier_price = parse_price(earlier.get("decimal"), earlier.get("fractional"))
-            changed_at = parse_timestamp(earlier.get("updated"))
-            if earlier_price is not None and changed_at is not None:
-                race.history.append({
-                    "race_id": race.race_id, "horse_id": horse_id, "bookmaker_id": bookmaker.id,
-                    "odds_decimal": earlier_price, "odds_fractional": text(earlier.get("fractional"), 16),
-                    "changed_at": changed_at})
+        if quote.get("history"):
+            race.raw_history[(horse_id, bookmaker.id)] = quote["history"]
+
+
+def earlier_prices(race_id: str, horse_id: str, bookmaker_id: str, history) -> list[dict]:
+    """History rows from the API's `history` list of a quote; unreadable entries are dropped."""
+    rows = []
+    for earlier in history if isinstance(history, list) else ():
+        if not isinstance(earlier, dict):
+            continue
+        price = parse_price(earlier.get("decimal"), earlier.get("fractional"))
+        changed_at = parse_timestamp(earlier.get("updated"))
+        if price is not None and changed_at is not None:
+            rows.append({"race_id": race_id, "horse_id": horse_id, "bookmaker_id": bookmaker_id,
+                         "odds_decimal": price, "odds_fractional": text(earlier.get("fractional"), 16),
+                         "changed_at": changed_at})
+    return rows
 
 
 def next_poll_seconds(seconds_to_next_off: float | None, table, elapsed: float = 0.0) -> float:
@@ -291,9 +299,11 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
                     "bookmaker_id": row["bookmaker_id"], "odds_decimal": row["odds_decimal"],
                     "odds_fractional": row["odds_fractional"],
                     "changed_at": row["odds_timestamp"] or now, "observed_at": now})
-        # Earlier prices the API still reports: our own first sight may be late.
-        history_rows.extend({**h, "observed_at": now} for h in race.history
-                            if (h["race_id"], h["horse_id"], h["bookmaker_id"]) not in stored)
+        # Earlier prices the API still reports: our own first sight of a price may be late.
+        for (horse_id, bookmaker_id), history in race.raw_history.items():
+            if (race.race_id, horse_id, bookmaker_id) not in stored:
+                history_rows.extend({**h, "observed_at": now}
+                                    for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
     summary.bookmakers = len(bookmakers)
     summary.changed = len(changed_rows)
     upsert(session, live, changed_rows, LIVE_KEY, UPDATED)
