@@ -9,10 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import operator
 import os
 import threading
-from contextlib import contextmanager
 from datetime import date, datetime
+from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import Table, create_engine, event, text
@@ -24,8 +25,8 @@ from .settings import get_settings
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
-# Below this many rows a multi-row INSERT is as quick as COPY and simpler.
-COPY_THRESHOLD = 2000
+# Below this many rows a plain INSERT ... ON CONFLICT is as quick as COPY and a merge.
+COPY_THRESHOLD = 200
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -120,12 +121,14 @@ def _copy_merge(session, table, rows, columns, key, update) -> int:
     session.execute(text(
         f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {column_list} FROM "{table.name}" WITH NO DATA'))
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for row in rows:
-        writer.writerow([_csv_value(row[c]) for c in columns])
+    # csv writes None as an unquoted empty field, which COPY reads as NULL; everything else
+    # through str(), which PostgreSQL parses for every type used here (dates, timestamps with
+    # offsets, floats, True/False). Empty strings would also become NULL: callers store
+    # missing text as None anyway (prices.text).
+    csv.writer(buffer, lineterminator="\n").writerows(_csv_rows(rows, columns))
     buffer.seek(0)
     cursor = session.connection().connection.dbapi_connection.cursor()
-    cursor.copy_expert(f'COPY "{temp}" ({column_list}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buffer)
+    cursor.copy_expert(f'COPY "{temp}" ({column_list}) FROM STDIN WITH (FORMAT csv)', buffer)
     conflict = ", ".join(f'"{c}"' for c in key)
     action = ("DO UPDATE SET " + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update)) if update else "DO NOTHING"
     result = session.execute(text(
@@ -135,13 +138,22 @@ def _copy_merge(session, table, rows, columns, key, update) -> int:
     return result.rowcount
 
 
-def _csv_value(value):
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, float):
-        return repr(value)
-    return value
+def _csv_rows(rows, columns):
+    """Row tuples for COPY; dates and times formatted once per distinct value, since a batch
+    repeats the same few (the cycle's `now`, each race's off time)."""
+    getter = operator.itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    temporal = [i for i, c in enumerate(columns) if isinstance(rows[0][c], (date, datetime))]
+    if not temporal:
+        return map(getter, rows)
+    formatted: dict = {None: None}
+
+    def values(row):
+        out = list(getter(row))
+        for i in temporal:
+            value = out[i]
+            text = formatted.get(value)
+            if text is None and value is not None:
+                text = formatted[value] = value.isoformat()
+            out[i] = text
+        return out
+    return map(values, rows)

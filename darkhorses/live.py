@@ -7,6 +7,7 @@ prices stay as the closing snapshot and its market is marked CLOSED.
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,6 +34,8 @@ COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country"
             "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places",
             "ew_denom", "market_status")
 UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
+_compared = operator.itemgetter(*COMPARED)
+_PRICE_AT = (COMPARED.index("odds_decimal"), COMPARED.index("odds_fractional"))
 
 
 class MalformedRace(ValueError):
@@ -270,10 +273,8 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
         return
     race_ids = [r.race_id for r in races]
     live = OddsLive.__table__
-    stored = {}
-    for row in session.execute(select(*(live.c[c] for c in LIVE_KEY + COMPARED)).where(
-            live.c.race_id.in_(race_ids))).mappings():
-        stored[(row["race_id"], row["horse_id"], row["bookmaker_id"])] = tuple(row[c] for c in COMPARED)
+    stored = {tuple(row[:3]): tuple(row[3:]) for row in session.execute(
+        select(*(live.c[c] for c in LIVE_KEY + COMPARED)).where(live.c.race_id.in_(race_ids)))}
 
     changed_rows, history_rows, bookmakers = [], [], set()
     for race in races:
@@ -287,13 +288,11 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
             bookmakers.add(row["bookmaker_id"])
             key = (row["race_id"], row["horse_id"], row["bookmaker_id"])
             before = stored.get(key)
-            if before is not None and before == tuple(row[c] for c in COMPARED):
+            if before is not None and before == _compared(row):
                 continue
             row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now)
             changed_rows.append(row)
-            price_moved = before is None or before[COMPARED.index("odds_decimal")] != row["odds_decimal"] \
-                or before[COMPARED.index("odds_fractional")] != row["odds_fractional"]
-            if price_moved:
+            if before is None or any(before[i] != row[COMPARED[i]] for i in _PRICE_AT):
                 history_rows.append({
                     "race_id": row["race_id"], "horse_id": row["horse_id"],
                     "bookmaker_id": row["bookmaker_id"], "odds_decimal": row["odds_decimal"],

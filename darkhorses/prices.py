@@ -4,6 +4,7 @@ Every function returns None for a value it cannot read; callers count those.
 """
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
@@ -83,6 +84,11 @@ def parse_timestamp(value) -> datetime | None:
     """An ISO 8601 time as aware UTC; a time without an offset is UK local time."""
     if not isinstance(value, str) or not value.strip():
         return None
+    return _parse_timestamp(value)
+
+
+@functools.lru_cache(maxsize=4096)  # a racecard repeats the same few `updated` stamps
+def _parse_timestamp(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:

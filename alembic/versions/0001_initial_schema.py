@@ -152,7 +152,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ra_odds_live')),
-    sa.UniqueConstraint('race_id', 'horse_id', 'bookmaker_id', name=op.f('uq_ra_odds_live_race_id_horse_id_bookmaker_id'))
+    sa.UniqueConstraint('race_id', 'horse_id', 'bookmaker_id', name=op.f('uq_ra_odds_live_race_id_horse_id_bookmaker_id')),
+    postgresql_with={'fillfactor': 50},
     )
     op.create_index('ix_ra_odds_live_bookmaker_id', 'ra_odds_live', ['bookmaker_id'], unique=False)
     op.create_index('ix_ra_odds_live_off_dt', 'ra_odds_live', ['off_dt'], unique=False)

@@ -1,0 +1,139 @@
+"""Benchmark: one live cycle over a full UK+IRE day, against PostgreSQL's COPY of the same rows.
+
+    .venv/bin/python bench/live_cycle.py [--races 60 --runners 12]
+
+Cards come from the simulator (several of its days, re-dated to this afternoon, trimmed to
+RUNNERS runners and all 26 bookmakers priced) so the day is 60 × 12 × 26 = 18,720 prices.
+Prints rows/s for cycles where every price is new, none changed, 10% changed and every price
+changed; the time COPY needs to load the same rows into an empty table; the ratios; peak RSS.
+Targets: full change within 3× COPY, no change under 1/5 of full change, peak RSS < 200 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import multiprocessing
+import csv
+import io
+import random
+import time
+from datetime import datetime, timedelta, timezone
+
+from common import peak_rss_mb, scratch_database
+
+from darkhorses.bookmakers import BOOKMAKERS
+
+
+def build_day(races: int, runners: int, now: datetime) -> list[dict]:
+    from darkhorses.simulator import Simulator
+    sim = Simulator(seed=11, clock=lambda: now)
+    cards, day = [], now.date()
+    while len(cards) < races:
+        page = sim.racecards_pro(day, ["gb", "ire"], 500, 0)
+        for card in page["racecards"]:
+            if len(card["runners"]) >= runners and not card.get("is_abandoned") and len(cards) < races:
+                cards.append(card)
+        day += timedelta(days=1)
+    rng = random.Random(5)
+    for index, card in enumerate(cards):
+        off = now + timedelta(minutes=30 + 5 * index)
+        card.update(race_id=f"rac_bench_{index}", off_dt=off.isoformat(), date=off.date().isoformat())
+        card["runners"] = card["runners"][:runners]
+        for runner in card["runners"]:
+            runner["odds"] = [{"bookmaker": b.name, "decimal": str(price := round(rng.uniform(1.5, 40), 2)),
+                               "fractional": f"{int((price - 1) * 100)}/100", "ew_places": "3", "ew_denom": "5",
+                               "updated": now.isoformat()} for b in BOOKMAKERS]
+    return cards
+
+
+def move_prices(cards: list[dict], share: float, now: datetime, rng: random.Random) -> list[dict]:
+    cards = copy.deepcopy(cards)
+    for card in cards:
+        for runner in card["runners"]:
+            for quote in runner["odds"]:
+                if rng.random() < share:
+                    price = round(float(quote["decimal"]) * rng.choice((0.9, 1.1)), 2)
+                    quote.update(decimal=str(price), fractional=f"{int((price - 1) * 100)}/100",
+                                 updated=now.isoformat())
+    return cards
+
+
+class Cards:
+    def __init__(self, cards):
+        self.cards = cards
+
+    def racecards_pro(self, day, regions):
+        return self.cards if day == datetime.fromisoformat(self.cards[0]["off_dt"]).date() else []
+
+
+def copy_baseline(url: str, rows: list[dict]) -> float:
+    """Seconds for COPY of the same rows and columns into an empty table."""
+    import psycopg2
+    columns = list(rows[0])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow([("\\N" if row[c] is None else row[c].isoformat() if hasattr(row[c], "isoformat")
+                          else row[c]) for c in columns])
+    connection = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
+    with connection, connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_copy (LIKE ra_odds_live INCLUDING DEFAULTS)")
+        buffer.seek(0)
+        started = time.perf_counter()
+        cursor.copy_expert(f"COPY bench_copy ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+        elapsed = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_copy")
+    connection.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--races", type=int, default=60)
+    parser.add_argument("--runners", type=int, default=12)
+    args = parser.parse_args()
+    from sqlalchemy import text
+
+    from darkhorses import live
+    from darkhorses.db import get_engine
+
+    now = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    # The simulator's memory is not the cycle's: build the day in a child process.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        cards = pool.apply(build_day, (args.races, args.runners, now))
+    rng = random.Random(9)
+    with scratch_database() as url:
+        figures = {}
+
+        def cycle(name, day_cards, at):
+            started = time.perf_counter()
+            summary = live.run_cycle(Cards(day_cards), at)
+            figures[name] = (time.perf_counter() - started, summary)
+
+        cycle("all new", cards, now)
+        cycle("no change", cards, now + timedelta(seconds=10))
+        cycle("10% changed", move_prices(cards, 0.10, now, rng), now + timedelta(seconds=20))
+        cycle("all changed", move_prices(cards, 1.0, now, rng), now + timedelta(seconds=30))
+        with get_engine().connect() as conn:
+            rows = [dict(r) for r in conn.execute(text(
+                "SELECT * FROM ra_odds_live ORDER BY id")).mappings()]
+        for row in rows:
+            row.pop("id")
+        copy_seconds = copy_baseline(url, rows)
+
+    prices = figures["all new"][1].prices
+    print(f"live cycle benchmark: {args.races} races x {args.runners} runners x {len(BOOKMAKERS)} bookmakers "
+          f"= {prices:,} prices")
+    for name, (seconds, summary) in figures.items():
+        print(f"  {name:<12} {seconds:7.3f} s  {prices / seconds:>10,.0f} rows/s  changed {summary.changed:>6,}  "
+              f"{seconds / copy_seconds:5.2f}x COPY")
+    print(f"  COPY baseline {copy_seconds:6.3f} s  {len(rows) / copy_seconds:>10,.0f} rows/s (same rows into an empty table)")
+    full, none = figures["all changed"][0], figures["no change"][0]
+    print(f"  full-change / COPY = {full / copy_seconds:.2f} (target <= 3)")
+    print(f"  all-new / COPY     = {figures['all new'][0] / copy_seconds:.2f}")
+    print(f"  no-change / full-change = {none / full:.2f} (target < 0.2)")
+    print(f"  peak RSS {peak_rss_mb():.0f} MB (target < 200)")
+
+
+if __name__ == "__main__":
+    main()
