@@ -51,7 +51,7 @@ def _start_simulator_if_needed():
 def run(duration: float | None = None) -> int:
     simulator = _start_simulator_if_needed()
     if not os.environ.get("CELERY_BROKER_URL"):
-        os.environ["CELERY_BROKER_URL"] = "memory://"
+        os.environ["CELERY_BROKER_URL"] = "memory://localhost/"
         os.environ.setdefault("CELERY_RESULT_BACKEND", "cache+memory://")
     reset_settings()
     settings = get_settings()
@@ -80,6 +80,7 @@ def run(duration: float | None = None) -> int:
     # So a newcomer sees every part within the first minute: yesterday's results, statistics.
     from .prices import uk_date
     yesterday = uk_date(datetime.now(timezone.utc)) - timedelta(days=1)
+    app.send_task("darkhorses.live.poll")
     app.send_task("darkhorses.historical.collect_day", args=[yesterday.isoformat()])
     app.send_task("darkhorses.stats.update", countdown=20)
     log.info("running: worker (threads) + beat%s; Ctrl-C to stop",

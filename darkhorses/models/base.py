@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, DateTime, MetaData, Integer
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
 
 # Named constraints so Alembic migrations are reproducible on PostgreSQL and SQLite alike.
 NAMING_CONVENTION = {
@@ -16,7 +17,25 @@ NAMING_CONVENTION = {
 
 # BIGINT on PostgreSQL, but INTEGER on SQLite so the key stays an autoincrementing rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-UTCDateTime = DateTime(timezone=True)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, on PostgreSQL (timestamptz) and SQLite (which stores
+    naive text): comparisons between stored and fresh values must never mix the two."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
 
 
 def utcnow() -> datetime:
