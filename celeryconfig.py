@@ -30,7 +30,7 @@ result_accept_content = ["json"]
 enable_utc = True
 timezone = "Europe/London"  # beat's crontab is in UK time
 
-task_queues = (Queue("live"), Queue("historical"), Queue("stats"))
+task_queues = tuple(Queue(name, routing_key=name) for name in ("live", "historical", "stats"))
 task_default_queue = "historical"
 task_routes = {
     "darkhorses.live.*": {"queue": "live"},

@@ -164,7 +164,8 @@ def earlier_prices(race_id: str, horse_id: str, bookmaker_id: str, history) -> l
         if not isinstance(earlier, dict):
             continue
         price = parse_price(earlier.get("decimal"), earlier.get("fractional"))
-        changed_at = parse_timestamp(earlier.get("updated"))
+        # The spec's history entries carry `changed_at`; accept `updated` as the quote itself does.
+        changed_at = parse_timestamp(earlier.get("changed_at") or earlier.get("updated"))
         if price is not None and changed_at is not None:
             rows.append({"race_id": race_id, "horse_id": horse_id, "bookmaker_id": bookmaker_id,
                          "odds_decimal": price, "odds_fractional": text(earlier.get("fractional"), 16),

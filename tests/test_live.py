@@ -80,8 +80,8 @@ def test_a_malformed_race_raises_a_clear_error(bad):
 
 def test_the_apis_own_history_is_kept():
     race = parse_racecard(card(runners=[runner("h1", [quote("Bet365", "3.0", "2/1", history=[
-        {"fractional": "5/2", "decimal": "3.5", "updated": "2026-11-28 12:00:00"},
-        {"fractional": "-", "decimal": "-", "updated": "2026-11-28 11:00:00"}])])]))
+        {"fractional": "5/2", "decimal": "3.5", "changed_at": "2026-11-28T12:00:00+00:00"},
+        {"fractional": "-", "decimal": "-", "changed_at": "2026-11-28T11:00:00+00:00"}])])]))
     history = live.earlier_prices("rac_1", "h1", "bet365", race.raw_history[("h1", "bet365")])
     assert [(h["odds_decimal"], h["changed_at"].isoformat()) for h in history] == [
         (3.5, "2026-11-28T12:00:00+00:00")]

@@ -1,0 +1,43 @@
+"""A month's backfill through a real worker on the real Redis, against the simulator."""
+import pytest
+from celery import Celery
+from sqlalchemy import create_engine, text
+
+from tests.support import celery_worker, service_env, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_month_backfill_reports_progress_and_settles_every_date_once(database_url, redis_url, simulator, tmp_path):
+    env = service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
+                      RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim")
+    client = Celery("test-client", broker=redis_url, backend=redis_url)
+    states = []
+    with celery_worker(env, queues="historical", pool="threads", concurrency=2, log_path=tmp_path / "worker.log"):
+        result = client.send_task("darkhorses.historical.backfill", args=["2026-10-01", "2026-10-31"],
+                                  queue="historical")
+
+        def settled():
+            states.append((result.state, result.info if isinstance(result.info, dict) else None))
+            return result.state == "SUCCESS"
+        wait_for(settled, timeout=120, interval=0.5, message="the backfill to finish")
+        final = result.get(timeout=10)
+        # a second backfill of the same month finds nothing left to do
+        again = client.send_task("darkhorses.historical.backfill", args=["2026-10-01", "2026-10-31"],
+                                 queue="historical").get(timeout=60)
+    assert (final["total"], final["done"], final["remaining"]) == (31, 31, 0)
+    assert final["by_status"].get("complete", 0) + final["by_status"].get("empty", 0) == 31
+    progress = [info for state, info in states if state == "PROGRESS"]
+    assert progress and all(0 <= p["done"] <= p["total"] == 31 for p in progress)
+    assert again["done"] == 31
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        dates, races, rows = conn.execute(text(
+            "SELECT count(DISTINCT race_date), count(DISTINCT race_id), count(*) FROM ra_odds_historical")).one()
+        ledger_runners = conn.execute(text("SELECT sum(runners) FROM ra_collection_ledger")).scalar()
+        attempts = conn.execute(text("SELECT max(attempts) FROM ra_collection_ledger")).scalar()
+    engine.dispose()
+    expected_races = sum(1 for day in range(1, 32) for r in simulator.races_for(f"2026-10-{day:02d}")
+                         if not r.is_abandoned)
+    assert dates == 31 and races == expected_races and rows == ledger_runners
+    assert attempts == 1, "no date was collected twice"
