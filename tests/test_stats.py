@@ -1,0 +1,161 @@
+"""Statistics against a small dataset whose answers are worked out by hand."""
+import json
+import threading
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from darkhorses.db import session_scope
+from darkhorses.historical import mark_ledger
+from darkhorses.models import CollectionRun, LiveRace, OddsHistorical, OddsLive
+from darkhorses.stats import compute_statistics, update_statistics, write_json_atomic
+
+NOW = datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc)
+TODAY, YESTERDAY = date(2026, 11, 28), date(2026, 11, 27)
+
+
+def live_row(race, horse, bookmaker, price, day, course, status="OPEN", minutes_ago=30, stamp=True):
+    moment = NOW - timedelta(minutes=minutes_ago)
+    return OddsLive(race_id=race, horse_id=horse, bookmaker_id=bookmaker, race_date=day, course=course,
+                    horse_name=f"Horse {horse}", jockey="J", trainer="T", odds_decimal=price,
+                    odds_fractional="x", off_dt=NOW + timedelta(hours=1), market_status=status,
+                    bookmaker_type="fixed", odds_timestamp=moment if stamp else None,
+                    fetched_at=moment, created_at=moment, updated_at=moment)
+
+
+def load_fixture():
+    with session_scope() as session:
+        # race r1 yesterday at Kempton: closed, 2 horses x 2 books; one row changed 3 hours ago
+        session.add_all([
+            live_row("r1", "h1", "bet365", 2.0, YESTERDAY, "Kempton", "CLOSED", minutes_ago=180),
+            live_row("r1", "h1", "coral", 2.2, YESTERDAY, "Kempton", "CLOSED"),
+            live_row("r1", "h2", "bet365", 3.0, YESTERDAY, "Kempton", "CLOSED", stamp=False),
+            live_row("r1", "h2", "coral", 3.5, YESTERDAY, "Kempton", "CLOSED"),
+            # race r2 today at Ascot: open, 3 horses at bet365 (book 1/1.5 + 1/3 + 1/6 = 116.67%)
+            live_row("r2", "h3", "bet365", 1.5, TODAY, "Ascot"),
+            live_row("r2", "h4", "bet365", 3.0, TODAY, "Ascot"),
+            live_row("r2", "h5", "bet365", 6.0, TODAY, "Ascot", minutes_ago=5),
+        ])
+        session.add_all([
+            LiveRace(race_id="r1", race_date=YESTERDAY, off_dt=datetime(2026, 11, 27, 14, 0, tzinfo=timezone.utc),
+                     course="Kempton", market_status="CLOSED", captures=40,
+                     fetched_at=datetime(2026, 11, 27, 13, 59, 52, tzinfo=timezone.utc)),
+            LiveRace(race_id="r2", race_date=TODAY, off_dt=NOW + timedelta(hours=1), course="Ascot",
+                     market_status="OPEN", captures=3, fetched_at=NOW - timedelta(minutes=5)),
+        ])
+        for race, horse, day, country, track, jockey, sp, low in (
+                ("r1", "h1", YESTERDAY, "GB", "Kempton", "j1", 2.0, 1.9),
+                ("r1", "h2", YESTERDAY, "GB", "Kempton", "j2", 3.0, None),
+                ("r9", "h7", YESTERDAY, "IRE", "Naas", "j1", None, None),     # never captured live
+                ("r8", "h8", date(2026, 11, 10), "IRE", "Naas", "j3", 5.0, None)):
+            session.add(OddsHistorical(race_id=race, horse_id=horse, race_date=day, country=country, track=track,
+                                       race_time="14:00", jockey_id=jockey, trainer_id="t1", horse_name=horse,
+                                       industry_sp=sp, pre_race_min=low, pre_race_max=low,
+                                       updated_at=NOW - timedelta(hours=2 if race != "r8" else 400)))
+    for day, status in ((date(2015, 1, 1), "unavailable"), (date(2015, 1, 2), "unavailable"),
+                        (date(2025, 6, 1), "complete"), (date(2025, 12, 25), "empty"), (YESTERDAY, "complete")):
+        mark_ledger(day, status=status)
+
+
+def check_fixture_answers(stats):
+    live, hist, health = stats["ra_odds_live"], stats["ra_odds_historical"], stats["collection_health"]
+    assert live["total_rows"] == 7
+    assert live["date_range"] == {"first": "2026-11-27", "last": "2026-11-28"}
+    assert live["distinct"] == {"races": 2, "horses": 5, "courses": 2, "bookmakers": 2}
+    assert live["recent_activity"] == {"changed_last_hour": 6, "changed_last_24h": 7}
+    assert live["latest_fetched_at"].startswith("2026-11-28T14:55")
+    assert live["null_counts"]["odds_timestamp"] == 1 and live["null_counts"]["odds_decimal"] == 0
+    assert {b["bookmaker_id"]: (b["prices"], b["races"], b["horses"]) for b in live["by_bookmaker"]} == {
+        "bet365": (5, 2, 5), "coral": (2, 1, 2)}
+    assert live["by_date"] == [{"date": "2026-11-28", "rows": 3, "races": 1},
+                               {"date": "2026-11-27", "rows": 4, "races": 1}]
+    assert live["by_course"] == [{"course": "Ascot", "rows": 3, "races": 1},
+                                 {"course": "Kempton", "rows": 4, "races": 1}]
+    assert live["market_status"] == {"CLOSED": 4, "OPEN": 3}
+
+    assert hist["total_rows"] == 4
+    assert hist["date_range"] == {"first": "2026-11-10", "last": "2026-11-27"}
+    assert hist["distinct"] == {"races": 3, "horses": 4, "tracks": 2, "jockeys": 3, "trainers": 1, "countries": 2}
+    assert hist["recent_activity"] == {"updated_last_24h": 3}
+    assert hist["price_coverage"]["with_sp"] == {"rows": 3, "percent": 75.0}
+    assert hist["price_coverage"]["with_pre_race_min"] == {"rows": 1, "percent": 25.0}
+    assert hist["by_country"] == [{"country": "GB", "rows": 2, "races": 1}, {"country": "IRE", "rows": 2, "races": 2}]
+    assert hist["by_track"] == [{"track": "Kempton", "rows": 2, "races": 1}, {"track": "Naas", "rows": 2, "races": 2}]
+    assert hist["null_counts"]["industry_sp"] == 1
+
+    races = {r["race_id"]: r for r in health["races"]}
+    assert races["r1"]["captures"] == 40 and races["r1"]["gap_to_off_seconds"] == 8.0
+    assert health["closed_races_max_gap_seconds"] == 8.0
+    assert [r["race_id"] for r in health["never_captured"]] == ["r9"]  # r8 is older than 7 days
+    assert health["ledger_by_year"] == {"2015": {"unavailable": 2}, "2025": {"complete": 1, "empty": 1},
+                                        "2026": {"complete": 1}}
+    assert health["overround_today"] == [{"race_id": "r2", "bookmaker_id": "bet365", "runners_priced": 3,
+                                          "book_percent": 116.67}]
+
+
+def test_every_statistic_on_postgresql(database_url):
+    load_fixture()
+    check_fixture_answers(compute_statistics(NOW))
+
+
+def test_the_same_answers_on_sqlite_for_the_embedded_mode(tmp_path, monkeypatch):
+    from darkhorses.migrations import upgrade
+    from darkhorses.settings import reset_settings
+    url = f"sqlite:///{tmp_path}/embedded.db"
+    upgrade(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    reset_settings()
+    load_fixture()
+    check_fixture_answers(compute_statistics(NOW))
+
+
+def test_files_and_summary_row(database_url, tmp_path):
+    load_fixture()
+    summary = update_statistics(NOW, output_dir=str(tmp_path / "out"))
+    assert summary["live_rows"] == 7 and summary["historical_rows"] == 4 and summary["never_captured_7d"] == 1
+    for name in ("all_stats_latest", "ra_odds_live_latest", "ra_odds_historical_latest", "collection_health_latest"):
+        payload = json.loads((tmp_path / "out" / f"{name}.json").read_text())
+        assert payload["schema_version"] == 1 and payload["generated_at"] == NOW.isoformat()
+    assert not list((tmp_path / "out").glob(".*.tmp"))
+    with session_scope() as session:
+        run = session.query(CollectionRun).filter_by(kind="stats").one()
+        assert run.prices == 7 and run.runners == 4 and run.detail["never_captured_7d"] == 1
+
+
+def test_a_reader_never_sees_a_half_written_file(tmp_path):
+    path = tmp_path / "stats.json"
+    versions = [{"version": n, "payload": "x" * (200_000 + n)} for n in range(40)]
+    write_json_atomic(path, versions[0])
+    seen, problems, done = set(), [], threading.Event()
+
+    def reader():
+        while not done.is_set():
+            try:
+                seen.add(json.loads(path.read_text())["version"])
+            except Exception as exc:  # a torn read would land here
+                problems.append(exc)
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for version in versions[1:]:
+        write_json_atomic(path, version)
+    done.set()
+    thread.join(10)
+    assert problems == []
+    assert len(seen) > 1 and seen <= set(range(40))
+    assert json.loads(path.read_text())["version"] == 39
+
+
+def test_status_after_a_failing_task(database_url, monkeypatch):
+    from darkhorses.celery_app import app
+    from darkhorses.status import collect_status, render_status
+    app.loader.import_default_modules()
+    outcome = app.tasks["darkhorses.historical.collect_day"].apply(args=["not-a-date"])
+    assert outcome.failed()
+    report = collect_status()
+    task = report["tasks"]["darkhorses.historical.collect_day"]
+    assert task["state"] == "FAILURE" and "not-a-date" in task["last_error"] and task["failures"] == 1
+    assert report["healthy"] is False
+    text = render_status(report)
+    assert "NEEDS ATTENTION" in text and "darkhorses.historical.collect_day" in text and "FAILURE" in text
+    mirrored = json.loads(open("logs/scheduler_status.json").read())
+    assert mirrored["tasks"]["darkhorses.historical.collect_day"]["state"] == "FAILURE"
