@@ -17,9 +17,10 @@ except SettingsError as exc:  # one line for the deploy log, not a traceback
 broker_url = _settings.broker_url or "redis://127.0.0.1:6379/0"
 result_backend = _settings.result_backend or (broker_url if _settings.uses_redis else None)
 broker_connection_retry_on_startup = True
-# Redis re-delivers an unacked message after this long; it must exceed the longest
-# countdown (the live loop sleeps up to 15 minutes) or ETA messages would run twice.
-broker_transport_options = {"visibility_timeout": 2 * 3600}
+# Redis re-delivers an unacked message (its worker died) after this long. It exceeds the
+# longest countdown (the live loop sleeps up to 15 minutes) so ETA messages run once; a
+# stalled backfill is resumed sooner by darkhorses.historical.resume.
+broker_transport_options = {"visibility_timeout": 1800}
 result_expires = 7 * 24 * 3600
 
 task_serializer = "json"
@@ -64,6 +65,11 @@ beat_schedule = {
         "task": "darkhorses.historical.daily",
         "schedule": crontab(hour=1, minute=0),
         "options": {"expires": 6 * 3600},
+    },
+    "historical-resume": {
+        "task": "darkhorses.historical.resume",
+        "schedule": 60.0,
+        "options": {"expires": 50},
     },
     "stats-update": {
         "task": "darkhorses.stats.update",

@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from darkhorses.models import Base
+from darkhorses.models.base import UTCDateTime
 from darkhorses.settings import get_settings
 
 config = context.config
@@ -13,6 +14,13 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 url = config.attributes.get("database_url") or get_settings().database_url
 target_metadata = Base.metadata
+
+
+def render_item(type_, obj, autogen_context):
+    """Migrations spell the columns' storage type, not the project's TypeDecorators."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_migrations_offline() -> None:
@@ -28,7 +36,7 @@ def run_migrations_online() -> None:
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite",
-                          compare_type=True)
+                          compare_type=True, render_item=render_item)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from .db import session_scope, upsert
-from .models import LEDGER_DONE, CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive
+from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive
 from .prices import parse_sp, parse_timestamp, text, to_float, to_int, uk_clock, uk_date
 from .racing_api import RacingAPIClient, RequestRefused
 from .settings import get_settings
@@ -271,3 +271,49 @@ def backfill_progress(first: date, last: date) -> dict:
     done = sum(counts.get(s, 0) for s in SETTLED + ("failed",))
     return {"start": first.isoformat(), "end": last.isoformat(), "total": total, "done": done,
             "remaining": total - done, "by_status": counts}
+
+
+# -- backfill requests: durable, so a lost broker or a killed worker never strands one ---------
+
+def open_backfill(task_id: str, first: date, last: date, newest_first: bool) -> None:
+    now = datetime.now(timezone.utc)
+    with session_scope() as session:
+        upsert(session, BackfillRequest.__table__, [{
+            "task_id": task_id, "start_date": first, "end_date": last, "newest_first": newest_first,
+            "status": "running", "done": 0, "total": (last - first).days + 1, "resumes": 0,
+            "created_at": now, "reported_at": now, "progressed_at": now}], ("task_id",))
+
+
+def report_backfill(task_id: str, progress: dict) -> None:
+    """Record a progress tick of the backfill's reporting chain."""
+    now = datetime.now(timezone.utc)
+    with session_scope() as session:
+        request = session.get(BackfillRequest, task_id)
+        if request is None:
+            return
+        if progress["done"] > request.done:
+            request.progressed_at = now
+        request.done, request.total, request.reported_at = progress["done"], progress["total"], now
+        request.status = "complete" if progress["remaining"] == 0 else "running"
+
+
+def stalled_backfills(now: datetime, stall_seconds: float, report_every: float) -> list[tuple[BackfillRequest, bool, bool]]:
+    """(request, chain_lost, work_stalled) for every running backfill that needs a nudge:
+    its reporting chain stopped ticking, or no date settled for `stall_seconds`."""
+    with session_scope() as session:
+        requests = session.execute(select(BackfillRequest).where(BackfillRequest.status == "running")).scalars().all()
+    nudges = []
+    for request in requests:
+        chain_lost = (now - request.reported_at).total_seconds() > max(60.0, 10 * report_every)
+        work_stalled = (now - request.progressed_at).total_seconds() > stall_seconds
+        if chain_lost or work_stalled:
+            nudges.append((request, chain_lost, work_stalled))
+    return nudges
+
+
+def note_resume(task_id: str) -> None:
+    now = datetime.now(timezone.utc)
+    with session_scope() as session:
+        request = session.get(BackfillRequest, task_id)
+        request.resumes += 1
+        request.progressed_at = request.reported_at = now

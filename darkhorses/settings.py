@@ -50,6 +50,7 @@ class Settings:
     max_attempts: int = 6
     poll_intervals: tuple[tuple[float, float], ...] = ()
     historical_catchup_days: int = 14
+    historical_stall_seconds: float = 300.0
     live_lease_grace: float = 60.0
     live_cycle_timeout: float = 90.0
     live_failure_backoff: float = 30.0
@@ -177,6 +178,7 @@ def settings_from_env(env=None) -> Settings:
         max_attempts=int(_number(env, "RACING_API_MAX_ATTEMPTS", 6, int)),
         poll_intervals=poll_intervals,
         historical_catchup_days=int(_number(env, "HISTORICAL_CATCHUP_DAYS", 14, int)),
+        historical_stall_seconds=_number(env, "HISTORICAL_STALL_SECONDS", 300.0),
         live_lease_grace=_number(env, "LIVE_LEASE_GRACE_SECONDS", 60.0),
         live_cycle_timeout=_number(env, "LIVE_CYCLE_TIMEOUT_SECONDS", 90.0),
         live_failure_backoff=_number(env, "LIVE_FAILURE_BACKOFF_SECONDS", 30.0),

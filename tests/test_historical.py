@@ -200,3 +200,27 @@ def test_daily_schedule_through_both_2026_clock_changes_collects_every_day_once(
     # and the runs really happened at 01:00 UK time on both sides of each change
     assert all(r.hour in (1, 2) for r in runs)
     assert any(r.date() == date(2026, 3, 30) for r in runs) and any(r.date() == date(2026, 10, 26) for r in runs)
+
+
+def test_resume_re_enqueues_a_stalled_backfill_and_restarts_its_lost_progress_chain(database_url, redis_url, monkeypatch):
+    import redis as redis_client
+    from darkhorses.celery_app import app
+    from darkhorses.db import session_scope as scope
+    from darkhorses.models import BackfillRequest
+    app.loader.import_default_modules()
+    historical.open_backfill("bf-1", date(2026, 2, 1), date(2026, 2, 5), True)
+    historical.open_backfill("bf-2", date(2026, 3, 1), date(2026, 3, 2), True)
+    historical.mark_ledger(date(2026, 2, 3), status="complete")
+    long_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    with scope() as session:
+        session.get(BackfillRequest, "bf-1").reported_at = long_ago
+        session.get(BackfillRequest, "bf-1").progressed_at = long_ago
+    monkeypatch.setitem(app.conf, "broker_url", redis_url)
+    result = app.tasks["darkhorses.historical.resume"].apply().get()
+    assert result == {"resumed": ["bf-1"]}  # bf-2 is fresh: left alone
+    queued = redis_client.Redis.from_url(redis_url).lrange("historical", 0, -1)
+    bodies = b"\n".join(queued)
+    assert len(queued) == 5  # four unsettled dates + the restarted progress chain
+    assert b"2026-02-03" not in bodies and b"2026-02-05" in bodies and b"bf-1" in bodies
+    with scope() as session:
+        assert session.get(BackfillRequest, "bf-1").resumes == 1

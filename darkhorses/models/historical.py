@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, UTCDateTime, utcnow
@@ -78,3 +78,22 @@ class CollectionLedger(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BackfillRequest(Base):
+    """A backfill asked for, kept in the database so it survives a lost broker: the resume
+    job re-enqueues its unsettled dates if the work stalls or the progress chain is lost."""
+    __tablename__ = "ra_backfill_requests"
+    __table_args__ = (Index("ix_ra_backfill_requests_status", "status"),)
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    newest_first: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | complete
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    resumes: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the progress chain's last tick
+    progressed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # when `done` last grew

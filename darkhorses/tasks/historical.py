@@ -47,6 +47,36 @@ def _record_failure(race_date: date, exc: Exception, status: str) -> None:
         log.exception("could not record the failure of %s in the ledger", race_date)
 
 
+def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
+    dates = historical.plan_backfill(first, last, newest_first)
+    for race_date in dates:
+        collect_day.apply_async(args=[race_date.isoformat()])
+    log.info("backfill %s..%s: %d dates enqueued, %d already settled",
+             first, last, len(dates), (last - first).days + 1 - len(dates))
+    return len(dates)
+
+
+@app.task(name="darkhorses.historical.resume")
+def resume():
+    """Nudge backfills that stalled (a killed worker's unacked message waits for Redis's
+    visibility timeout) or lost their progress chain (a Redis restart): re-enqueue their
+    unsettled dates (idempotent) and restart the reporting chain under the same task id."""
+    settings = get_settings()
+    nudged = []
+    for request, chain_lost, work_stalled in historical.stalled_backfills(
+            datetime.now(timezone.utc), settings.historical_stall_seconds, PROGRESS_EVERY):
+        historical.note_resume(request.task_id)
+        _enqueue_unsettled(request.start_date, request.end_date, request.newest_first)
+        if chain_lost:
+            backfill.apply_async(args=[request.start_date.isoformat(), request.end_date.isoformat()],
+                                 kwargs={"newest_first": request.newest_first, "enqueued": True},
+                                 task_id=request.task_id)
+        log.warning("backfill %s (%s..%s) resumed: %s", request.task_id, request.start_date, request.end_date,
+                    "progress reports stopped" if chain_lost else "no date settled recently")
+        nudged.append(request.task_id)
+    return {"resumed": nudged}
+
+
 @app.task(name="darkhorses.historical.daily")
 def daily():
     """Yesterday plus any missed day in the catch-up window, each as its own task."""
@@ -65,12 +95,10 @@ def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bo
     """
     first, last = sorted((date.fromisoformat(start), date.fromisoformat(end)))
     if not enqueued:
-        dates = historical.plan_backfill(first, last, newest_first)
-        for race_date in dates:
-            collect_day.apply_async(args=[race_date.isoformat()])
-        log.info("backfill %s..%s: %d dates enqueued, %d already settled",
-                 first, last, len(dates), (last - first).days + 1 - len(dates))
+        historical.open_backfill(self.request.id, first, last, newest_first)
+        _enqueue_unsettled(first, last, newest_first)
     progress = historical.backfill_progress(first, last)
+    historical.report_backfill(self.request.id, progress)
     if progress["remaining"] == 0:
         return progress
     self.update_state(state="PROGRESS", meta=progress)
