@@ -68,8 +68,8 @@ beat_schedule = {
     },
     "historical-resume": {
         "task": "darkhorses.historical.resume",
-        "schedule": 60.0,
-        "options": {"expires": 50},
+        "schedule": _settings.historical_resume_seconds,
+        "options": {"expires": max(1.0, _settings.historical_resume_seconds - 10)},
     },
     "stats-update": {
         "task": "darkhorses.stats.update",

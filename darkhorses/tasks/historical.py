@@ -33,7 +33,8 @@ def collect_day(self, day: str):
         _record_failure(race_date, exc, "failed" if final else "pending")
         if final:
             raise
-        raise self.retry(exc=exc, countdown=min(600, 30 * 2 ** self.request.retries))
+        backoff = get_settings().historical_retry_seconds * 2 ** self.request.retries
+        raise self.retry(exc=exc, countdown=min(600, backoff))
     except Exception as exc:
         _record_failure(race_date, exc, "failed")
         raise

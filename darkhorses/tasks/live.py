@@ -13,9 +13,6 @@ from ..settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# Rejected credentials need a person: poll slowly until they work again.
-CREDENTIALS_BACKOFF = 300.0
-
 
 @app.task(name="darkhorses.live.poll", ignore_result=True)
 def poll(loop_id: str | None = None, seq: int = 0):
@@ -30,7 +27,8 @@ def poll(loop_id: str | None = None, seq: int = 0):
         summary = live.run_cycle()
         countdown, outcome = summary.next_poll_seconds, {"ok": True, **summary.as_dict()}
     except CredentialsRejected as exc:
-        error, countdown, outcome = exc, CREDENTIALS_BACKOFF, {"ok": False, "error": str(exc)}
+        # Rejected credentials need a person: poll slowly until they work again.
+        error, countdown, outcome = exc, settings.live_credentials_backoff, {"ok": False, "error": str(exc)}
     except Exception as exc:
         error, countdown, outcome = exc, settings.live_failure_backoff, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     # The successor is enqueued even after a failure: the loop must outlive a bad cycle.

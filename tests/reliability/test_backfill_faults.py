@@ -1,0 +1,85 @@
+"""Backfills under faults: a worker killed mid-way, Redis restarted mid-way."""
+import signal
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import pytest
+from celery import Celery
+from sqlalchemy import create_engine, text
+
+from darkhorses.historical import map_results
+from darkhorses.simulator import Faults
+from tests.reliability.conftest import elapsed_since
+from tests.support import REPO, celery_worker, service_env, stop_process, wait_for
+
+pytestmark = pytest.mark.slow
+FIRST, DAYS = date(2026, 9, 1), 30
+
+
+def clean_run_rows(simulator) -> dict[str, int]:
+    """What a fault-free collection stores per date, from the simulator's own results."""
+    counts = {}
+    for n in range(DAYS):
+        day = FIRST + timedelta(days=n)
+        results = simulator.results(day, day, ["gb", "ire"], 100, 0)["results"]
+        counts[day.isoformat()] = len(map_results(results).rows)
+    return counts
+
+
+def stored_rows(database_url) -> dict[str, int]:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text(
+            "SELECT race_date::text, count(*) FROM ra_odds_historical GROUP BY 1")).all())
+        statuses = dict(conn.execute(text(
+            "SELECT race_date::text, status FROM ra_collection_ledger")).all())
+    engine.dispose()
+    return rows, statuses
+
+
+def backfill_env(database_url, broker, simulator, **extra):
+    return service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=broker, CELERY_RESULT_BACKEND=broker,
+                       RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim",
+                       HISTORICAL_STALL_SECONDS=8, HISTORICAL_RESUME_SECONDS=2, HISTORICAL_RETRY_SECONDS=1,
+                       **extra)
+
+
+def start_beat(env, tmp_path):
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "darkhorses", "beat", "-s",
+                             str(tmp_path / "beat-schedule")], cwd=REPO, env=env,
+                            stdout=open(tmp_path / "beat.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def ledger_done(database_url):
+    rows, statuses = stored_rows(database_url)
+    return len(statuses) == DAYS and all(s in ("complete", "empty") for s in statuses.values())
+
+
+def test_worker_killed_mid_backfill_loses_no_date(database_url, redis_url, simulator, tmp_path, fault_log):
+    simulator.faults = Faults(latency=0.3)  # slow enough to kill the worker mid-way
+    expected = clean_run_rows(simulator)
+    env = backfill_env(database_url, redis_url, simulator)
+    client = Celery("test-client", broker=redis_url, backend=redis_url)
+    beat = start_beat(env, tmp_path)
+    try:
+        with celery_worker(env, queues="historical", pool="threads", concurrency=2, name="victim",
+                           log_path=tmp_path / "victim.log") as victim:
+            client.send_task("darkhorses.historical.backfill",
+                             args=[FIRST.isoformat(), (FIRST + timedelta(days=DAYS - 1)).isoformat()],
+                             queue="historical")
+            wait_for(lambda: 5 <= sum(s == "complete" for s in stored_rows(database_url)[1].values()),
+                     timeout=60, interval=0.1, message="a few dates collected")
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+        killed_at = __import__("time").monotonic()
+        with celery_worker(env, queues="historical", pool="threads", concurrency=2, name="rescuer",
+                           log_path=tmp_path / "rescuer.log"):
+            wait_for(lambda: ledger_done(database_url), timeout=150, message="every date settled after the kill")
+    finally:
+        stop_process(beat)
+    rows, statuses = stored_rows(database_url)
+    lost = sum(max(0, expected[d] - rows.get(d, 0)) for d in expected)
+    fault_log("worker SIGKILL mid-backfill (30 days)", lost == 0, lost, f"recovered in {elapsed_since(killed_at)}s")
+    assert rows == {d: n for d, n in expected.items() if n}, "row counts equal a clean run's"
+    assert set(statuses) == set(expected)
