@@ -37,4 +37,26 @@ def _fresh_connections(**_):
     dispose_engines()
 
 
+def _survive_broker_restart() -> None:
+    """kombu 5.7: when Redis goes away, closing the broken connection restores the unacked
+    messages through a client that no longer exists, raising AttributeError, and the worker
+    exits with "Unrecoverable error" instead of reconnecting. Those messages stay in Redis's
+    unacked hash (re-delivered after the visibility timeout) or were lost with Redis anyway,
+    so skipping the restore here loses nothing, and the worker reconnects."""
+    from kombu.transport import redis as kombu_redis
+    restore = kombu_redis.QoS.restore_unacked
+    if getattr(restore, "_darkhorses", False):
+        return
+
+    def restore_unacked(self, client=None):
+        try:
+            return restore(self, client)
+        except AttributeError:
+            return None
+    restore_unacked._darkhorses = True
+    kombu_redis.QoS.restore_unacked = restore_unacked
+
+
+_survive_broker_restart()
+
 from . import status as _status  # noqa: E402,F401  (connects the task-status signal handlers)

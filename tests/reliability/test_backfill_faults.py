@@ -83,3 +83,36 @@ def test_worker_killed_mid_backfill_loses_no_date(database_url, redis_url, simul
     fault_log("worker SIGKILL mid-backfill (30 days)", lost == 0, lost, f"recovered in {elapsed_since(killed_at)}s")
     assert rows == {d: n for d, n in expected.items() if n}, "row counts equal a clean run's"
     assert set(statuses) == set(expected)
+
+
+def test_redis_restart_mid_backfill_resumes_without_manual_action(database_url, simulator, own_redis, tmp_path,
+                                                                   fault_log):
+    simulator.faults = Faults(latency=0.3)
+    expected = clean_run_rows(simulator)
+    env = backfill_env(database_url, own_redis.url, simulator)
+    beat = start_beat(env, tmp_path)
+    try:
+        with celery_worker(env, queues="historical", pool="threads", concurrency=2,
+                           log_path=tmp_path / "worker.log"):
+            client = Celery("test-client", broker=own_redis.url, backend=own_redis.url)
+            client.send_task("darkhorses.historical.backfill",
+                             args=[FIRST.isoformat(), (FIRST + timedelta(days=DAYS - 1)).isoformat()],
+                             queue="historical")
+            wait_for(lambda: 5 <= sum(s == "complete" for s in stored_rows(database_url)[1].values()),
+                     timeout=60, interval=0.1, message="a few dates collected")
+            # Redis keeps nothing on disk here: the queued dates and the progress chain are gone
+            own_redis.stop()
+            restarted_at = __import__("time").monotonic()
+            own_redis.start()
+            wait_for(lambda: ledger_done(database_url), timeout=180, message="every date settled after the restart")
+    finally:
+        stop_process(beat)
+    rows, _ = stored_rows(database_url)
+    lost = sum(max(0, expected[d] - rows.get(d, 0)) for d in expected)
+    fault_log("Redis restarted mid-backfill (queue lost)", lost == 0, lost,
+              f"recovered in {elapsed_since(restarted_at)}s")
+    assert rows == {d: n for d, n in expected.items() if n}
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT resumes FROM ra_backfill_requests")).scalar() >= 1
+    engine.dispose()

@@ -1,0 +1,175 @@
+"""The live loop under faults: worker killed, Redis restarted, PostgreSQL away, credentials rejected."""
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from darkhorses import loop
+from tests.reliability.conftest import elapsed_since
+from tests.support import REPO, celery_worker, service_env, stop_process, wait_for
+from tests.tasks.test_live_loop import cycles, loop_env
+
+pytestmark = pytest.mark.slow
+
+
+def start_beat(env, tmp_path):
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "darkhorses", "beat", "-s",
+                             str(tmp_path / "beat-schedule"), "-l", "INFO"], cwd=REPO, env=env,
+                            stdout=open(tmp_path / "beat.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def ok_cycles_after(log_path, count):
+    return [c for c in cycles(log_path)[count:] if not c[2]]
+
+
+def live_rows(database_url):
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM ra_odds_live")).scalar()
+    engine.dispose()
+    return count
+
+
+def test_killing_the_loops_worker_is_recovered_by_the_watchdog(database_url, redis_url, simulator, tmp_path, fault_log):
+    env = loop_env(database_url, redis_url, simulator, tmp_path, LIVE_WATCHDOG_SECONDS=2)
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    with celery_worker(env, queues="live", name="first", log_path=first_log) as first:
+        wait_for(lambda: len(cycles(first_log)) >= 2, timeout=60, message="the loop running on the first worker")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        first_runs = cycles(first_log)
+    killed_at = time.monotonic()
+    rows_before = live_rows(database_url)
+    beat = start_beat(env, tmp_path)
+    try:
+        with celery_worker(env, queues="live", name="second", log_path=second_log):
+            wait_for(lambda: any(not failed for _, _, failed in cycles(second_log)), timeout=110,
+                     message="polling resumed on the second worker")
+            recovered_in = elapsed_since(killed_at)
+            wait_for(lambda: len(cycles(second_log)) >= 4, timeout=60, message="the loop keeps going")
+    finally:
+        stop_process(beat)
+    runs = cycles(second_log)
+    # one loop afterwards: the dead worker's successor message carried it on, or the watchdog
+    # started a new one once the lease lapsed; never both
+    assert len({loop_id for loop_id, _, _ in runs}) == 1
+    sequences = [seq for _, seq, _ in runs]
+    assert sequences == sorted(set(sequences))
+    assert runs[0][0] != first_runs[0][0] or runs[0][1] > first_runs[-1][1] - 1
+    assert recovered_in < 120
+    lease = store.get(loop.LEASE_KEY)
+    assert lease is None or lease.startswith(runs[0][0])
+    lost = max(0, rows_before - live_rows(database_url))
+    fault_log("worker SIGKILL while the live loop runs", True, lost, f"polling again after {recovered_in}s")
+
+
+def test_redis_restart_during_live_polling(database_url, simulator, own_redis, tmp_path, fault_log):
+    env = loop_env(database_url, own_redis.url, simulator, tmp_path, LIVE_WATCHDOG_SECONDS=2)
+    log_path = tmp_path / "worker.log"
+    beat = start_beat(env, tmp_path)
+    try:
+        with celery_worker(env, queues="live", log_path=log_path):
+            wait_for(lambda: len(ok_cycles_after(log_path, 0)) >= 2, timeout=60, message="polling")
+            rows_before = live_rows(database_url)
+            own_redis.stop()  # the lease, the ETA message and the queue are gone
+            seen = len(cycles(log_path))
+            restarted_at = time.monotonic()
+            own_redis.start()
+            wait_for(lambda: len(ok_cycles_after(log_path, seen)) >= 3, timeout=150,
+                     message="polling after the restart")
+            recovered_in = elapsed_since(restarted_at)
+    finally:
+        stop_process(beat)
+    after = ok_cycles_after(log_path, seen)
+    assert len({loop_id for loop_id, _, _ in after}) == 1, "no duplicate loop"
+    lost = max(0, rows_before - live_rows(database_url))
+    fault_log("Redis restarted during live polling", True, lost, f"polling again after {recovered_in}s")
+    assert lost == 0
+
+
+def test_postgresql_unavailable_for_30_seconds(pg_database, database_url, redis_url, simulator, pg_proxy,
+                                               tmp_path, fault_log):
+    proxied = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{pg_proxy.port}")
+    env = loop_env(proxied, redis_url, simulator, tmp_path)
+    log_path = tmp_path / "worker.log"
+    with celery_worker(env, queues="live", log_path=log_path):
+        wait_for(lambda: len(ok_cycles_after(log_path, 0)) >= 2, timeout=60, message="polling")
+        rows_before = live_rows(database_url)
+        pg_proxy.cut()
+        cut_at = time.monotonic()
+        seen = len(cycles(log_path))
+        wait_for(lambda: any(failed for _, _, failed in cycles(log_path)[seen:]), timeout=30,
+                 message="a cycle failing while PostgreSQL is away")
+        while time.monotonic() - cut_at < 30:
+            time.sleep(0.5)  # the outage itself lasts 30 s; nothing to wait for
+        failures_during = sum(failed for _, _, failed in cycles(log_path)[seen:])
+        pg_proxy.restore()
+        back = len(cycles(log_path))
+        wait_for(lambda: len(ok_cycles_after(log_path, back)) >= 2, timeout=60, message="polling after the outage")
+        recovered_in = elapsed_since(cut_at) - 30
+    runs = cycles(log_path)
+    assert len({loop_id for loop_id, _, _ in runs}) == 1, "the loop survived the outage"
+    assert failures_during >= 2
+    # backoff, not a hot loop: with a 1 s failure backoff there are at most ~1 cycle per second
+    assert failures_during <= 40
+    lost = max(0, rows_before - live_rows(database_url))
+    fault_log("PostgreSQL unavailable 30 s (live loop)", True, lost,
+              f"{failures_during} failed cycles, polling {recovered_in:.1f}s after it returned")
+    assert lost == 0
+
+
+def test_rejected_credentials_slow_down_then_recover(database_url, redis_url, simulator, tmp_path, fault_log):
+    simulator._auth = b"sim:changed-by-the-vendor"
+    env = loop_env(database_url, redis_url, simulator, tmp_path, LIVE_CREDENTIALS_BACKOFF_SECONDS=6)
+    log_path = tmp_path / "worker.log"
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    with celery_worker(env, queues="live", log_path=log_path):
+        wait_for(lambda: any(failed for _, _, failed in cycles(log_path)), timeout=60, message="a rejected cycle")
+        assert "The Racing API rejected the credentials" in log_path.read_text()
+        assert store.pttl(loop.LEASE_KEY) > 5000, "next try at the slow cadence, not the 1 s failure backoff"
+        engine = create_engine(database_url)
+        with engine.connect() as conn:
+            state, error = conn.execute(text("SELECT last_state, last_error FROM ra_task_status "
+                                             "WHERE task_name = 'darkhorses.live.poll'")).one()
+        engine.dispose()
+        assert state == "FAILURE" and "rejected the credentials" in error
+        requests_while_rejected = len([r for r in simulator.request_log if r[2] == 401])
+        simulator._auth = b"sim:sim"  # the operator fixes the account
+        fixed_at = time.monotonic()
+        wait_for(lambda: any(not failed for _, _, failed in cycles(log_path)), timeout=60,
+                 message="recovery once the credentials work")
+    assert requests_while_rejected <= 3, "no hammering"
+    fault_log("credentials rejected (401)", True, 0, f"recovered {elapsed_since(fixed_at)}s after the fix")
+
+
+def test_no_secret_reaches_a_log_line_or_a_task_argument(database_url, redis_url, simulator, tmp_path, fault_log):
+    api_password, db_password = "api-pw-7f3c9e", "db-pw-41aa20"
+    simulator._auth = f"analyst:{api_password}".encode()
+    secret_db_url = database_url.replace("postgres@", f"postgres:{db_password}@")  # trust auth ignores it
+    env = loop_env(secret_db_url, redis_url, simulator, tmp_path, RACING_API_USERNAME="analyst",
+                   RACING_API_PASSWORD=api_password, LOG_LEVEL="DEBUG")
+    log_path = tmp_path / "worker.log"
+    with celery_worker(env, queues="live", log_path=log_path) as worker:
+        wait_for(lambda: len(ok_cycles_after(log_path, 0)) >= 1, timeout=60, message="a cycle with the secrets")
+    for command in (["status"], ["live-once"], ["migrate"]):
+        result = subprocess.run([sys.executable, "-m", "darkhorses", *command], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        for secret in (api_password, db_password):
+            assert secret not in result.stdout + result.stderr
+    text_of_logs = log_path.read_text() + (tmp_path / "logs" / "scheduler_status.json").read_text() \
+        if (tmp_path / "logs" / "scheduler_status.json").exists() else log_path.read_text()
+    for secret in (api_password, db_password):
+        assert secret not in text_of_logs
+    # what Flower shows of a task is its name and arguments: ids and dates, never settings
+    store = redis.Redis.from_url(redis_url)
+    for key in store.scan_iter("celery-task-meta-*"):
+        assert api_password.encode() not in store.get(key) and db_password.encode() not in store.get(key)
+    assert re.search(r"Task darkhorses\.live\.poll\[[^\]]+\] received", log_path.read_text())
+    fault_log("secrets in logs and task arguments", True, 0, "none found")
