@@ -824,6 +824,7 @@ class Simulator:
     # -------------------------------------------------------- HTTP semantics, transport-free
     def handle(self, method: str, target: str, headers) -> tuple[int, dict, bytes]:
         """Answer one request: (status, headers, body). Sleeps for latency/timeout faults."""
+        arrived = time.time()  # what a rate limit counts: when the request came in
         url = urlsplit(target)
         path, params = url.path.rstrip("/") or "/", parse_qsl(url.query, keep_blank_values=True)
         if path == "/_sim/requests":
@@ -838,7 +839,7 @@ class Simulator:
             time.sleep(self.faults.latency)
         status, extra, body = self._answer(method, path, params, headers, key)
         with self._lock:
-            self.request_log.append((time.time(), key, status))
+            self.request_log.append((arrived, key, status))
         return status, extra, body
 
     def _answer(self, method, path, params, headers, key):

@@ -19,11 +19,11 @@ CYCLE = re.compile(r"live cycle \[loop (\w+) seq (\d+)\]( failed)?")
 
 
 def loop_env(database_url, redis_url, simulator, tmp_path, **extra):
-    return service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
-                       RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim",
-                       LIVE_POLL_INTERVALS="*:1", LIVE_LEASE_GRACE_SECONDS=3, LIVE_FAILURE_BACKOFF_SECONDS=1,
-                       LIVE_CYCLE_TIMEOUT_SECONDS=15,
-                       RACING_API_MAX_ATTEMPTS=1, STATS_OUTPUT_DIR=tmp_path / "stats", **extra)
+    settings = dict(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
+                    RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim",
+                    LIVE_POLL_INTERVALS="*:1", LIVE_LEASE_GRACE_SECONDS=3, LIVE_FAILURE_BACKOFF_SECONDS=1,
+                    LIVE_CYCLE_TIMEOUT_SECONDS=15, RACING_API_MAX_ATTEMPTS=1, STATS_OUTPUT_DIR=tmp_path / "stats")
+    return service_env(**{**settings, **extra})
 
 
 def cycles(log_path):
