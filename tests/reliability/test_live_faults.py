@@ -10,6 +10,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from darkhorses import loop
+from darkhorses.simulator import Faults
 from tests.reliability.conftest import elapsed_since
 from tests.support import REPO, celery_worker, service_env, stop_process, wait_for
 from tests.tasks.test_live_loop import cycles, loop_env
@@ -25,6 +26,16 @@ def start_beat(env, tmp_path):
 
 def ok_cycles_after(log_path, count):
     return [c for c in cycles(log_path)[count:] if not c[2]]
+
+
+def assert_one_loop_at_a_time(runs):
+    """Loops may be replaced (a lapsed lease), never run side by side: once a new loop id
+    appears, the previous one never polls again."""
+    order = []
+    for loop_id, _, _ in runs:
+        if not order or order[-1] != loop_id:
+            assert loop_id not in order, f"loop {loop_id} polled again after being replaced: {order}"
+            order.append(loop_id)
 
 
 def live_rows(database_url):
@@ -95,33 +106,55 @@ def test_redis_restart_during_live_polling(database_url, simulator, own_redis, t
 
 def test_postgresql_unavailable_for_30_seconds(pg_database, database_url, redis_url, simulator, pg_proxy,
                                                tmp_path, fault_log):
+    """One 30 s outage while the live loop polls and a backfill runs, both through a proxy."""
+    from celery import Celery
+    from tests.reliability.test_backfill_faults import clean_run_rows, ledger_done, stored_rows, DAYS, FIRST
+    from datetime import timedelta
+    simulator.faults = Faults(latency=0.2)
+    expected = clean_run_rows(simulator)
     proxied = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{pg_proxy.port}")
-    env = loop_env(proxied, redis_url, simulator, tmp_path)
+    env = loop_env(proxied, redis_url, simulator, tmp_path, HISTORICAL_STALL_SECONDS=8,
+                   HISTORICAL_RESUME_SECONDS=2, HISTORICAL_RETRY_SECONDS=1)
     log_path = tmp_path / "worker.log"
-    with celery_worker(env, queues="live", log_path=log_path):
-        wait_for(lambda: len(ok_cycles_after(log_path, 0)) >= 2, timeout=60, message="polling")
-        rows_before = live_rows(database_url)
-        pg_proxy.cut()
-        cut_at = time.monotonic()
-        seen = len(cycles(log_path))
-        wait_for(lambda: any(failed for _, _, failed in cycles(log_path)[seen:]), timeout=30,
-                 message="a cycle failing while PostgreSQL is away")
-        while time.monotonic() - cut_at < 30:
-            time.sleep(0.5)  # the outage itself lasts 30 s; nothing to wait for
-        failures_during = sum(failed for _, _, failed in cycles(log_path)[seen:])
-        pg_proxy.restore()
-        back = len(cycles(log_path))
-        wait_for(lambda: len(ok_cycles_after(log_path, back)) >= 2, timeout=60, message="polling after the outage")
-        recovered_in = elapsed_since(cut_at) - 30
+    beat = start_beat(env, tmp_path)
+    try:
+        with celery_worker(env, queues="live", log_path=log_path), \
+                celery_worker(env, queues="historical", pool="threads", concurrency=2, name="historical",
+                              log_path=tmp_path / "historical.log"):
+            wait_for(lambda: len(ok_cycles_after(log_path, 0)) >= 2, timeout=60, message="polling")
+            Celery("client", broker=redis_url, backend=redis_url).send_task(
+                "darkhorses.historical.backfill",
+                args=[FIRST.isoformat(), (FIRST + timedelta(days=DAYS - 1)).isoformat()], queue="historical")
+            wait_for(lambda: 3 <= sum(s == "complete" for s in stored_rows(database_url)[1].values()),
+                     timeout=60, interval=0.1, message="the backfill under way")
+            rows_before = live_rows(database_url)
+            pg_proxy.cut()
+            cut_at = time.monotonic()
+            seen = len(cycles(log_path))
+            wait_for(lambda: any(failed for _, _, failed in cycles(log_path)[seen:]), timeout=30,
+                     message="a cycle failing while PostgreSQL is away")
+            while time.monotonic() - cut_at < 30:
+                time.sleep(0.5)  # the outage itself lasts 30 s; nothing to wait for
+            failures_during = sum(failed for _, _, failed in cycles(log_path)[seen:])
+            pg_proxy.restore()
+            back = len(cycles(log_path))
+            wait_for(lambda: len(ok_cycles_after(log_path, back)) >= 2, timeout=60,
+                     message="polling after the outage")
+            recovered_in = elapsed_since(cut_at) - 30
+            wait_for(lambda: ledger_done(database_url), timeout=150, message="every date settled after the outage")
+    finally:
+        stop_process(beat)
     runs = cycles(log_path)
-    assert len({loop_id for loop_id, _, _ in runs}) == 1, "the loop survived the outage"
+    assert_one_loop_at_a_time(runs)
     assert failures_during >= 2
     # backoff, not a hot loop: with a 1 s failure backoff there are at most ~1 cycle per second
     assert failures_during <= 40
-    lost = max(0, rows_before - live_rows(database_url))
-    fault_log("PostgreSQL unavailable 30 s (live loop)", True, lost,
+    lost_live = max(0, rows_before - live_rows(database_url))
+    rows, _ = stored_rows(database_url)
+    lost_results = sum(max(0, expected[d] - rows.get(d, 0)) for d in expected)
+    fault_log("PostgreSQL unavailable 30 s (loop + backfill)", True, lost_live + lost_results,
               f"{failures_during} failed cycles, polling {recovered_in:.1f}s after it returned")
-    assert lost == 0
+    assert lost_live == 0 and rows == {d: n for d, n in expected.items() if n}
 
 
 def test_rejected_credentials_slow_down_then_recover(database_url, redis_url, simulator, tmp_path, fault_log):
@@ -163,8 +196,8 @@ def test_no_secret_reaches_a_log_line_or_a_task_argument(database_url, redis_url
         assert result.returncode == 0, result.stderr
         for secret in (api_password, db_password):
             assert secret not in result.stdout + result.stderr
-    text_of_logs = log_path.read_text() + (tmp_path / "logs" / "scheduler_status.json").read_text() \
-        if (tmp_path / "logs" / "scheduler_status.json").exists() else log_path.read_text()
+    status_file = tmp_path / "logs" / "scheduler_status.json"
+    text_of_logs = log_path.read_text() + (status_file.read_text() if status_file.exists() else "")
     for secret in (api_password, db_password):
         assert secret not in text_of_logs
     # what Flower shows of a task is its name and arguments: ids and dates, never settings
