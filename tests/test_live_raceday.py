@@ -17,12 +17,12 @@ from darkhorses.settings import get_settings, reset_settings
 from darkhorses.simulator import Simulator, serve
 from tests.conftest import Clock
 
-WALK = timedelta(minutes=50)
+WALK = timedelta(minutes=25)
 
 
 def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeypatch):
     clock = Clock(datetime(2026, 11, 28, 12, 40, tzinfo=timezone.utc))
-    sim = Simulator(seed=3, clock=clock, rate_limits={"racecards": 1000, "results": 1000, "odds": 1000})
+    sim = Simulator(seed=11, clock=clock, rate_limits={"racecards": 1000, "results": 1000, "odds": 1000})
     server, url = serve(sim)
     monkeypatch.setenv("RACING_API_URL", url)
     monkeypatch.setenv("RACING_API_USERNAME", "sim")
