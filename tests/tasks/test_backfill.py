@@ -41,3 +41,19 @@ def test_a_month_backfill_reports_progress_and_settles_every_date_once(database_
                          if not r.is_abandoned)
     assert dates == 31 and races == expected_races and rows == ledger_runners
     assert attempts == 1, "no date was collected twice"
+
+
+def test_backfill_command_waits_with_a_progress_bar(database_url, redis_url, simulator, tmp_path):
+    import subprocess
+    import sys
+    from tests.support import REPO
+    env = service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
+                      RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim")
+    with celery_worker(env, queues="historical", pool="threads", concurrency=2, log_path=tmp_path / "worker.log"):
+        result = subprocess.run([sys.executable, "-m", "darkhorses", "backfill", "2026-10-01", "2026-10-07",
+                                 "--oldest-first", "--wait"], cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "queued as task" in result.stdout
+    final = result.stdout.rstrip().split("\r")[-1]
+    assert "7/7 dates" in final and "dates/min" in final and "ETA" in final
