@@ -42,6 +42,14 @@ def _null_counts(table, columns):
     return [func.sum(case((table.c[c].is_(None), 1), else_=0)).label(f"null_{c}") for c in columns]
 
 
+def _rows_and_races_by(session, table, column: str, label: str, newest_first: bool = False) -> list[dict]:
+    """Rows and distinct races per value of `column`."""
+    key = table.c[column]
+    return [{label: _iso(value), "rows": rows, "races": races} for value, rows, races in session.execute(
+        select(key, func.count(), func.count(distinct(table.c.race_id)))
+        .group_by(key).order_by(key.desc() if newest_first else key))]
+
+
 def live_statistics(session, now: datetime) -> dict:
     t = OddsLive.__table__
     row = session.execute(select(
@@ -71,12 +79,8 @@ def live_statistics(session, now: datetime) -> dict:
                 t.c.bookmaker_id, func.count().label("prices"), func.count(distinct(t.c.race_id)).label("races"),
                 func.count(distinct(t.c.horse_id)).label("horses"), func.max(t.c.updated_at).label("latest"))
                 .group_by(t.c.bookmaker_id).order_by(t.c.bookmaker_id))],
-        "by_date": [{"date": _iso(r[0]), "rows": r[1], "races": r[2]} for r in session.execute(
-            select(t.c.race_date, func.count(), func.count(distinct(t.c.race_id)))
-            .group_by(t.c.race_date).order_by(t.c.race_date.desc()))],
-        "by_course": [{"course": r[0], "rows": r[1], "races": r[2]} for r in session.execute(
-            select(t.c.course, func.count(), func.count(distinct(t.c.race_id)))
-            .group_by(t.c.course).order_by(t.c.course))],
+        "by_date": _rows_and_races_by(session, t, "race_date", "date", newest_first=True),
+        "by_course": _rows_and_races_by(session, t, "course", "course"),
         "market_status": dict(session.execute(
             select(t.c.market_status, func.count()).group_by(t.c.market_status)).all()),
     }
@@ -106,15 +110,9 @@ def historical_statistics(session, now: datetime) -> dict:
         "distinct": {k: row[k] for k in ("races", "horses", "tracks", "jockeys", "trainers", "countries")},
         "null_counts": {c: row[f"null_{c}"] or 0 for c in HISTORICAL_NULL_COLUMNS},
         "price_coverage": coverage,
-        "by_date": [{"date": _iso(r[0]), "rows": r[1], "races": r[2]} for r in session.execute(
-            select(t.c.race_date, func.count(), func.count(distinct(t.c.race_id)))
-            .group_by(t.c.race_date).order_by(t.c.race_date.desc()))],
-        "by_country": [{"country": r[0], "rows": r[1], "races": r[2]} for r in session.execute(
-            select(t.c.country, func.count(), func.count(distinct(t.c.race_id)))
-            .group_by(t.c.country).order_by(t.c.country))],
-        "by_track": [{"track": r[0], "rows": r[1], "races": r[2]} for r in session.execute(
-            select(t.c.track, func.count(), func.count(distinct(t.c.race_id)))
-            .group_by(t.c.track).order_by(t.c.track))],
+        "by_date": _rows_and_races_by(session, t, "race_date", "date", newest_first=True),
+        "by_country": _rows_and_races_by(session, t, "country", "country"),
+        "by_track": _rows_and_races_by(session, t, "track", "track"),
     }
 
 

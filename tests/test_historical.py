@@ -15,6 +15,16 @@ from darkhorses.prices import UK
 BASE = "http://api.example.test"
 
 
+@pytest.fixture
+def canned_api(monkeypatch):
+    """Settings pointing at BASE, where `responses` answers."""
+    from darkhorses.settings import reset_settings
+    monkeypatch.setenv("RACING_API_URL", BASE)
+    monkeypatch.setenv("RACING_API_USERNAME", "u")
+    monkeypatch.setenv("RACING_API_PASSWORD", "p")
+    reset_settings()
+
+
 def result_runner(horse_id, position, sp, sp_dec, **extra):
     base = {"horse_id": horse_id, "horse": f"Horse {horse_id}", "sp": sp, "sp_dec": sp_dec, "number": "1",
             "position": position, "draw": "3", "btn": "0", "ovr_btn": "0", "age": "4", "sex": "G",
@@ -99,12 +109,7 @@ def test_mapping_every_quirk():
 
 
 @responses.activate
-def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, monkeypatch):
-    monkeypatch.setenv("RACING_API_URL", BASE)
-    monkeypatch.setenv("RACING_API_USERNAME", "u")
-    monkeypatch.setenv("RACING_API_PASSWORD", "p")
-    from darkhorses.settings import reset_settings
-    reset_settings()
+def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_api):
     runners = [result_runner(f"h{i}", str(i), "5/1", "6.0") for i in range(1, 9)]
     page = {"results": [result("rac_1", runners)], "total": 1, "limit": 100, "skip": 0, "query": []}
     responses.get(f"{BASE}/v1/results", json=page)
@@ -135,12 +140,7 @@ def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, monkeypat
 
 
 @responses.activate
-def test_a_day_without_racing_is_settled_empty_and_an_unavailable_date_says_why(database_url, monkeypatch):
-    monkeypatch.setenv("RACING_API_URL", BASE)
-    monkeypatch.setenv("RACING_API_USERNAME", "u")
-    monkeypatch.setenv("RACING_API_PASSWORD", "p")
-    from darkhorses.settings import reset_settings
-    reset_settings()
+def test_a_day_without_racing_is_settled_empty_and_an_unavailable_date_says_why(database_url, canned_api):
     responses.get(f"{BASE}/v1/results", json={"results": [], "total": 0, "limit": 100, "skip": 0, "query": []},
                   match=[responses.matchers.query_param_matcher({"start_date": "2026-12-25"}, strict_match=False)])
     responses.get(f"{BASE}/v1/results", status=422, json={"detail": "Outside your plan: results before 2025-11-28 need the add-on"},
