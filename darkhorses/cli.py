@@ -65,6 +65,7 @@ def main(argv=None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     handler = globals()["cmd_" + args.command.replace("-", "_")]
     from sqlalchemy.exc import OperationalError, ProgrammingError
     try:
