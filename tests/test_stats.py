@@ -159,3 +159,17 @@ def test_status_after_a_failing_task(database_url, monkeypatch):
     assert "NEEDS ATTENTION" in text and "darkhorses.historical.collect_day" in text and "FAILURE" in text
     mirrored = json.loads(open("logs/scheduler_status.json").read())
     assert mirrored["tasks"]["darkhorses.historical.collect_day"]["state"] == "FAILURE"
+
+
+def test_status_is_healthy_at_a_glance_after_live_cycles(database_url):
+    from darkhorses import live
+    from darkhorses.status import collect_status, render_status
+    from tests.test_live import FakeCards, card, quote, runner
+    now = datetime.now(timezone.utc)
+    off = (now + timedelta(minutes=20)).isoformat()
+    cards = [card("rac_1", off, [runner("h1", [quote("Bet365", "3.0", "2/1")])])]
+    live.run_cycle(FakeCards(cards), now)
+    report = collect_status()
+    text = render_status(report)
+    assert report["healthy"] is True and report["problems"] == []
+    assert "HEALTHY" in text and "Live loop: running" in text and "ra_odds_live 1" in text
