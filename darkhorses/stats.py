@@ -13,7 +13,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import String, case, cast, func, literal, select, text, union_all
 
 from .db import session_scope
 from .models import CollectionLedger, CollectionRun, LiveRace, OddsHistorical, OddsLive
@@ -42,12 +42,48 @@ def _null_counts(table, columns):
     return [func.sum(case((table.c[c].is_(None), 1), else_=0)).label(f"null_{c}") for c in columns]
 
 
-def _rows_and_races_by(session, table, column: str, label: str, newest_first: bool = False) -> list[dict]:
-    """Rows and distinct races per value of `column`."""
-    key = table.c[column]
-    return [{label: _iso(value), "rows": rows, "races": races} for value, rows, races in session.execute(
-        select(key, func.count(), func.count(distinct(table.c.race_id)))
-        .group_by(key).order_by(key.desc() if newest_first else key))]
+# count(DISTINCT …) makes PostgreSQL sort every row; grouping first lets it hash instead,
+# which is what keeps the statistics over millions of rows within seconds.
+
+def _count_distinct(session, column) -> int:
+    """count(DISTINCT column): NULL is not a value."""
+    values = select(column).where(column.is_not(None)).distinct().subquery()
+    return session.execute(select(func.count()).select_from(values)).scalar()
+
+
+def _per_race_breakdowns(session, table, columns: dict[str, str]) -> tuple[int, dict[str, list]]:
+    """(distinct races, {label: [{label: value, rows, races}, …]}) for race-level columns,
+    from one pass that first folds the rows into races (every breakdown then reads races)."""
+    per_race = select(*(func.min(table.c[column]).label(column) for column in columns.values()),
+                      func.count().label("rows")).group_by(table.c.race_id).cte("per_race")
+    parts = [select(literal(label).label("dimension"), cast(per_race.c[column], String).label("value"),
+                    func.sum(per_race.c.rows).label("rows"), func.count().label("races"))
+             .group_by(per_race.c[column]) for label, column in columns.items()]
+    parts.append(select(literal("*").label("dimension"), literal(None, String).label("value"),
+                        func.sum(per_race.c.rows), func.count()))
+    breakdowns: dict[str, list] = {label: [] for label in columns}
+    races = 0
+    for dimension, value, rows, count in session.execute(union_all(*parts)):
+        if dimension == "*":
+            races = count
+        else:
+            breakdowns[dimension].append({dimension: value, "rows": int(rows), "races": count})
+    for entries in breakdowns.values():
+        entries.sort(key=lambda entry: (entry[next(iter(entry))] is None, entry[next(iter(entry))] or ""))
+    return races, breakdowns
+
+
+def _by_bookmaker(session, t) -> list[dict]:
+    per_race = select(t.c.bookmaker_id, func.count().label("prices"), func.max(t.c.updated_at).label("latest")) \
+        .group_by(t.c.bookmaker_id, t.c.race_id).subquery()
+    # Read in (bookmaker_id, horse_id) index order, so this needs no sort or hash at all.
+    horses = dict(session.execute(select(t.c.bookmaker_id, func.count(t.c.horse_id.distinct()))
+                                  .group_by(t.c.bookmaker_id)).all())
+    return [{"bookmaker_id": bookmaker, "prices": int(prices), "races": races, "horses": horses.get(bookmaker, 0),
+             "latest": _iso(latest)}
+            for bookmaker, prices, races, latest in session.execute(
+                select(per_race.c.bookmaker_id, func.sum(per_race.c.prices), func.count(), func.max(per_race.c.latest))
+                .group_by(per_race.c.bookmaker_id).order_by(per_race.c.bookmaker_id))]
 
 
 def live_statistics(session, now: datetime) -> dict:
@@ -58,10 +94,10 @@ def live_statistics(session, now: datetime) -> dict:
         func.max(t.c.fetched_at).label("latest_fetch"),
         func.sum(case((t.c.updated_at >= now - timedelta(hours=1), 1), else_=0)).label("changed_last_hour"),
         func.sum(case((t.c.updated_at >= now - timedelta(hours=24), 1), else_=0)).label("changed_last_24h"),
-        func.count(distinct(t.c.race_id)).label("races"), func.count(distinct(t.c.horse_id)).label("horses"),
-        func.count(distinct(t.c.course)).label("courses"), func.count(distinct(t.c.bookmaker_id)).label("bookmakers"),
         *_null_counts(t, LIVE_NULL_COLUMNS))).mappings().one()
     latest_check = session.execute(select(func.max(LiveRace.fetched_at))).scalar()
+    races, breakdowns = _per_race_breakdowns(session, t, {"date": "race_date", "course": "course"})
+    by_bookmaker = _by_bookmaker(session, t)
     return {
         "total_rows": row["total"],
         "date_range": {"first": _iso(row["first_date"]), "last": _iso(row["last_date"])},
@@ -70,17 +106,13 @@ def live_statistics(session, now: datetime) -> dict:
         "latest_race_check": _iso(latest_check),
         "recent_activity": {"changed_last_hour": row["changed_last_hour"] or 0,
                             "changed_last_24h": row["changed_last_24h"] or 0},
-        "distinct": {k: row[k] for k in ("races", "horses", "courses", "bookmakers")},
+        "distinct": {"races": races, "horses": _count_distinct(session, t.c.horse_id),
+                     "courses": sum(1 for c in breakdowns["course"] if c["course"] is not None),
+                     "bookmakers": len(by_bookmaker)},
         "null_counts": {c: row[f"null_{c}"] or 0 for c in LIVE_NULL_COLUMNS},
-        "by_bookmaker": [
-            {"bookmaker_id": r.bookmaker_id, "prices": r.prices, "races": r.races, "horses": r.horses,
-             "latest": _iso(r.latest)}
-            for r in session.execute(select(
-                t.c.bookmaker_id, func.count().label("prices"), func.count(distinct(t.c.race_id)).label("races"),
-                func.count(distinct(t.c.horse_id)).label("horses"), func.max(t.c.updated_at).label("latest"))
-                .group_by(t.c.bookmaker_id).order_by(t.c.bookmaker_id))],
-        "by_date": _rows_and_races_by(session, t, "race_date", "date", newest_first=True),
-        "by_course": _rows_and_races_by(session, t, "course", "course"),
+        "by_bookmaker": by_bookmaker,
+        "by_date": breakdowns["date"][::-1],
+        "by_course": breakdowns["course"],
         "market_status": dict(session.execute(
             select(t.c.market_status, func.count()).group_by(t.c.market_status)).all()),
     }
@@ -92,14 +124,13 @@ def historical_statistics(session, now: datetime) -> dict:
         func.count().label("total"), func.min(t.c.race_date).label("first_date"),
         func.max(t.c.race_date).label("last_date"), func.max(t.c.updated_at).label("latest_update"),
         func.sum(case((t.c.updated_at >= now - timedelta(hours=24), 1), else_=0)).label("updated_last_24h"),
-        func.count(distinct(t.c.race_id)).label("races"), func.count(distinct(t.c.horse_id)).label("horses"),
-        func.count(distinct(t.c.track)).label("tracks"), func.count(distinct(t.c.jockey_id)).label("jockeys"),
-        func.count(distinct(t.c.trainer_id)).label("trainers"), func.count(distinct(t.c.country)).label("countries"),
         func.count(t.c.industry_sp).label("with_sp"), func.count(t.c.betfair_sp).label("with_bsp"),
         func.count(t.c.pre_race_min).label("with_pre_race_min"),
         func.count(t.c.pre_race_max).label("with_pre_race_max"),
         *_null_counts(t, HISTORICAL_NULL_COLUMNS))).mappings().one()
     total = row["total"]
+    races, breakdowns = _per_race_breakdowns(session, t, {"date": "race_date", "country": "country",
+                                                          "track": "track"})
     coverage = {k: {"rows": row[k], "percent": round(100.0 * row[k] / total, 2) if total else 0.0}
                 for k in ("with_sp", "with_bsp", "with_pre_race_min", "with_pre_race_max")}
     return {
@@ -107,12 +138,16 @@ def historical_statistics(session, now: datetime) -> dict:
         "date_range": {"first": _iso(row["first_date"]), "last": _iso(row["last_date"])},
         "latest_update": _iso(row["latest_update"]),
         "recent_activity": {"updated_last_24h": row["updated_last_24h"] or 0},
-        "distinct": {k: row[k] for k in ("races", "horses", "tracks", "jockeys", "trainers", "countries")},
+        "distinct": {"races": races, "horses": _count_distinct(session, t.c.horse_id),
+                     "tracks": sum(1 for e in breakdowns["track"] if e["track"] is not None),
+                     "jockeys": _count_distinct(session, t.c.jockey_id),
+                     "trainers": _count_distinct(session, t.c.trainer_id),
+                     "countries": sum(1 for e in breakdowns["country"] if e["country"] is not None)},
         "null_counts": {c: row[f"null_{c}"] or 0 for c in HISTORICAL_NULL_COLUMNS},
         "price_coverage": coverage,
-        "by_date": _rows_and_races_by(session, t, "race_date", "date", newest_first=True),
-        "by_country": _rows_and_races_by(session, t, "country", "country"),
-        "by_track": _rows_and_races_by(session, t, "track", "track"),
+        "by_date": breakdowns["date"][::-1],
+        "by_country": breakdowns["country"],
+        "by_track": breakdowns["track"],
     }
 
 
@@ -181,6 +216,9 @@ def write_json_atomic(path: Path, payload) -> None:
 def compute_statistics(now: datetime | None = None) -> dict:
     now = now or datetime.now(timezone.utc)
     with session_scope() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # The grouping below hashes up to a few hundred thousand keys: keep that in memory.
+            session.execute(text("SET LOCAL work_mem = '64MB'"))
         return {
             "schema_version": SCHEMA_VERSION,
             "generated_at": now.isoformat(),

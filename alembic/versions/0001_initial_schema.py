@@ -155,7 +155,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('race_id', 'horse_id', 'bookmaker_id', name=op.f('uq_ra_odds_live_race_id_horse_id_bookmaker_id')),
     postgresql_with={'fillfactor': 50},
     )
-    op.create_index('ix_ra_odds_live_bookmaker_id', 'ra_odds_live', ['bookmaker_id'], unique=False)
+    op.create_index('ix_ra_odds_live_bookmaker_id_horse_id', 'ra_odds_live', ['bookmaker_id', 'horse_id'], unique=False)
     op.create_index('ix_ra_odds_live_off_dt', 'ra_odds_live', ['off_dt'], unique=False)
     op.create_index('ix_ra_odds_live_race_date_course', 'ra_odds_live', ['race_date', 'course'], unique=False)
     op.create_table('ra_odds_statistics',
@@ -192,7 +192,7 @@ def downgrade() -> None:
     op.drop_table('ra_odds_statistics')
     op.drop_index('ix_ra_odds_live_race_date_course', table_name='ra_odds_live')
     op.drop_index('ix_ra_odds_live_off_dt', table_name='ra_odds_live')
-    op.drop_index('ix_ra_odds_live_bookmaker_id', table_name='ra_odds_live')
+    op.drop_index('ix_ra_odds_live_bookmaker_id_horse_id', table_name='ra_odds_live')
     op.drop_table('ra_odds_live')
     op.drop_index('ix_ra_odds_history_observed_at', table_name='ra_odds_history')
     op.drop_table('ra_odds_history')

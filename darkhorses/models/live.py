@@ -28,7 +28,7 @@ class OddsLive(Base):
     __table_args__ = (
         UniqueConstraint("race_id", "horse_id", "bookmaker_id"),
         Index("ix_ra_odds_live_race_date_course", "race_date", "course"),
-        Index("ix_ra_odds_live_bookmaker_id", "bookmaker_id"),
+        Index("ix_ra_odds_live_bookmaker_id_horse_id", "bookmaker_id", "horse_id"),  # per-bookmaker coverage
         Index("ix_ra_odds_live_off_dt", "off_dt"),
         # Room on each page so a price update is a HOT update: no index entries rewritten.
         {"postgresql_with": {"fillfactor": 50}},
