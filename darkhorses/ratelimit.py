@@ -14,7 +14,7 @@ import uuid
 from collections import deque
 
 # Clocks and networks jitter: leave this much slack so the API never counts one too many.
-WINDOW_MARGIN = 0.05
+WINDOW_MARGIN = 0.1
 
 _ACQUIRE = """
 local now = redis.call('TIME')
@@ -39,7 +39,7 @@ return 0
 
 
 def _windows(rate_per_second: float) -> tuple[int, int]:
-    """A rate as (requests, window in ms): 2/s -> (2, 1050 ms); 0.5/s -> (1, 2050 ms)."""
+    """A rate as (requests, window in ms): 2/s -> (2, 1100 ms); 0.5/s -> (1, 2100 ms)."""
     count = max(1, math.floor(rate_per_second))
     return count, int(round((count / rate_per_second + WINDOW_MARGIN) * 1000))
 
