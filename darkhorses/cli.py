@@ -196,5 +196,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_chart(args) -> int:
-    from .charts import draw_race_chart
+    try:
+        from .charts import draw_race_chart
+    except ImportError:
+        print("chart: race charts are not built yet (issue #9); the data is in ra_odds_history", file=sys.stderr)
+        return 2
     return draw_race_chart(args.race_id, args.out, args.bookmaker)
