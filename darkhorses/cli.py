@@ -196,9 +196,5 @@ def cmd_run(args) -> int:
 
 
 def cmd_chart(args) -> int:
-    try:
-        from .charts import draw_race_chart
-    except ImportError:
-        print("chart: race charts are not built yet (issue #9); the data is in ra_odds_history", file=sys.stderr)
-        return 2
+    from .charts import draw_race_chart
     return draw_race_chart(args.race_id, args.out, args.bookmaker)

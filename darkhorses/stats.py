@@ -7,8 +7,6 @@ read API never sees half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,8 +14,10 @@ from pathlib import Path
 from sqlalchemy import String, case, cast, func, literal, select, text, union_all
 
 from .db import session_scope
+from .files import write_text_atomic
 from .models import CollectionLedger, CollectionRun, LiveRace, OddsHistorical, OddsLive
 from .prices import uk_date
+from .report import write_report
 from .settings import get_settings
 
 SCHEMA_VERSION = 1
@@ -198,19 +198,7 @@ def collection_health(session, now: datetime) -> dict:
 
 
 def write_json_atomic(path: Path, payload) -> None:
-    """Write to a temporary file beside `path`, then rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(payload, handle, default=_iso, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    write_text_atomic(path, json.dumps(payload, default=_iso, indent=1))
 
 
 def compute_statistics(now: datetime | None = None) -> dict:
@@ -238,6 +226,7 @@ def update_statistics(now: datetime | None = None, output_dir: str | None = None
     for name in ("ra_odds_live", "ra_odds_historical", "collection_health"):
         write_json_atomic(directory / f"{name}_latest.json", {**header, name: stats[name]})
     write_json_atomic(directory / "all_stats_latest.json", stats)
+    write_report(directory, stats, now)
     duration = round(time.monotonic() - started, 3)
     summary = {
         "generated_at": stats["generated_at"], "duration_seconds": duration, "output_dir": str(directory),
