@@ -66,3 +66,21 @@ def stop_process(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float =
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
+
+
+def celery_beat(env: dict, directory: Path, name: str = "beat") -> subprocess.Popen:
+    """A real `celery -A darkhorses beat` process logging to DIRECTORY/NAME.log; stop it with stop_process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "darkhorses", "beat", "-s", str(directory / f"{name}-schedule"),
+         "-l", "INFO"], cwd=REPO, env=env, stdout=open(directory / f"{name}.log", "w"),
+        stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def max_in_any_window(times, window: float = 1.0) -> int:
+    """The most events in any `window`-second stretch (a sliding window over sorted times)."""
+    times, best, start = sorted(times), 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

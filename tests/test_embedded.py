@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from darkhorses.prices import uk_date
-from tests.support import REPO, service_env, stop_process, wait_for
+from tests.support import service_env, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -4,16 +4,7 @@ import threading
 import time
 
 from darkhorses.ratelimit import RateLimiter
-
-
-def _max_in_any_window(times, window=1.0):
-    times = sorted(times)
-    best, start = 0, 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+from tests.support import max_in_any_window
 
 
 def _hammer(limiter, endpoint, count, out):
@@ -32,8 +23,8 @@ def test_in_memory_limit_holds_across_threads():
     for t in threads:
         t.join(30)
     assert len(stamps["results"]) == 8 and len(stamps["racecards"]) == 4
-    assert _max_in_any_window(stamps["results"]) <= 5
-    assert _max_in_any_window(stamps["racecards"]) <= 2
+    assert max_in_any_window(stamps["results"]) <= 5
+    assert max_in_any_window(stamps["racecards"]) <= 2
 
 
 def test_global_limit_caps_all_endpoints_together():
@@ -57,6 +48,6 @@ def test_redis_limit_holds_across_processes(redis_url):
     stamps = [queue.get(timeout=30) for _ in range(18)]
     for p in processes:
         p.join(10)
-    assert _max_in_any_window(stamps) <= 5
+    assert max_in_any_window(stamps) <= 5
     # and the budget is used, not wasted: 18 requests at 5/s take a little over 3 s
     assert max(stamps) - min(stamps) < 5.0

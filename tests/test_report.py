@@ -4,7 +4,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 

@@ -3,7 +3,6 @@ import json
 import threading
 from datetime import date, datetime, timedelta, timezone
 
-import pytest
 
 from darkhorses.db import session_scope
 from darkhorses.historical import mark_ledger

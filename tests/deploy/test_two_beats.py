@@ -1,6 +1,4 @@
 """Two beats running by mistake: double the periodic messages, but no duplicated data and one loop."""
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +8,7 @@ from sqlalchemy import create_engine, text
 from darkhorses.historical import map_results
 from darkhorses.prices import uk_date
 from tests.reliability.test_live_faults import assert_one_loop_at_a_time
-from tests.support import REPO, celery_worker, stop_process, wait_for
+from tests.support import celery_beat, celery_worker, stop_process, wait_for
 from tests.tasks.test_live_loop import cycles, loop_env
 
 pytestmark = pytest.mark.slow
@@ -19,10 +17,7 @@ pytestmark = pytest.mark.slow
 def test_two_beats_duplicate_no_data_and_start_no_second_loop(database_url, redis_url, simulator, tmp_path):
     env = loop_env(database_url, redis_url, simulator, tmp_path, LIVE_WATCHDOG_SECONDS=1,
                    HISTORICAL_CATCHUP_DAYS=3, HISTORICAL_RESUME_SECONDS=1)
-    beats = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "darkhorses", "beat", "-s",
-                               str(tmp_path / f"beat-{n}"), "-l", "INFO"], cwd=REPO, env=env,
-                              stdout=open(tmp_path / f"beat-{n}.log", "w"), stderr=subprocess.STDOUT,
-                              start_new_session=True) for n in (1, 2)]
+    beats = [celery_beat(env, tmp_path, f"beat-{n}") for n in (1, 2)]
     log_path = tmp_path / "worker.log"
     client = Celery("client", broker=redis_url, backend=redis_url)
     try:

@@ -3,7 +3,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from darkhorses import historical, live
 from darkhorses.db import session_scope
@@ -11,7 +11,7 @@ from darkhorses.models import CollectionLedger, LiveRace
 from darkhorses.racing_api import RacingAPIClient
 from darkhorses.settings import get_settings, reset_settings
 from darkhorses.simulator import Faults
-from tests.test_ratelimit import _max_in_any_window
+from tests.support import max_in_any_window
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def test_chaos_is_retried_within_the_rate_limit_and_every_race_is_captured(datab
     assert {429, 200} <= statuses and statuses & {500, 502, 503}, statuses
     for endpoint, limit in (("racecards", 2), ("results", 5)):
         stamps = [t for t, key, _ in log if key == endpoint]
-        assert stamps and _max_in_any_window(stamps) <= limit, endpoint
+        assert stamps and max_in_any_window(stamps) <= limit, endpoint
     # every Retry-After: 1 answered by waiting at least a second before the next try
     retry_after_waits = [s for s in slept if s >= 1.0]
     assert len(retry_after_waits) >= sum(1 for _, _, s in log if s == 429) - 1

@@ -1,7 +1,5 @@
 """Backfills under faults: a worker killed mid-way, Redis restarted mid-way."""
 import signal
-import subprocess
-import sys
 from datetime import date, timedelta
 
 import pytest
@@ -11,7 +9,7 @@ from sqlalchemy import create_engine, text
 from darkhorses.historical import map_results
 from darkhorses.simulator import Faults
 from tests.reliability.conftest import elapsed_since
-from tests.support import REPO, celery_worker, service_env, stop_process, wait_for
+from tests.support import celery_beat, celery_worker, service_env, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 FIRST, DAYS = date(2026, 9, 1), 30
@@ -45,12 +43,6 @@ def backfill_env(database_url, broker, simulator, **extra):
                        **extra)
 
 
-def start_beat(env, tmp_path):
-    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "darkhorses", "beat", "-s",
-                             str(tmp_path / "beat-schedule")], cwd=REPO, env=env,
-                            stdout=open(tmp_path / "beat.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
 def ledger_done(database_url):
     rows, statuses = stored_rows(database_url)
     return len(statuses) == DAYS and all(s in ("complete", "empty") for s in statuses.values())
@@ -61,7 +53,7 @@ def test_worker_killed_mid_backfill_loses_no_date(database_url, redis_url, simul
     expected = clean_run_rows(simulator)
     env = backfill_env(database_url, redis_url, simulator)
     client = Celery("test-client", broker=redis_url, backend=redis_url)
-    beat = start_beat(env, tmp_path)
+    beat = celery_beat(env, tmp_path)
     try:
         with celery_worker(env, queues="historical", pool="threads", concurrency=2, name="victim",
                            log_path=tmp_path / "victim.log") as victim:
@@ -90,7 +82,7 @@ def test_redis_restart_mid_backfill_resumes_without_manual_action(database_url, 
     simulator.faults = Faults(latency=0.3)
     expected = clean_run_rows(simulator)
     env = backfill_env(database_url, own_redis.url, simulator)
-    beat = start_beat(env, tmp_path)
+    beat = celery_beat(env, tmp_path)
     try:
         with celery_worker(env, queues="historical", pool="threads", concurrency=2,
                            log_path=tmp_path / "worker.log"):

@@ -3,7 +3,7 @@ counted and skipped, and the good runners of the same race are kept."""
 from datetime import datetime, timezone
 
 from hypothesis import HealthCheck, given, settings, strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from darkhorses import live
 from darkhorses.db import session_scope

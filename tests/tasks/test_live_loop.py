@@ -1,18 +1,12 @@
 """The live loop on a real worker and the real Redis, against the simulator."""
 import re
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-import redis
 from celery import Celery
 from sqlalchemy import create_engine, text
 
-from darkhorses import loop
 from darkhorses.simulator import Faults
-from tests.support import REPO, celery_worker, service_env, stop_process, wait_for
+from tests.support import celery_worker, service_env, wait_for
 
 pytestmark = pytest.mark.slow
 CYCLE = re.compile(r"live cycle \[loop (\w+) seq (\d+)\]( failed)?")
@@ -21,7 +15,7 @@ CYCLE = re.compile(r"live cycle \[loop (\w+) seq (\d+)\]( failed)?")
 def loop_env(database_url, redis_url, simulator, tmp_path, **extra):
     settings = dict(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
                     RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim",
-                    LIVE_POLL_INTERVALS="*:1", LIVE_LEASE_GRACE_SECONDS=3, LIVE_FAILURE_BACKOFF_SECONDS=1,
+                    LIVE_POLL_INTERVALS="*:1", LIVE_LEASE_GRACE_SECONDS=10, LIVE_FAILURE_BACKOFF_SECONDS=1,
                     LIVE_CYCLE_TIMEOUT_SECONDS=15, RACING_API_MAX_ATTEMPTS=1, STATS_OUTPUT_DIR=tmp_path / "stats")
     return service_env(**{**settings, **extra})
 

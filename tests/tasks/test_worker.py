@@ -1,7 +1,7 @@
 """A real worker on the real Redis: queues, routes, registered task names."""
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
 import redis
@@ -9,9 +9,8 @@ from celery import Celery
 
 from darkhorses import loop
 from darkhorses.celery_app import app as darkhorses_app
-from darkhorses.db import session_scope
 from darkhorses.historical import mark_ledger
-from tests.support import REPO, celery_worker, service_env, wait_for
+from tests.support import REPO, celery_worker, service_env
 
 TASK_NAMES = {"darkhorses.live.poll", "darkhorses.live.watchdog", "darkhorses.historical.daily",
               "darkhorses.historical.collect_day", "darkhorses.historical.backfill", "darkhorses.stats.update"}
