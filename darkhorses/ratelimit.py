@@ -39,9 +39,11 @@ return 0
 
 
 def _windows(rate_per_second: float) -> tuple[int, int]:
-    """A rate as (requests, window in ms): 2/s -> (2, 1100 ms); 0.5/s -> (1, 2100 ms)."""
-    count = max(1, math.floor(rate_per_second))
-    return count, int(round((count / rate_per_second + WINDOW_MARGIN) * 1000))
+    """A rate as (requests, window in ms) that never exceeds it in any one-second stretch:
+    5/s -> (5, 1100 ms); 2.5/s -> (2, 1100 ms); 0.5/s -> (1, 2100 ms)."""
+    if rate_per_second >= 1:
+        return math.floor(rate_per_second), int(round((1 + WINDOW_MARGIN) * 1000))
+    return 1, int(round((1 / rate_per_second + WINDOW_MARGIN) * 1000))
 
 
 class RateLimiter:

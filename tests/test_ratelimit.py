@@ -51,3 +51,13 @@ def test_redis_limit_holds_across_processes(redis_url):
     assert max_in_any_window(stamps) <= 5
     # and the budget is used, not wasted: 18 requests at 5/s take a little over 3 s
     assert max(stamps) - min(stamps) < 5.0
+
+
+def test_fractional_rates_never_exceed_the_limit_in_any_second():
+    from darkhorses.ratelimit import _windows
+    assert _windows(5) == (5, 1100) and _windows(2.5) == (2, 1100) and _windows(0.5) == (1, 2100)
+    for rate in (0.5, 1, 2.5, 5, 7.9):
+        count, window_ms = _windows(rate)
+        # a window of at least a second (at least 1/rate below one request a second) holding at
+        # most the rate: no one-second stretch can hold more
+        assert window_ms >= 1000 * max(1, 1 / rate) and count <= max(rate, 1)
