@@ -43,22 +43,12 @@ from common import scratch_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import celery_worker, service_env, wait_for  # noqa: E402
+from tests.support import celery_worker, max_in_any_window, service_env, wait_for  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 SIM_RESULTS_LIMIT = 50  # the simulator's own limit: far above the client's, never the bottleneck
 LIMITER_KEY = "darkhorses:ratelimit:results"  # darkhorses.ratelimit's sliding-window log in Redis
 TCP_INFO_LAST_DATA_RECV = 52  # offset of tcpi_last_data_recv (u32, ms) in Linux's struct tcp_info
-
-
-def busiest_window(stamps: list[float], window: float = 1.0) -> int:
-    """Most of the sorted `stamps` within any `window` seconds (half-open)."""
-    best, start = 0, 0
-    for end, moment in enumerate(stamps):
-        while moment - stamps[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def shortest_span(stamps: list[float], count: int) -> float | None:
@@ -215,7 +205,7 @@ def main() -> None:
         n = len(stamps)
         span = stamps[-1] - stamps[0] if n > 1 else float("nan")
         rate = n / span
-        peak, socket_peak = busiest_window(stamps), busiest_window(sockets) if sockets else None
+        peak, socket_peak = max_in_any_window(stamps), max_in_any_window(sockets) if sockets else None
         role = ("headline" if len(figures) > 1 and index == 0 else "rate measurement" if index else "")
         print(f"\n  run {index + 1}: {days} days, {f['first']}..{f['last']}{f'  ({role})' if role else ''}")
         print(f"    dates settled        {f['settled']}/{days}; {n} results requests, {f['refused']} answered 429")
@@ -230,7 +220,7 @@ def main() -> None:
             lags = ([1000 * (a - s) for a, s in zip(stamps, slots)], [1000 * (a - s) for a, s in zip(sockets, slots)])
             slot_rate = len(slots) / (slots[-1] - slots[0])
             print(f"      limiter's log      {len(slots)} slots taken at {slot_rate:.3f}/s = {slot_rate / ceiling:.3f} x its "
-                  f"ceiling; busiest 1 s window {busiest_window(slots)}; shortest span of {count + 1} "
+                  f"ceiling; busiest 1 s window {max_in_any_window(slots)}; shortest span of {count + 1} "
                   f"{shortest_span(slots, count):.3f} s")
             if len(slots) == n == len(sockets):
                 print(f"      slot -> socket     median {statistics.median(lags[1]):4.0f} ms, max {max(lags[1]):4.0f} ms; "
