@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh PostgreSQL database per test run and a clean Redis database.
+"""Shared fixtures: a fresh PostgreSQL database and a private Redis server per test run.
 
 Under CI=true a missing PostgreSQL or Redis fails the run; elsewhere those tests skip.
 """
@@ -13,10 +13,12 @@ from sqlalchemy import create_engine, text
 
 from darkhorses import db
 from darkhorses.settings import reset_settings
+from tests.support import OwnRedis
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-REDIS_TEST_DB = int(os.environ.get("TEST_REDIS_DB", "11"))
+# Unset: each run starts a redis-server of its own on a free port, so runs side by side never
+# share a queue or a lease. Set it (e.g. redis://127.0.0.1:6379/11) to use a server you run.
+REDIS_URL_OVERRIDE = os.environ.get("TEST_REDIS_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -77,10 +79,26 @@ def database_url(pg_database, monkeypatch):
     return pg_database
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """The run's own Redis: a redis-server on a free port, or TEST_REDIS_URL when set."""
+    if REDIS_URL_OVERRIDE:
+        yield REDIS_URL_OVERRIDE
+        return
+    server = OwnRedis(tmp_path_factory.mktemp("redis"))
+    try:
+        server.start()
+    except Exception as exc:
+        server.stop()
+        _unavailable("redis-server", exc)
+    yield server.url
+    server.stop()
+
+
 @pytest.fixture
-def redis_url(monkeypatch):
-    """A Redis database for this test alone (flushed first), set as broker and backend."""
-    url = f"{REDIS_BASE_URL}/{REDIS_TEST_DB}"
+def redis_url(redis_server, monkeypatch):
+    """The run's Redis, flushed for this test, set as broker and backend."""
+    url = redis_server
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=2)
         client.flushdb()

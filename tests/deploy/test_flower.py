@@ -19,16 +19,10 @@ import requests
 from celery import Celery
 
 from darkhorses.historical import mark_ledger
-from tests.support import REPO, celery_worker, service_env, stop_process, wait_for
+from tests.support import REPO, free_port, celery_worker, service_env, stop_process, wait_for
 
 AUTH = ("tester", "secret-pass")
 FINAL_STATES = {"SUCCESS", "FAILURE", "REVOKED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _app_env(**extra) -> dict:
@@ -48,7 +42,7 @@ def _flower_env(**extra) -> dict:
 @contextmanager
 def flower(env: dict, log_path, address: str | None = "127.0.0.1"):
     """A real Flower on a free port; yields its base URL once /healthcheck answers."""
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "celery", "-A", "darkhorses", "flower", f"--port={port}"]
     if address:
         argv.append(f"--address={address}")
@@ -121,7 +115,7 @@ def test_flower_lists_our_tasks_behind_basic_auth(database_url, redis_url, tmp_p
 
 
 def test_flower_refuses_to_start_without_a_login():
-    result = subprocess.run([sys.executable, "-m", "celery", "-A", "darkhorses", "flower", f"--port={_free_port()}"],
+    result = subprocess.run([sys.executable, "-m", "celery", "-A", "darkhorses", "flower", f"--port={free_port()}"],
                             cwd=REPO, env=_flower_env(), capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -132,7 +126,7 @@ def test_flower_refuses_to_start_without_a_login():
 
 def test_a_malformed_login_is_refused_without_showing_it():
     secret = "no-colon-here-hunter2"
-    result = subprocess.run([sys.executable, "-m", "celery", "-A", "darkhorses", "flower", f"--port={_free_port()}"],
+    result = subprocess.run([sys.executable, "-m", "celery", "-A", "darkhorses", "flower", f"--port={free_port()}"],
                             cwd=REPO, env=_flower_env(FLOWER_BASIC_AUTH=secret), capture_output=True, text=True,
                             timeout=30)
     assert result.returncode == 2

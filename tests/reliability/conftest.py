@@ -1,15 +1,13 @@
 """Fault-injection helpers and the end-of-suite summary: faults injected, recovered, rows lost."""
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
-from tests.support import wait_for
+from tests.support import OwnRedis
 
 _FAULTS: list[dict] = []
 
@@ -34,36 +32,6 @@ def pytest_terminal_summary(terminalreporter):
     recovered = sum(e["recovered"] for e in _FAULTS)
     lost = sum(e["rows_lost"] for e in _FAULTS)
     write(f"faults injected: {len(_FAULTS)}, recovered: {recovered}, rows lost: {lost}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class OwnRedis:
-    """A redis-server this test owns on its own port, to stop and start at will."""
-
-    def __init__(self, directory):
-        self.port = free_port()
-        self.directory = directory
-        self.process = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                         "--appendonly", "no", "--dir", str(self.directory)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-        wait_for(lambda: redis.Redis(port=self.port, socket_connect_timeout=1).ping(), timeout=20,
-                 message="the test's redis-server")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
 
 
 @pytest.fixture
