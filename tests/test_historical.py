@@ -11,6 +11,7 @@ from darkhorses.db import session_scope
 from darkhorses.historical import compute_returns, favourite_ranks, map_results, place_terms
 from darkhorses.models import CollectionLedger, OddsHistorical, OddsHistory, OddsLive
 from darkhorses.prices import UK
+from darkhorses.tasks import names
 
 BASE = "http://api.example.test"
 
@@ -216,7 +217,7 @@ def test_resume_re_enqueues_a_stalled_backfill_and_restarts_its_lost_progress_ch
         session.get(BackfillRequest, "bf-1").reported_at = long_ago
         session.get(BackfillRequest, "bf-1").progressed_at = long_ago
     monkeypatch.setitem(app.conf, "broker_url", redis_url)
-    result = app.tasks["darkhorses.historical.resume"].apply().get()
+    result = app.tasks[names.HISTORICAL_RESUME].apply().get()
     assert result == {"resumed": ["bf-1"]}  # bf-2 is fresh: left alone
     queued = redis_client.Redis.from_url(redis_url).lrange("historical", 0, -1)
     bodies = b"\n".join(queued)

@@ -8,6 +8,7 @@ from darkhorses.db import session_scope
 from darkhorses.historical import mark_ledger
 from darkhorses.models import CollectionRun, LiveRace, OddsHistorical, OddsLive
 from darkhorses.stats import compute_statistics, update_statistics, write_json_atomic
+from darkhorses.tasks import names
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc)
 TODAY, YESTERDAY = date(2026, 11, 28), date(2026, 11, 27)
@@ -148,16 +149,16 @@ def test_status_after_a_failing_task(database_url, monkeypatch):
     from darkhorses.celery_app import app
     from darkhorses.status import collect_status, render_status
     app.loader.import_default_modules()
-    outcome = app.tasks["darkhorses.historical.collect_day"].apply(args=["not-a-date"])
+    outcome = app.tasks[names.HISTORICAL_COLLECT_DAY].apply(args=["not-a-date"])
     assert outcome.failed()
     report = collect_status()
-    task = report["tasks"]["darkhorses.historical.collect_day"]
+    task = report["tasks"][names.HISTORICAL_COLLECT_DAY]
     assert task["state"] == "FAILURE" and "not-a-date" in task["last_error"] and task["failures"] == 1
     assert report["healthy"] is False
     text = render_status(report)
-    assert "NEEDS ATTENTION" in text and "darkhorses.historical.collect_day" in text and "FAILURE" in text
+    assert "NEEDS ATTENTION" in text and names.HISTORICAL_COLLECT_DAY in text and "FAILURE" in text
     mirrored = json.loads(open("logs/scheduler_status.json").read())
-    assert mirrored["tasks"]["darkhorses.historical.collect_day"]["state"] == "FAILURE"
+    assert mirrored["tasks"][names.HISTORICAL_COLLECT_DAY]["state"] == "FAILURE"
 
 
 def test_status_is_healthy_at_a_glance_after_live_cycles(database_url):

@@ -12,6 +12,7 @@ from .. import historical
 from ..prices import uk_date
 from ..racing_api import BadResponse, TemporarilyUnavailable
 from ..settings import get_settings
+from . import names
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ TRANSIENT = (TemporarilyUnavailable, BadResponse, OperationalError, InterfaceErr
 PROGRESS_EVERY = 5.0  # seconds between backfill progress reports
 
 
-@app.task(bind=True, name="darkhorses.historical.collect_day", max_retries=5)
+@app.task(bind=True, name=names.HISTORICAL_COLLECT_DAY, max_retries=5)
 def collect_day(self, day: str):
     race_date = date.fromisoformat(day)
     try:
@@ -57,7 +58,7 @@ def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
     return len(dates)
 
 
-@app.task(name="darkhorses.historical.resume")
+@app.task(name=names.HISTORICAL_RESUME)
 def resume():
     """Nudge backfills that stalled (a killed worker's unacked message waits for Redis's
     visibility timeout) or lost their progress chain (a Redis restart): re-enqueue their
@@ -78,7 +79,7 @@ def resume():
     return {"resumed": nudged}
 
 
-@app.task(name="darkhorses.historical.daily")
+@app.task(name=names.HISTORICAL_DAILY)
 def daily():
     """Yesterday plus any missed day in the catch-up window, each as its own task."""
     dates = historical.daily_dates(uk_date(datetime.now(timezone.utc)), get_settings().historical_catchup_days)
@@ -87,7 +88,7 @@ def daily():
     return {"enqueued": [d.isoformat() for d in dates]}
 
 
-@app.task(bind=True, name="darkhorses.historical.backfill")
+@app.task(bind=True, name=names.HISTORICAL_BACKFILL)
 def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bool = False):
     """Enqueue one collect_day per unsettled date, then report progress until all settle.
 

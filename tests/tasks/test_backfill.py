@@ -3,6 +3,7 @@ import pytest
 from celery import Celery
 from sqlalchemy import create_engine, text
 
+from darkhorses.tasks import names
 from tests.support import celery_worker, service_env, wait_for
 
 pytestmark = pytest.mark.slow
@@ -14,7 +15,7 @@ def test_a_month_backfill_reports_progress_and_settles_every_date_once(database_
     client = Celery("test-client", broker=redis_url, backend=redis_url)
     states = []
     with celery_worker(env, queues="historical", pool="threads", concurrency=2, log_path=tmp_path / "worker.log"):
-        result = client.send_task("darkhorses.historical.backfill", args=["2026-10-01", "2026-10-31"],
+        result = client.send_task(names.HISTORICAL_BACKFILL, args=["2026-10-01", "2026-10-31"],
                                   queue="historical")
 
         def settled():
@@ -23,7 +24,7 @@ def test_a_month_backfill_reports_progress_and_settles_every_date_once(database_
         wait_for(settled, timeout=120, interval=0.5, message="the backfill to finish")
         final = result.get(timeout=10)
         # a second backfill of the same month finds nothing left to do
-        again = client.send_task("darkhorses.historical.backfill", args=["2026-10-01", "2026-10-31"],
+        again = client.send_task(names.HISTORICAL_BACKFILL, args=["2026-10-01", "2026-10-31"],
                                  queue="historical").get(timeout=60)
     assert (final["total"], final["done"], final["remaining"]) == (31, 31, 0)
     assert final["by_status"].get("complete", 0) + final["by_status"].get("empty", 0) == 31
