@@ -59,4 +59,4 @@ def _survive_broker_restart() -> None:
 
 _survive_broker_restart()
 
-from . import status as _status  # noqa: E402,F401  (connects the task-status signal handlers)
+from .tasks import signals as _signals  # noqa: E402,F401  (connects the task-status signal handlers)

@@ -6,7 +6,6 @@ read API never sees half a file.
 """
 from __future__ import annotations
 
-import json
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import String, case, cast, func, literal, select, text, union_all
 
 from .db import session_scope
-from .files import write_text_atomic
+from .files import write_json_atomic
 from .models import CollectionLedger, CollectionRun, LiveRace, OddsHistorical, OddsLive
 from .prices import uk_date
 from .report import write_report
@@ -195,10 +194,6 @@ def collection_health(session, now: datetime) -> dict:
         "ledger_by_year": coverage,
         "overround_today": overround,
     }
-
-
-def write_json_atomic(path: Path, payload) -> None:
-    write_text_atomic(path, json.dumps(payload, default=_iso, indent=1))
 
 
 def compute_statistics(now: datetime | None = None) -> dict:

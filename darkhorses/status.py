@@ -1,101 +1,18 @@
-"""Task status (recorded from Celery signals) and the `status` report for people.
-
-Every task run lands in ra_task_status and is mirrored to logs/scheduler_status.json, so
-"is it working?" has an answer even when the database is the thing that broke.
+"""The `status` report for people: is the live loop running, what did each task do last, how many
+rows, how the backfill ledger stands. Task runs are recorded by darkhorses/task_status.py.
 """
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from celery import signals
 from sqlalchemy import func, select
 
-from .db import session_scope, upsert
-from .models import CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive, TaskStatus
+from .db import session_scope
+from .models import CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive
 from .settings import get_settings
+from .task_status import task_statuses
+from .tasks import names
 
-log = logging.getLogger(__name__)
-STATUS_FILE = Path("logs") / "scheduler_status.json"
-_started: dict[str, float] = {}
-_file_lock = threading.Lock()
-
-
-def record_task_run(task_name: str, state: str, duration: float | None, error: str | None = None) -> None:
-    now = datetime.now(timezone.utc)
-    with session_scope() as session:
-        current = session.get(TaskStatus, task_name)
-        row = {
-            "task_name": task_name, "last_state": state, "last_run_at": now,
-            "last_success_at": now if state == "SUCCESS" else (current.last_success_at if current else None),
-            "last_duration_seconds": round(duration, 3) if duration is not None else None,
-            "last_error": error[:2000] if error else None,
-            "runs": (current.runs if current else 0) + 1,
-            "failures": (current.failures if current else 0) + (state == "FAILURE"),
-        }
-        upsert(session, TaskStatus.__table__, [row], ("task_name",), row.keys())
-    _mirror_to_file()
-
-
-def _mirror_to_file() -> None:
-    from .stats import write_json_atomic
-    with session_scope() as session:
-        tasks = {t.task_name: _task_dict(t) for t in session.execute(select(TaskStatus)).scalars()}
-    with _file_lock:
-        write_json_atomic(STATUS_FILE, {"updated_at": datetime.now(timezone.utc).isoformat(), "tasks": tasks})
-
-
-def _task_dict(t: TaskStatus) -> dict:
-    return {"state": t.last_state, "last_run_at": t.last_run_at, "last_success_at": t.last_success_at,
-            "last_duration_seconds": t.last_duration_seconds, "last_error": t.last_error,
-            "runs": t.runs, "failures": t.failures}
-
-
-def _ours(sender) -> bool:
-    return (getattr(sender, "name", "") or "").startswith("darkhorses.")
-
-
-def _safely(task_name, state, duration, error=None):
-    try:
-        record_task_run(task_name, state, duration, error)
-    except Exception:  # status is a report; never fail the task because it could not be written
-        log.warning("could not record status of %s", task_name, exc_info=True)
-
-
-@signals.task_prerun.connect
-def _on_prerun(sender=None, task_id=None, **_):
-    if _ours(sender):
-        _started[task_id] = time.monotonic()
-
-
-def _duration(task_id):
-    started = _started.pop(task_id, None)
-    return time.monotonic() - started if started else None
-
-
-@signals.task_success.connect
-def _on_success(sender=None, result=None, **_):
-    if _ours(sender):
-        # A skipped kick-off of the live loop is a success that did no work: still a run.
-        _safely(sender.name, "SUCCESS", _duration(sender.request.id))
-
-
-@signals.task_failure.connect
-def _on_failure(sender=None, task_id=None, exception=None, **_):
-    if _ours(sender):
-        _safely(sender.name, "FAILURE", _duration(task_id), f"{type(exception).__name__}: {exception}")
-
-
-@signals.task_retry.connect
-def _on_retry(sender=None, request=None, reason=None, **_):
-    if _ours(sender):
-        _safely(sender.name, "RETRY", _duration(getattr(request, "id", None)), str(reason))
-
-
-# -- the report --------------------------------------------------------------------------------
 
 def collect_status() -> dict:
     from . import loop
@@ -123,12 +40,12 @@ def collect_status() -> dict:
                              "next_poll_at": next_poll_at.isoformat()}
                 alive = now <= next_poll_at + timedelta(seconds=settings.live_lease_grace)
             report["live_loop"] = {"lease_held": alive, "heartbeat": heartbeat}
-        report["tasks"] = {t.task_name: _task_dict(t) for t in session.execute(select(TaskStatus)).scalars()}
+        report["tasks"] = task_statuses(session)
         report["rows"] = {model.__tablename__: session.execute(select(func.count()).select_from(model)).scalar()
                           for model in (OddsLive, OddsHistory, OddsHistorical)}
         report["ledger"] = dict(session.execute(
             select(CollectionLedger.status, func.count()).group_by(CollectionLedger.status)).all())
-    poll = report["tasks"].get("darkhorses.live.poll")
+    poll = report["tasks"].get(names.LIVE_POLL)
     heartbeat = report["live_loop"].get("heartbeat") or {}
     problems = []
     if report["live_loop"].get("error"):
@@ -138,7 +55,7 @@ def collect_status() -> dict:
     if heartbeat and heartbeat.get("ok") is False:
         problems.append(f"the last live cycle failed: {heartbeat.get('error')}")
     if poll and poll["state"] == "FAILURE":
-        problems.append(f"darkhorses.live.poll last failed: {poll['last_error']}")
+        problems.append(f"{names.LIVE_POLL} last failed: {poll['last_error']}")
     if report["ledger"].get("failed"):
         problems.append(f"{report['ledger']['failed']} dates failed historical collection")
     report["healthy"] = not problems

@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 from darkhorses.db import session_scope
 from darkhorses.historical import mark_ledger
 from darkhorses.models import CollectionRun, LiveRace, OddsHistorical, OddsLive
-from darkhorses.stats import compute_statistics, update_statistics, write_json_atomic
+from darkhorses.files import write_json_atomic
+from darkhorses.stats import compute_statistics, update_statistics
 from darkhorses.tasks import names
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc)
