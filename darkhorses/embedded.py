@@ -63,6 +63,7 @@ def run(duration: float | None = None) -> int:
     log.info("database %s migrated; broker %s", mask_url(settings.database_url), mask_url(settings.broker_url))
 
     from celery.beat import EmbeddedService
+
     from .celery_app import app
     app.loader.import_default_modules()
     stop = threading.Event()

@@ -68,7 +68,8 @@ def _when(value) -> str:
         return "never"
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     seconds = (datetime.now(timezone.utc) - moment.astimezone(timezone.utc)).total_seconds()
-    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}Z ({'in ' if seconds < 0 else ''}{abs(seconds):.0f}s{' ago' if seconds >= 0 else ''})"
+    relative = f"in {-seconds:.0f}s" if seconds < 0 else f"{seconds:.0f}s ago"
+    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}Z ({relative})"
 
 
 def render_status(report: dict) -> str:

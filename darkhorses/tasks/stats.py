@@ -1,6 +1,6 @@
 """Statistics over the collected data, every 10 minutes (queue `stats`)."""
-from ..celery_app import app
 from .. import stats
+from ..celery_app import app
 from . import names
 
 

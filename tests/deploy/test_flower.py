@@ -67,6 +67,7 @@ def flower(env: dict, log_path, address: str | None = "127.0.0.1"):
             stop_process(process)
 
 
+@pytest.mark.slow  # a real worker and Flower process, tasks run through both
 def test_flower_lists_our_tasks_behind_basic_auth(database_url, redis_url, tmp_path):
     mark_ledger(date(2026, 1, 5), status="complete", races=3, runners=30)  # the backfill finds it settled
     env = _app_env(STATS_OUTPUT_DIR=tmp_path / "stats")
