@@ -1,7 +1,10 @@
 """Results of finished races into ra_odds_historical, one UK date at a time.
 
-Plain functions; `darkhorses.tasks.historical` wraps them. A per-date ledger records what
-was collected so the daily job catches up on missed days and a backfill resumes.
+Plain functions; `darkhorses.tasks.historical` wraps them. The parts live in their own
+modules and are re-exported here for callers: returns maths in returns.py, the per-date
+ledger (its statuses, and the one writer of them) in ledger.py, backfill planning and the
+durable backfill requests in backfill.py. What stays: mapping API results to rows, and
+collecting one day.
 """
 from __future__ import annotations
 
@@ -10,73 +13,29 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import func, select
 
+from . import backfill, ledger
+from .backfill import dates_between
 from .db import session_scope, upsert
-from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive
+from .ledger import SETTLED
+from .ledger import mark as mark_ledger
+from .ledger import update as _ledger_update
+from .models import CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive
 from .prices import parse_sp, parse_timestamp, text, to_float, to_int, uk_clock, uk_date
 from .racing_api import RacingAPIClient, RequestRefused
+from .returns import compute_returns, favourite_ranks, place_terms
 from .settings import get_settings
+
+__all__ = ["SETTLED", "DateUnavailable", "MappedDay", "backfill_progress", "collect_day", "compute_returns",
+           "daily_dates", "dates_between", "favourite_ranks", "map_results", "mark_ledger", "note_resume",
+           "open_backfill", "place_terms", "plan_backfill", "report_backfill", "settled_dates", "stalled_backfills"]
 
 log = logging.getLogger(__name__)
 
 HISTORICAL_KEY = ("race_id", "horse_id")
-# Finished with this date: nothing more to fetch (unavailable = outside the plan).
-SETTLED = LEDGER_DONE + ("unavailable",)
-_POSITION = re.compile(r"^\s*(\d+)\s*$")
-
-
-# -- each-way terms and returns -------------------------------------------------------------
-
-def place_terms(field_size: int, handicap: bool) -> tuple[int, float] | None:
-    """(places paid, fraction of the win odds) under the standard UK/IRE each-way terms,
-    or None when a race of that size pays win only."""
-    if field_size < 5:
-        return None
-    if field_size < 8:
-        return 2, 1 / 4
-    if handicap and field_size >= 16:
-        return 4, 1 / 4
-    if handicap and field_size >= 12:
-        return 3, 1 / 4
-    return 3, 1 / 5
-
-
-def _dead_heat_share(position: int, tied: int, places: int) -> float:
-    """Fraction of the stake that wins when `tied` runners share `position` and `places`
-    positions pay: the paying places left from `position`, split between the tied runners."""
-    paying = max(0, min(tied, places - position + 1))
-    return paying / tied
-
-
-def compute_returns(position: str | None, sp: float | None, tied: int, field_size: int,
-                    handicap: bool) -> tuple[float | None, float | None, float | None]:
-    """(win, place, each-way) returns, stake included, to 1 unit at SP.
-
-    Each-way is 1 unit win plus 1 unit place (2 staked). Without place terms (under five
-    runners) there is no place return and each-way is 2 units on the win.
-    """
-    if sp is None:
-        return None, None, None
-    match = _POSITION.match(position or "")
-    finish = int(match.group(1)) if match and int(match.group(1)) > 0 else None
-    win = sp * _dead_heat_share(finish, tied, 1) if finish else 0.0
-    terms = place_terms(field_size, handicap)
-    if terms is None:
-        return round(win, 4), None, round(2 * win, 4)
-    places, fraction = terms
-    place_odds = 1 + (sp - 1) * fraction
-    place = place_odds * _dead_heat_share(finish, tied, places) if finish else 0.0
-    return round(win, 4), round(place, 4), round(win + place, 4)
-
-
-def favourite_ranks(sps: dict[str, float | None]) -> dict[str, int]:
-    """SP favourite rank per horse; joint favourites share a rank (dense ranking)."""
-    distinct = sorted({sp for sp in sps.values() if sp is not None})
-    rank = {sp: index + 1 for index, sp in enumerate(distinct)}
-    return {horse: rank[sp] for horse, sp in sps.items() if sp is not None}
 
 
 # -- mapping ---------------------------------------------------------------------------------
@@ -180,16 +139,6 @@ class DateUnavailable(Exception):
     """The API refuses this date under the account's plan; the ledger says so."""
 
 
-def _ledger_update(session, day: date, **values) -> None:
-    values["updated_at"] = datetime.now(timezone.utc)
-    upsert(session, CollectionLedger.__table__, [{"race_date": day, **values}], ("race_date",), values.keys())
-
-
-def mark_ledger(day: date, **values) -> None:
-    with session_scope() as session:
-        _ledger_update(session, day, **values)
-
-
 def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
     """Fetch and store every result of one UK date; returns a summary for logs and the CLI.
 
@@ -237,83 +186,44 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
             "duration_seconds": duration}
 
 
+# -- entry points for tasks and the CLI: each opens its own session ---------------------------
+
 def settled_dates(first: date, last: date) -> dict[date, str]:
     with session_scope() as session:
-        return dict(session.execute(select(CollectionLedger.race_date, CollectionLedger.status).where(
-            CollectionLedger.race_date.between(first, last),
-            CollectionLedger.status.in_(SETTLED))).all())
-
-
-def dates_between(first: date, last: date, newest_first: bool = True) -> list[date]:
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return days[::-1] if newest_first else days
+        return ledger.settled_dates(session, first, last)
 
 
 def daily_dates(today: date, catchup_days: int) -> list[date]:
     """Yesterday and every earlier day within the catch-up window not yet settled."""
-    first, yesterday = today - timedelta(days=catchup_days), today - timedelta(days=1)
-    settled = settled_dates(first, yesterday)
-    return [d for d in dates_between(first, yesterday, newest_first=False) if d not in settled]
+    with session_scope() as session:
+        return backfill.daily_dates(session, today, catchup_days)
 
 
 def plan_backfill(first: date, last: date, newest_first: bool = True) -> list[date]:
-    settled = settled_dates(first, last)
-    return [d for d in dates_between(first, last, newest_first) if d not in settled]
+    with session_scope() as session:
+        return backfill.plan(session, first, last, newest_first)
 
 
 def backfill_progress(first: date, last: date) -> dict:
-    """Counts by ledger status over a date range: done/total and what is left."""
     with session_scope() as session:
-        counts = dict(session.execute(
-            select(CollectionLedger.status, func.count()).where(
-                CollectionLedger.race_date.between(first, last)).group_by(CollectionLedger.status)).all())
-    total = (last - first).days + 1
-    done = sum(counts.get(s, 0) for s in SETTLED + ("failed",))
-    return {"start": first.isoformat(), "end": last.isoformat(), "total": total, "done": done,
-            "remaining": total - done, "by_status": counts}
+        return backfill.progress(session, first, last)
 
-
-# -- backfill requests: durable, so a lost broker or a killed worker never strands one ---------
 
 def open_backfill(task_id: str, first: date, last: date, newest_first: bool) -> None:
-    now = datetime.now(timezone.utc)
     with session_scope() as session:
-        upsert(session, BackfillRequest.__table__, [{
-            "task_id": task_id, "start_date": first, "end_date": last, "newest_first": newest_first,
-            "status": "running", "done": 0, "total": (last - first).days + 1, "resumes": 0,
-            "created_at": now, "reported_at": now, "progressed_at": now}], ("task_id",))
+        backfill.open_request(session, task_id, first, last, newest_first, datetime.now(timezone.utc))
 
 
 def report_backfill(task_id: str, progress: dict) -> None:
-    """Record a progress tick of the backfill's reporting chain."""
-    now = datetime.now(timezone.utc)
     with session_scope() as session:
-        request = session.get(BackfillRequest, task_id)
-        if request is None:
-            return
-        if progress["done"] > request.done:
-            request.progressed_at = now
-        request.done, request.total, request.reported_at = progress["done"], progress["total"], now
-        request.status = "complete" if progress["remaining"] == 0 else "running"
+        backfill.report(session, task_id, progress, datetime.now(timezone.utc))
 
 
-def stalled_backfills(now: datetime, stall_seconds: float, report_every: float) -> list[tuple[BackfillRequest, bool, bool]]:
-    """(request, chain_lost, work_stalled) for every running backfill that needs a nudge:
-    its reporting chain stopped ticking, or no date settled for `stall_seconds`."""
+def stalled_backfills(now: datetime, stall_seconds: float, report_every: float) -> list:
     with session_scope() as session:
-        requests = session.execute(select(BackfillRequest).where(BackfillRequest.status == "running")).scalars().all()
-    nudges = []
-    for request in requests:
-        chain_lost = (now - request.reported_at).total_seconds() > max(60.0, 10 * report_every)
-        work_stalled = (now - request.progressed_at).total_seconds() > stall_seconds
-        if chain_lost or work_stalled:
-            nudges.append((request, chain_lost, work_stalled))
-    return nudges
+        return backfill.stalled(session, now, stall_seconds, report_every)
 
 
 def note_resume(task_id: str) -> None:
-    now = datetime.now(timezone.utc)
     with session_scope() as session:
-        request = session.get(BackfillRequest, task_id)
-        request.resumes += 1
-        request.progressed_at = request.reported_at = now
+        backfill.note_resume(session, task_id, datetime.now(timezone.utc))

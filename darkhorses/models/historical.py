@@ -2,15 +2,28 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, Date, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, UTCDateTime, utcnow
 
-LEDGER_STATUSES = ("pending", "running", "complete", "empty", "unavailable", "failed")
+
+class LedgerStatus(StrEnum):
+    """Where historical collection stands for one UK date (ra_collection_ledger.status).
+    Written only through darkhorses/ledger.py."""
+    PENDING = "pending"          # a transient failure; a retry is scheduled
+    RUNNING = "running"
+    COMPLETE = "complete"
+    EMPTY = "empty"              # collected: no racing that day
+    UNAVAILABLE = "unavailable"  # outside the account's plan
+    FAILED = "failed"            # retries exhausted, or an error a retry cannot fix
+
+
+LEDGER_STATUSES = tuple(LedgerStatus)
 # Statuses that mean "nothing more to fetch for this date".
-LEDGER_DONE = ("complete", "empty")
+LEDGER_DONE = (LedgerStatus.COMPLETE, LedgerStatus.EMPTY)
 
 
 class OddsHistorical(Base):
@@ -70,7 +83,7 @@ class CollectionLedger(Base):
     __tablename__ = "ra_collection_ledger"
 
     race_date: Mapped[date] = mapped_column(Date, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=LedgerStatus.PENDING.value)
     races: Mapped[int] = mapped_column(Integer, default=0)
     runners: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

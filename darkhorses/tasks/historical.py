@@ -8,7 +8,7 @@ from celery.exceptions import Ignore
 from sqlalchemy.exc import OperationalError, InterfaceError
 
 from ..celery_app import app
-from .. import historical
+from .. import historical, ledger
 from ..prices import uk_date
 from ..racing_api import BadResponse, TemporarilyUnavailable
 from ..settings import get_settings
@@ -31,22 +31,14 @@ def collect_day(self, day: str):
         return {"date": day, "status": "unavailable", "error": str(exc)}
     except TRANSIENT as exc:
         final = self.request.retries >= self.max_retries
-        _record_failure(race_date, exc, "failed" if final else "pending")
+        ledger.record_failure(race_date, exc, retrying=not final)
         if final:
             raise
         backoff = get_settings().historical_retry_seconds * 2 ** self.request.retries
         raise self.retry(exc=exc, countdown=min(600, backoff))
     except Exception as exc:
-        _record_failure(race_date, exc, "failed")
+        ledger.record_failure(race_date, exc, retrying=False)
         raise
-
-
-def _record_failure(race_date: date, exc: Exception, status: str) -> None:
-    try:
-        historical.mark_ledger(race_date, status=status, last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                               finished_at=datetime.now(timezone.utc))
-    except Exception:  # the database may be the thing that failed; the task state still tells
-        log.exception("could not record the failure of %s in the ledger", race_date)
 
 
 def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
