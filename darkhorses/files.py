@@ -30,6 +30,7 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def write_json_atomic(path: Path, payload) -> None:
-    """The one JSON writer for files others read (statistics, task status): dates as ISO text."""
-    write_text_atomic(path, json.dumps(payload, default=_jsonable, indent=1))
+def write_json_atomic(path: Path, payload, default=_jsonable) -> None:
+    """The one JSON writer for files others read (statistics, task status); `default` turns
+    what JSON lacks into text (dates as ISO text unless the caller says otherwise)."""
+    write_text_atomic(path, json.dumps(payload, default=default, indent=1))

@@ -16,8 +16,9 @@ from .models import LEDGER_DONE, CollectionLedger, LedgerStatus
 
 log = logging.getLogger(__name__)
 
-# Finished with this date: nothing more to fetch (unavailable = outside the plan).
-SETTLED = LEDGER_DONE + (LedgerStatus.UNAVAILABLE,)
+# Finished with this date: nothing more to fetch (unavailable = outside the plan; legacy =
+# the replaced service's rows cover it, re-collected only when asked to refresh).
+SETTLED = LEDGER_DONE + (LedgerStatus.UNAVAILABLE, LedgerStatus.LEGACY)
 
 
 def update(session, day: date, **values) -> None:
