@@ -222,3 +222,33 @@ def _a_track(url, day):
                              {"d": datetime(day.year, day.month, day.day, tzinfo=timezone.utc)}).scalar()
     engine.dispose()
     return track
+
+
+def test_worker_and_beat_write_scheduler_status(database_url, redis_url, simulator, tmp_path):
+    from celery import Celery
+    from tests.support import celery_beat, celery_worker, service_env, stop_process, wait_for
+    status_dir = tmp_path / "status"
+    path = status_dir / "scheduler_status.json"
+    env = service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
+                      RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim",
+                      SCHEDULER_STATUS_DIR=str(status_dir), STATS_OUTPUT_DIR=str(tmp_path / "stats"))
+
+    def read():
+        return json.loads(path.read_text()) if path.exists() else {}
+    beat = celery_beat(env, tmp_path)
+    try:
+        wait_for(lambda: {"live_odds", "historical_odds", "statistics"} <= set(read()), timeout=60,
+                 message="beat to write scheduler_status.json")
+    finally:
+        stop_process(beat)
+    assert read()["statistics"]["status"] == "idle"
+    path.unlink()
+    client = Celery("test-client", broker=redis_url, backend=redis_url)
+    with celery_worker(env, queues="stats", log_path=tmp_path / "worker.log"):
+        wait_for(path.exists, timeout=60, message="the worker to write scheduler_status.json at start")
+        client.send_task("darkhorses.stats.update", queue="stats").get(timeout=120)
+        wait_for(lambda: read().get("statistics", {}).get("status") == "success", timeout=30,
+                 message="the worker to record the statistics run")
+    entry = read()["statistics"]
+    assert JOB_KEYS <= set(entry) and entry["last_run"] and entry["last_success"] and "error" not in entry
+    assert read()["live_odds"]["status"] == "idle"
