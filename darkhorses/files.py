@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 
 
@@ -25,12 +25,14 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def _jsonable(value):
+    if isinstance(value, time):  # a UK clock time of an off: minutes are all it has
+        return value.strftime("%H:%M")
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def write_json_atomic(path: Path, payload, default=_jsonable) -> None:
-    """The one JSON writer for files others read (statistics, task status); `default` turns
-    what JSON lacks into text (dates as ISO text unless the caller says otherwise)."""
-    write_text_atomic(path, json.dumps(payload, default=default, indent=1))
+def write_json_atomic(path: Path, payload) -> None:
+    """The one JSON writer for files others read (statistics, task status): dates and times
+    as ISO text, clock times as HH:MM."""
+    write_text_atomic(path, json.dumps(payload, default=_jsonable, indent=1))

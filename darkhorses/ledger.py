@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update as sql_update
 
 from .db import session_scope, upsert
 from .models import LEDGER_DONE, CollectionLedger, LedgerStatus
@@ -43,6 +43,13 @@ def record_failure(day: date, exc: BaseException, retrying: bool) -> None:
              finished_at=datetime.now(timezone.utc))
     except Exception:
         log.exception("could not record the failure of %s in the ledger", day)
+
+
+def release_legacy(session, first: date, last: date) -> int:
+    """Dates the old service's rows cover become collectable again (`backfill --refresh`)."""
+    return session.execute(sql_update(CollectionLedger).where(
+        CollectionLedger.race_date.between(first, last), CollectionLedger.status == LedgerStatus.LEGACY.value)
+        .values(status=LedgerStatus.PENDING.value, updated_at=datetime.now(timezone.utc))).rowcount
 
 
 def settled_dates(session, first: date, last: date) -> dict[date, str]:

@@ -45,6 +45,10 @@ def collect_status() -> dict:
                                               ("ra_odds_historical", OddsHistorical))}
         report["ledger"] = dict(session.execute(
             select(CollectionLedger.status, func.count()).group_by(CollectionLedger.status)).all())
+        from .adoption import legacy_faults
+        legacy = legacy_faults(session)
+        if legacy:
+            report["legacy"] = legacy
     poll = report["tasks"].get(names.LIVE_POLL)
     heartbeat = report["live_loop"].get("heartbeat") or {}
     problems = []
@@ -91,6 +95,13 @@ def render_status(report: dict) -> str:
         lines.append("  (no task has run yet)")
     lines += ["", "Rows: " + ", ".join(f"{k} {v:,}" for k, v in report["rows"].items()),
               "Backfill ledger: " + (", ".join(f"{k} {v}" for k, v in sorted(report["ledger"].items())) or "empty")]
+    legacy = report.get("legacy")
+    if legacy:
+        lines += ["", f"Old service's results: {legacy['rows_without_ids']:,} rows without race or horse ids, "
+                      f"{legacy['dates_covered']:,} dates ({legacy['first_date']}..{legacy['last_date']})",
+                  f"  known faults: {legacy['twelve_hour_race_time']:,} with a 12-hour race_time, "
+                  f"{legacy['gb_for_irish_race']:,} with 'GB' for an Irish race",
+                  "  fix by re-collecting dates the API still serves: backfill START END --refresh"]
     if report["problems"]:
         lines += ["", "Problems:"] + [f"  - {p}" for p in report["problems"]]
     return "\n".join(lines)

@@ -3,10 +3,10 @@ from .base import Base, utcnow
 from .historical import (LEDGER_DONE, LEDGER_STATUSES, BackfillRequest, CollectionLedger, LedgerStatus,
                          OddsHistorical)
 from .live import Bookmaker, LiveRace, OddsHistory, OddsLive
-from .operations import LiveFetch, RunRecord, TaskStatus
+from .operations import Adoption, LiveFetch, RunRecord, TaskStatus
 
 __all__ = [
     "Base", "utcnow", "Bookmaker", "OddsLive", "OddsHistory", "LiveRace", "OddsHistorical",
     "CollectionLedger", "LedgerStatus", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "LiveFetch",
-    "RunRecord", "TaskStatus",
+    "RunRecord", "TaskStatus", "Adoption",
 ]

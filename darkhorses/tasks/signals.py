@@ -1,6 +1,7 @@
 """Celery signal handlers that record every darkhorses task run (darkhorses/task_status.py).
 
-Connected when darkhorses.celery_app is imported, so workers and the embedded run record alike.
+Connected when darkhorses.celery_app is imported, so workers, beat and the embedded run
+record alike.
 """
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import time
 
 from celery import signals
 
-from ..db import session_scope
-from ..task_status import mirror_to_file, record_task_run, task_statuses
+from ..task_status import JOB_TASKS, STATUS_FILE_NAME, mark_running, mirror_to_file, record_task_run
 
 log = logging.getLogger(__name__)
 _started: dict[str, float] = {}
@@ -22,11 +22,7 @@ def _ours(sender) -> bool:
 
 def _safely(task_name, state, duration, error=None):
     try:
-        with session_scope() as session:
-            record_task_run(session, task_name, state, duration, error)
-        with session_scope() as session:
-            tasks = task_statuses(session)
-        mirror_to_file(tasks)
+        record_task_run(task_name, state, duration, error)
     except Exception:  # status is a report; never fail the task because it could not be written
         log.warning("could not record status of %s", task_name, exc_info=True)
 
@@ -35,6 +31,21 @@ def _safely(task_name, state, duration, error=None):
 def _on_prerun(sender=None, task_id=None, **_):
     if _ours(sender):
         _started[task_id] = time.monotonic()
+        if sender.name in JOB_TASKS:
+            try:
+                mark_running(sender.name)
+            except Exception:  # a report; never fail the task because it could not be written
+                log.warning("could not record the start of %s", sender.name, exc_info=True)
+
+
+@signals.beat_init.connect
+@signals.worker_ready.connect
+def _on_start(**_):
+    """Beat and the worker write the file when they start, so it exists before any job ran."""
+    try:
+        mirror_to_file()
+    except Exception:
+        log.warning("could not write %s", STATUS_FILE_NAME, exc_info=True)
 
 
 def _duration(task_id):
