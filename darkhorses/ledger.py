@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timezone
 
-from sqlalchemy import func, select, update as sql_update
+from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 
 from .db import session_scope, upsert
 from .models import LEDGER_DONE, CollectionLedger, LedgerStatus
