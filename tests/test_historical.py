@@ -142,19 +142,19 @@ def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_ap
 @responses.activate
 def test_a_day_without_racing_is_settled_empty_and_an_unavailable_date_says_why(database_url, canned_api):
     responses.get(f"{BASE}/v1/results", json={"results": [], "total": 0, "limit": 100, "skip": 0, "query": []},
-                  match=[responses.matchers.query_param_matcher({"start_date": "2026-12-25"}, strict_match=False)])
+                  match=[responses.matchers.query_param_matcher({"start_date": "2025-12-25"}, strict_match=False)])
     responses.get(f"{BASE}/v1/results", status=422, json={"detail": "Outside your plan: results before 2025-11-28 need the add-on"},
                   match=[responses.matchers.query_param_matcher({"start_date": "2015-01-01"}, strict_match=False)])
-    assert historical.collect_day(date(2026, 12, 25))["status"] == "empty"
+    assert historical.collect_day(date(2025, 12, 25))["status"] == "empty"
     with pytest.raises(historical.DateUnavailable):
         historical.collect_day(date(2015, 1, 1))
     with session_scope() as session:
         ledger = session.get(CollectionLedger, date(2015, 1, 1))
         assert ledger.status == "unavailable" and "add-on" in ledger.last_error
     # neither date is planned again, and they do not block later dates
-    assert historical.plan_backfill(date(2014, 12, 31), date(2015, 1, 2), newest_first=False) == [
-        date(2014, 12, 31), date(2015, 1, 2)]
-    assert date(2026, 12, 25) not in historical.daily_dates(date(2026, 12, 27), 14)
+    assert historical.plan_backfill(date(2015, 1, 1), date(2015, 1, 3), newest_first=False) == [
+        date(2015, 1, 2), date(2015, 1, 3)]
+    assert date(2025, 12, 25) not in historical.daily_dates(date(2025, 12, 27), 14)
 
 
 def test_ledger_resume_skips_settled_dates_in_both_orders(database_url):
