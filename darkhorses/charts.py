@@ -5,6 +5,7 @@ or with `--bookmaker ID` that one book's line; the off marked; UK times; log-sca
 """
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -84,7 +85,23 @@ def draw_race_chart(race_id: str, out: str | None = None, bookmaker: str | None 
         print(f"chart: no price history for race {race_id}"
               + (f" at bookmaker {bookmaker}" if bookmaker else "") + "; nothing to draw", file=sys.stderr)
         return 1
-    path = out or f"race_{race_id}.png"
-    figure.savefig(path, dpi=110)
+    path = _chart_path(race_id, out)
+    try:
+        if not os.path.isdir(os.path.dirname(path) or "."):
+            raise FileNotFoundError(f"no directory {os.path.dirname(path)!r}")
+        figure.savefig(path, dpi=110, format="png")
+    except OSError as exc:
+        print(f"chart: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"chart of race {race_id} written to {path}")
     return 0
+
+
+def _chart_path(race_id: str, out: str | None) -> str:
+    """--out DIR (existing, or ending in a slash) writes DIR/race_ID.png; anything else is the file."""
+    name = f"race_{race_id}.png".replace(os.sep, "_")
+    if not out:
+        return name
+    if os.path.isdir(out) or out.endswith(("/", os.sep)):
+        return os.path.join(out, name)
+    return out

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from .bookmakers import bookmaker_for
 from .db import session_scope, upsert
+from .logsafe import Tally, safe
 from .models import CollectionRun, LiveRace, OddsHistory, OddsLive
 from .prices import (parse_price, parse_timestamp, text, to_int, uk_clock, uk_date)
 from .racing_api import RacingAPIClient
@@ -54,6 +55,7 @@ class ParsedRace:
     runners: int = 0
     skipped_runners: int = 0
     skipped_prices: int = 0
+    duplicate_runners: int = 0
 
 
 @dataclass
@@ -69,6 +71,7 @@ class CycleSummary:
     skipped_races: int = 0
     skipped_runners: int = 0
     skipped_prices: int = 0
+    duplicates: int = 0  # races repeated across pages, runners listed twice: the last kept
     next_off: str | None = None
     next_poll_seconds: float = MAX_SLEEP
     duration_seconds: float = 0.0
@@ -77,8 +80,10 @@ class CycleSummary:
         return asdict(self)
 
 
-def parse_racecard(card: dict) -> ParsedRace:
-    """A racecard as rows for ra_odds_live; bad runners and prices are skipped and counted."""
+def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
+    """A racecard as rows for ra_odds_live; bad runners and prices are skipped and counted
+    (into `bad_runners` for one summary line, else a line each); a runner listed twice
+    counts once, its last listing kept."""
     if not isinstance(card, dict):
         raise MalformedRace("racecard is not an object")
     race_id = text(card.get("race_id"), 32)
@@ -105,17 +110,32 @@ def parse_racecard(card: dict) -> ParsedRace:
     runners = card.get("runners")
     if not isinstance(runners, list):
         raise MalformedRace(f"race {race_id}: runners is not a list")
+    by_horse: dict[str, list[dict]] = {}
     for runner in runners:
+        start = len(race.rows)
         try:
-            _parse_runner(race, runner)
+            horse_id = _parse_runner(race, runner)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             race.skipped_runners += 1
             horse = runner.get("horse_id") if isinstance(runner, dict) else None
-            log.warning("race %s: skipped malformed runner %s: %s", race_id, horse, exc)
+            reason = f"race {race_id} runner {horse}: {exc}"
+            if bad_runners is not None:
+                bad_runners.add(reason)
+            else:
+                log.warning("skipped malformed runner %s", safe(reason, 300))
+            continue
+        if horse_id in by_horse:
+            race.duplicate_runners += 1
+            race.runners -= 1
+        by_horse[horse_id] = race.rows[start:]
+    if race.duplicate_runners:
+        race.rows = [row for rows in by_horse.values() for row in rows]
+        kept = {(row["horse_id"], row["bookmaker_id"]) for row in race.rows}
+        race.raw_history = {k: v for k, v in race.raw_history.items() if k in kept}
     return race
 
 
-def _parse_runner(race: ParsedRace, runner: dict) -> None:
+def _parse_runner(race: ParsedRace, runner: dict) -> str:
     horse_id = text(runner["horse_id"], 32)
     if not horse_id:
         raise ValueError("no horse_id")
@@ -155,6 +175,7 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
         })
         if quote.get("history"):
             race.raw_history[(horse_id, bookmaker.id)] = quote["history"]
+    return horse_id
 
 
 def earlier_prices(race_id: str, horse_id: str, bookmaker_id: str, history) -> list[dict]:
@@ -220,20 +241,7 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
             client.close()
 
     summary = CycleSummary()
-    open_races, finished, abandoned = [], [], []
-    for card in cards:
-        try:
-            race = parse_racecard(card)
-        except MalformedRace as exc:
-            summary.skipped_races += 1
-            log.warning("skipped malformed race: %s", exc)
-            continue
-        if race.abandoned:
-            abandoned.append(race.race_id)
-        elif race.off_dt <= now:
-            finished.append(race.race_id)
-        else:
-            open_races.append(race)
+    open_races, finished, abandoned = _sort_races(cards, now, summary)
 
     with session_scope() as session:
         summary.closed = _close_markets(session, finished, abandoned)
@@ -253,6 +261,37 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
             detail={k: v for k, v in summary.as_dict().items() if k not in (
                 "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")}))
     return summary
+
+
+def _sort_races(cards: list, now: datetime, summary: CycleSummary):
+    """(open races, ids of races that are off, ids of abandoned races); a race repeated on two
+    pages (the API paging while races are added) is taken once, its last card kept."""
+    parsed: dict[str, ParsedRace] = {}
+    bad_races, bad_runners = Tally(), Tally()
+    for card in cards:
+        try:
+            race = parse_racecard(card, bad_runners)
+        except MalformedRace as exc:
+            summary.skipped_races += 1
+            bad_races.add(str(exc))
+            continue
+        summary.duplicates += race.duplicate_runners
+        if race.race_id in parsed:
+            summary.duplicates += 1
+        parsed[race.race_id] = race
+    bad_races.warn(log, "racecards")
+    bad_runners.warn(log, "racecard runners")
+    if summary.duplicates:
+        log.warning("racecards repeated %d races or runners; the last of each kept", summary.duplicates)
+    open_races, finished, abandoned = [], [], []
+    for race in parsed.values():
+        if race.abandoned:
+            abandoned.append(race.race_id)
+        elif race.off_dt <= now:
+            finished.append(race.race_id)
+        else:
+            open_races.append(race)
+    return open_races, finished, abandoned
 
 
 def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:

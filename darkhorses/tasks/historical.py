@@ -24,6 +24,11 @@ PROGRESS_EVERY = 5.0  # seconds between backfill progress reports
 def collect_day(self, day: str):
     race_date = date.fromisoformat(day)
     try:
+        historical.check_date(race_date)
+    except historical.DateRefused as exc:  # settling a day not over yet would lose its later races
+        log.error("collect_day refused: %s", exc)
+        return {"date": day, "status": "refused", "error": str(exc)}
+    try:
         return historical.collect_day(race_date)
     except historical.DateUnavailable as exc:
         log.warning("results for %s are not available under this plan: %s", day, exc)
@@ -94,7 +99,12 @@ def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bo
     Progress is reported by re-sending this same task id every few seconds rather than by
     blocking a worker slot, so a backfill never starves the dates it is waiting for.
     """
-    first, last = sorted((date.fromisoformat(start), date.fromisoformat(end)))
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    try:
+        historical.check_range(first, last)
+    except historical.DateRefused as exc:
+        log.error("backfill refused: %s", exc)
+        return {"start": start, "end": end, "status": "refused", "error": str(exc)}
     if not enqueued:
         historical.open_backfill(self.request.id, first, last, newest_first)
         _enqueue_unsettled(first, last, newest_first)
