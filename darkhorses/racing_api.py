@@ -167,11 +167,11 @@ class RacingAPIClient:
 
     # -- mechanics -------------------------------------------------------------------------
     def _paginate(self, endpoint: str, path: str, items_key: str, page_size: int, params: dict) -> list[dict]:
-        """Every page of a listing. `total` from the first page fixes how many pages are
-        fetched (no more than RACING_API_MAX_PAGES): a listing that grows or lies cannot
-        keep us paging forever."""
+        """Every page of a listing, until the first page's `total` is reached: a listing that
+        grows while it is paged, or claims more than RACING_API_MAX_PAGES pages, cannot keep
+        us paging forever."""
         items: list[dict] = []
-        skip, pages, last_page = 0, 0, None
+        skip, pages, first_total = 0, 0, None
         while True:
             page = self.get_json(endpoint, path, {**params, "limit": page_size, "skip": skip})
             batch = page.get(items_key) or []
@@ -180,19 +180,23 @@ class RacingAPIClient:
                 raise BadResponse(f"{path}: page without a '{items_key}' list and an integer 'total'")
             if len(batch) > page_size:
                 raise BadResponse(f"{path}: a page of {len(batch)} items, more than the {page_size} asked for")
-            if last_page is None:
-                last_page = -(-total // page_size)
-                if last_page > self.settings.max_pages:
-                    raise BadResponse(f"{path}: 'total' {total} would take {last_page} pages, more than "
-                                      f"RACING_API_MAX_PAGES={self.settings.max_pages}")
+            if first_total is None:
+                first_total = total
+                if -(-total // page_size) > self.settings.max_pages:
+                    raise BadResponse(f"{path}: 'total' {total} would take {-(-total // page_size)} pages, "
+                                      f"more than RACING_API_MAX_PAGES={self.settings.max_pages}")
             items.extend(batch)
             skip += len(batch)
             pages += 1
-            if not batch or skip >= total or pages >= last_page:
+            if not batch or skip >= min(total, first_total):
                 return items
+            if pages >= self.settings.max_pages:
+                raise BadResponse(f"{path}: still short of 'total' {first_total} after "
+                                  f"RACING_API_MAX_PAGES={self.settings.max_pages} pages")
 
     def get_json(self, endpoint: str, path: str, params: dict) -> dict:
         url = self.base_url + path
+        path = safe(path)  # it holds ids from the API (odds): shown in messages, escaped
         for attempt in range(1, self.max_attempts + 1):
             self.limiter.acquire(endpoint)
             self.requests_made += 1
@@ -210,7 +214,7 @@ class RacingAPIClient:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
             if wait is not None:
                 delay = max(delay, wait)
-            log.warning("Racing API %s: %s; retry %d/%d in %.1fs", safe(mask_url(url)), problem,
+            log.warning("Racing API %s: %s; retry %d/%d in %.1fs", safe(mask_url(url), 300), problem,
                         attempt, self.max_attempts - 1, delay)
             self.sleep(delay)
         raise AssertionError("unreachable")
