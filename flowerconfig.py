@@ -35,30 +35,6 @@ def _configured_elsewhere():
         return False
 
 
-# The project's settings: the environment, then .env in the working directory (which also
-# puts .env's FLOWER_UNAUTHENTICATED and PORT into os.environ), validated once; a bad
-# FLOWER_BASIC_AUTH is reported without its value.
-from darkhorses.settings import SettingsError as _SettingsError, get_settings as _get_settings  # noqa: E402
-
-try:
-    _raw_auth = _get_settings().flower_basic_auth or ""
-except _SettingsError as _exc:
-    _refuse(f"configuration error: {_exc}")
-_unauthenticated = _os.environ.get("FLOWER_UNAUTHENTICATED", "").strip() == "1"
-
-if _raw_auth:
-    basic_auth = [_e.strip() for _e in _raw_auth.split(",") if _e.strip()]
-elif _configured_elsewhere():
-    pass
-elif _unauthenticated:
-    # Flower turns a set-but-empty FLOWER_BASIC_AUTH into [''], which matches no login.
-    basic_auth = []
-    print("flower: FLOWER_UNAUTHENTICATED=1: no login; for local use only", file=_sys.stderr, flush=True)
-else:
-    _refuse("FLOWER_BASIC_AUTH is not set (user:password); without a login Flower would "
-            "expose task arguments and control of the workers. For local use only, set "
-            "FLOWER_UNAUTHENTICATED=1 to run it without one.")
-
 def _address_asked():
     """The address given on the command line (--address) or in FLOWER_ADDRESS, if any."""
     try:
@@ -77,18 +53,44 @@ def _loopback(address):
         return address == "localhost"
 
 
+# The project's settings: the environment, then .env in the working directory (which also
+# puts .env's FLOWER_UNAUTHENTICATED and PORT into os.environ), validated once; a bad
+# FLOWER_BASIC_AUTH is reported without its value.
+from darkhorses.settings import SettingsError as _SettingsError, get_settings as _get_settings  # noqa: E402
+
+try:
+    _raw_auth = _get_settings().flower_basic_auth or ""
+except _SettingsError as _exc:
+    _refuse(f"configuration error: {_exc}")
+_unauthenticated = _os.environ.get("FLOWER_UNAUTHENTICATED", "").strip() == "1"
+_loopback_only = False
+
+if _raw_auth:
+    basic_auth = [_e.strip() for _e in _raw_auth.split(",") if _e.strip()]
+elif _configured_elsewhere():
+    pass
+elif _unauthenticated:
+    # Without a login Flower is for this machine only, whatever PORT or --address say.
+    _asked = _address_asked()
+    if _asked and not _loopback(_asked):
+        _refuse(f"FLOWER_UNAUTHENTICATED=1 listens on loopback only, but address {_asked!r} was asked for; "
+                "set FLOWER_BASIC_AUTH to serve other machines")
+    _loopback_only = True
+    # Flower turns a set-but-empty FLOWER_BASIC_AUTH into [''], which matches no login.
+    basic_auth = []
+    print("flower: FLOWER_UNAUTHENTICATED=1: no login; for local use only", file=_sys.stderr, flush=True)
+else:
+    _refuse("FLOWER_BASIC_AUTH is not set (user:password); without a login Flower would "
+            "expose task arguments and control of the workers. For local use only, set "
+            "FLOWER_UNAUTHENTICATED=1 to run it without one.")
+
 # Hosting platforms (Render, Heroku) give the port in PORT and route to every interface.
 _platform_port = _os.environ.get("PORT", "").strip()
 if _platform_port:
     if not _platform_port.isdigit() or not 0 < int(_platform_port) < 65536:
         _refuse("PORT: expected a TCP port number")
     port = int(_platform_port)
-if _unauthenticated and not _raw_auth and not _configured_elsewhere():
-    # Without a login Flower is for this machine only, whatever PORT or --address say.
-    _asked = _address_asked()
-    if _asked and not _loopback(_asked):
-        _refuse(f"FLOWER_UNAUTHENTICATED=1 listens on loopback only, but address {_asked!r} was asked for; "
-                "set FLOWER_BASIC_AUTH to serve other machines")
+if _loopback_only:
     address = "127.0.0.1"
 elif _platform_port:
     address = "0.0.0.0"

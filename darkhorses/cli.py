@@ -161,7 +161,12 @@ def cmd_backfill(args) -> int:
     first, last = args.start, args.end
     historical.check_range(first, last)
     if settings.broker_url:
+        from .celery_app import app
         from .tasks.historical import backfill
+        # Fail in a second on a broker that is not there: publishing (and the result backend's
+        # subscription) would otherwise retry for about 20 s and end in a traceback.
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0.2, timeout=5)
         result = backfill.apply_async(args=[first.isoformat(), last.isoformat()],
                                       kwargs={"newest_first": not args.oldest_first})
         print(f"backfill {first}..{last} queued as task {result.id}")
