@@ -161,3 +161,37 @@ def test_cycle_writes_changes_only_and_freezes_races_that_are_off(database_url):
         assert prices == {"bet365": 2.5, "coral": 4.0}
         assert set(session.execute(select(OddsLive.market_status)).scalars()) == {"CLOSED"}
         assert session.execute(select(func.max(OddsLive.updated_at))).scalar() < after_off
+
+
+def test_a_race_repeated_across_pages_and_a_runner_listed_twice_are_taken_once(database_url, caplog):
+    from darkhorses.bookmakers import BOOKMAKERS
+    now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
+    books = [b.name for b in BOOKMAKERS][:20]
+
+    def field(price):
+        return [runner(f"h{i}", [quote(b, price, None) for b in books]) for i in range(1, 11)]
+    first_copy = card("rac_1", "2026-11-28T13:40:00+00:00", field("3.0"))
+    later_copy = card("rac_1", "2026-11-28T13:40:00+00:00", field("3.5"))  # the API paged while prices moved
+    later_copy["runners"].append(runner("h1", [quote("Bet365", "4.0", None)]))  # h1 listed again
+    with caplog.at_level("WARNING", logger="darkhorses.live"):
+        summary = live.run_cycle(FakeCards([first_copy, later_copy]), now)
+    # 10 runners x 20 books, minus h1's first listing (19 books it no longer quotes)
+    assert (summary.races, summary.runners, summary.prices, summary.duplicates) == (1, 10, 181, 2)
+    with session_scope() as session:
+        rows = dict(session.execute(select(OddsLive.horse_id + "/" + OddsLive.bookmaker_id, OddsLive.odds_decimal)).all())
+        assert len(rows) == 181 and rows["h1/bet365"] == 4.0 and rows["h2/bet365"] == 3.5
+        assert session.get(LiveRace, "rac_1").captures == 1
+    assert sum("repeated" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_flood_of_malformed_runners_is_one_warning_line(database_url, caplog):
+    now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
+    junk = [{"horse_id": f"bad\n{i}", "odds": "not a list"} for i in range(5000)]
+    cards = [card(f"rac_{n}", "2026-11-28T13:40:00+00:00", [runner("h1", [quote("Bet365", "3.0", "2/1")])] + junk)
+             for n in range(3)] + [card(f"bad\r{n}", "2026-11-28T??:??") for n in range(1000)]
+    with caplog.at_level("WARNING"):
+        summary = live.run_cycle(FakeCards(cards), now)
+    assert (summary.races, summary.skipped_runners, summary.skipped_races) == (3, 15000, 1000)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and all("\n" not in m for m in messages)
+    assert "skipped 15000 malformed racecard runners" in " ".join(messages)
