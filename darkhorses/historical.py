@@ -12,20 +12,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import case, delete, func, select, tuple_
 
 from .db import session_scope, upsert
 from .logsafe import Tally, safe
-from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive
-from .prices import parse_sp, parse_timestamp, text, to_float, to_int, uk_clock, uk_date
+from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, OddsHistorical, OddsHistory, OddsLive, RunRecord
+from .prices import day_start, parse_sp, parse_timestamp, text, to_float, to_int, uk_date, uk_time
 from .racing_api import RacingAPIClient, RequestRefused
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
 
 HISTORICAL_KEY = ("race_id", "horse_id")
-# Finished with this date: nothing more to fetch (unavailable = outside the plan).
-SETTLED = LEDGER_DONE + ("unavailable",)
+# Finished with this date: nothing more to fetch (unavailable = outside the plan; legacy =
+# the replaced service's rows cover it, re-collected only when asked to refresh).
+SETTLED = LEDGER_DONE + ("unavailable", "legacy")
+# Who wrote a row (the replaced service left its own values here) and where it came from.
+DATA_SOURCE, FILE_SOURCE = "darkhorses-workers", "Racing API"
 _POSITION = re.compile(r"^\s*(\d+)\s*$")
 
 
@@ -134,10 +137,10 @@ def _race_fields(result: dict) -> dict:
     race_name = text(result.get("race_name"), 255)
     race_class = re.search(r"\d+", str(result.get("class") or ""))
     return {
-        "race_id": race_id, "race_date": race_date,
+        "race_id": race_id, "date_of_race": day_start(race_date),
         "country": region.upper() if region else None,
         "track": text(result.get("course"), 64), "course_id": text(result.get("course_id"), 32),
-        "race_time": uk_clock(off_dt) if off_dt else None, "off_dt": off_dt,
+        "race_time": uk_time(off_dt) if off_dt else None, "match_timestamp": off_dt,
         "race_name": race_name, "going": text(result.get("going"), 64),
         "race_type": text(result.get("type"), 32), "distance": text(result.get("dist"), 32),
         "distance_f": to_float(str(result.get("dist_f") or "").rstrip("f")),
@@ -157,8 +160,8 @@ def _runner_fields(runner: dict) -> dict:
             "weight": text(runner.get("weight"), 16), "weight_lbs": to_int(runner.get("weight_lbs")),
             "jockey": text(runner.get("jockey"), 128), "jockey_id": text(runner.get("jockey_id"), 32),
             "trainer": text(runner.get("trainer"), 128), "trainer_id": text(runner.get("trainer_id"), 32),
-            "headgear": text(runner.get("headgear"), 16), "stall": to_int(runner.get("draw")),
-            "finishing_position": text(runner.get("position"), 16), "beaten_distance": text(runner.get("btn"), 16),
+            "headgear": text(runner.get("headgear"), 16), "stall_number": to_int(runner.get("draw")),
+            "finishing_position": text(runner.get("position"), 16), "winning_distance": text(runner.get("btn"), 16),
             "industry_sp": sp, "sp_fractional": sp_fractional, "betfair_sp": bsp if bsp else None}
 
 
@@ -188,13 +191,15 @@ def _map_race(result: dict, day: MappedDay, bad_runners: Tally) -> tuple[str, li
         position = runner["finishing_position"]
         win, place, each_way = compute_returns(position, runner["industry_sp"], ties[position or ""],
                                                field_size, race["is_handicap"])
-        rows.append({**race, **runner, "win_return": win, "place_return": place, "ew_return": each_way,
-                     "sp_fav_rank": ranks.get(horse_id)})
+        rows.append({**race, **runner, "sp_win_return": win, "place_return": place, "ew_return": each_way,
+                     "data_source": DATA_SOURCE, "file_source": FILE_SOURCE,
+                     "sp_favorite_position": ranks.get(horse_id)})
     return race_id, rows
 
 
 def _attach_captured_prices(session, rows: list[dict]) -> None:
-    """Pre-race min/max and the best closing price from our own live captures (else null)."""
+    """Pre-race min/max (also the readers' ip_min/ip_max), the best closing price and the mean
+    closing price across bookmakers (`forecasted_odds`) from our own live captures (else null)."""
     race_ids = sorted({r["race_id"] for r in rows})
     if not race_ids:
         return
@@ -203,14 +208,18 @@ def _attach_captured_prices(session, rows: list[dict]) -> None:
         select(history.c.race_id, history.c.horse_id, func.min(history.c.odds_decimal).label("low"),
                func.max(history.c.odds_decimal).label("high"))
         .where(history.c.race_id.in_(race_ids)).group_by(history.c.race_id, history.c.horse_id))}
-    closing = {(r.race_id, r.horse_id): r.best for r in session.execute(
-        select(live.c.race_id, live.c.horse_id, func.max(live.c.odds_decimal).label("best"))
-        .where(live.c.race_id.in_(race_ids), live.c.bookmaker_type == "fixed")
-        .group_by(live.c.race_id, live.c.horse_id))}
+    fixed = case((live.c.bookmaker_type == "fixed", live.c.odds_decimal))
+    closing = {(r.race_id, r.horse_id): (r.best, r.mean) for r in session.execute(
+        select(live.c.race_id, live.c.horse_id, func.max(fixed).label("best"), func.avg(live.c.odds_decimal).label("mean"))
+        .where(live.c.race_id.in_(race_ids)).group_by(live.c.race_id, live.c.horse_id))}
     for row in rows:
         key = (row["race_id"], row["horse_id"])
-        row["pre_race_min"], row["pre_race_max"] = ranges.get(key, (None, None))
-        row["last_price_before_off"] = closing.get(key)
+        low, high = ranges.get(key, (None, None))
+        row["pre_race_min"] = row["ip_min"] = low
+        row["pre_race_max"] = row["ip_max"] = high
+        best, mean = closing.get(key, (None, None))
+        row["last_price_before_off"] = float(best) if best is not None else None
+        row["forecasted_odds"] = round(float(mean), 4) if mean is not None else None
 
 
 # -- one day, and the ledger ------------------------------------------------------------------
@@ -318,20 +327,26 @@ def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetim
         removed = _drop_amended(session, day, rows, mapped)
         races, runners = session.execute(
             select(func.count(func.distinct(table.c.race_id)), func.count())
-            .where(table.c.race_date == day)).one()
+            .where(_ours_of(table, day))).one()
         status = "complete" if races else "empty"
         _ledger_update(session, day, status=status, races=races, runners=runners,
                        finished_at=now, last_error=None)
         duration = round(time.monotonic() - started, 3)
-        session.add(CollectionRun(kind="historical", started_at=started_at, duration_seconds=duration,
-                                  races=races, runners=runners, prices=sum(r["industry_sp"] is not None for r in rows),
-                                  errors=mapped.skipped_races + mapped.skipped_runners,
-                                  detail={"date": day.isoformat(), "status": status, "removed": removed,
+        session.add(RunRecord(kind="historical", started_at=started_at, duration_seconds=duration,
+                              races=races, runners=runners, prices=sum(r["industry_sp"] is not None for r in rows),
+                              errors=mapped.skipped_races + mapped.skipped_runners,
+                              detail={"date": day.isoformat(), "status": status, "removed": removed,
                                           "duplicates": mapped.duplicate_races + mapped.duplicate_runners}))
     return {"date": day.isoformat(), "status": status, "races": races, "runners": runners,
             "skipped_races": mapped.skipped_races, "skipped_runners": mapped.skipped_runners,
             "duplicate_races": mapped.duplicate_races, "duplicate_runners": mapped.duplicate_runners,
             "removed": removed, "duration_seconds": duration}
+
+
+def _ours_of(table, day: date):
+    """Our rows of a UK date; the replaced service's rows (no race or horse ids) are not ours
+    to count or remove."""
+    return (table.c.date_of_race == day_start(day)) & table.c.race_id.isnot(None)
 
 
 def _drop_amended(session, day: date, rows: list[dict], mapped: MappedDay) -> int:
@@ -341,7 +356,7 @@ def _drop_amended(session, day: date, rows: list[dict], mapped: MappedDay) -> in
     stored, which is an API fault (a day's results never all vanish), not an amendment."""
     table = OddsHistorical.__table__
     stored = {tuple(key) for key in session.execute(
-        select(table.c.race_id, table.c.horse_id).where(table.c.race_date == day))}
+        select(table.c.race_id, table.c.horse_id).where(_ours_of(table, day)))}
     if not stored or (not rows and not mapped.unreadable_races):
         if stored:
             log.warning("results for %s: the API answered no races where %d rows are stored; kept",

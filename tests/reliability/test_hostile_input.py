@@ -98,7 +98,8 @@ def _paged(items: list, key: str, limit: int, query: dict, total: int | None = N
 def _stored_day() -> dict:
     with session_scope() as session:
         rows = session.execute(select(OddsHistorical.race_id, OddsHistorical.horse_id, OddsHistorical.industry_sp,
-                                      OddsHistorical.finishing_position).where(OddsHistorical.race_date == DAY)).all()
+                                      OddsHistorical.finishing_position).where(
+            OddsHistorical.date_of_race == datetime(2026, 3, 1, tzinfo=timezone.utc))).all()
         ledger = session.get(CollectionLedger, DAY)
     return {"rows": {(r.race_id, r.horse_id): (r.industry_sp, r.finishing_position) for r in rows},
             "ledger": (ledger.status, ledger.races, ledger.runners) if ledger else None}
