@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from darkhorses.db import COPY_THRESHOLD, session_scope, unique_by_key, upsert
+from darkhorses.db import COPY_THRESHOLD, session_scope, upsert
 from darkhorses.models import OddsHistory
 
 KEY = ("race_id", "horse_id", "bookmaker_id", "changed_at")
@@ -17,6 +17,7 @@ def _row(horse: int, price: float) -> dict:
 
 
 def test_unique_by_key_keeps_the_last_of_each_key_in_first_seen_order():
+    from darkhorses.db import unique_by_key
     rows = [{"k": 1, "v": "a"}, {"k": 2, "v": "b"}, {"k": 1, "v": "c"}, {"k": 1, "v": "d"}]
     assert unique_by_key(rows, ("k",)) == ([{"k": 1, "v": "d"}, {"k": 2, "v": "b"}], 2)
     assert unique_by_key(rows[:2], ("k",)) == (rows[:2], 0)

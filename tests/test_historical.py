@@ -257,13 +257,13 @@ def test_a_runner_listed_twice_is_one_runner_not_a_dead_heat_with_itself(databas
     runners.append(dict(runners[0]))  # the same winner again
     responses.get(f"{BASE}/v1/results", json=_page([result("rac_1", runners)]))
     summary = historical.collect_day(date(2026, 3, 1))
-    assert (summary["runners"], summary["duplicate_runners"]) == (6, 1)
     with session_scope() as session:
         h1 = session.execute(select(OddsHistorical).where(OddsHistorical.horse_id == "h1")).scalar_one()
     # 6 runners, not a handicap: 2 places at 1/4; 4/1 wins 5.0, places at 1 + 4/4 = 2.0
     assert (h1.sp_win_return, h1.place_return, h1.ew_return, h1.runners_count) == (5.0, 2.0, 7.0, 6)
     stored, ledger = _stored()
     assert (ledger.races, ledger.runners) == (1, 6) and len(stored) == 6
+    assert (summary["runners"], summary["duplicate_runners"]) == (6, 1)
 
 
 @responses.activate
