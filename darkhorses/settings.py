@@ -138,6 +138,19 @@ def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
     return url
 
 
+def _request_bounds(env) -> dict:
+    """What one Racing API request may cost: time, attempts, bytes, pages."""
+    return {
+        "request_timeout": _number(env, "RACING_API_TIMEOUT", 30.0, maximum=3600),
+        "max_attempts": int(_number(env, "RACING_API_MAX_ATTEMPTS", 6, int, maximum=100)),
+        "max_response_bytes": int(_number(env, "RACING_API_MAX_RESPONSE_BYTES", 32 * 1024 * 1024, int,
+                                          minimum=1023, maximum=2 ** 31)),
+        "request_deadline": _number(env, "RACING_API_REQUEST_DEADLINE", 120.0, maximum=3600),
+        "max_retry_after": _number(env, "RACING_API_MAX_RETRY_AFTER", 120.0),
+        "max_pages": int(_number(env, "RACING_API_MAX_PAGES", 200, int, maximum=100000)),
+    }
+
+
 def settings_from_env(env=None) -> Settings:
     env = os.environ if env is None else env
     database_url = _get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -198,13 +211,7 @@ def settings_from_env(env=None) -> Settings:
             "odds": _number(env, "RACING_API_RATE_ODDS", 5.0, maximum=1000),
         },
         global_rate_limit=int(_number(env, "RACING_API_RATE_PER_10S", 90, int, maximum=10000)),
-        request_timeout=_number(env, "RACING_API_TIMEOUT", 30.0, maximum=3600),
-        max_attempts=int(_number(env, "RACING_API_MAX_ATTEMPTS", 6, int, maximum=100)),
-        max_response_bytes=int(_number(env, "RACING_API_MAX_RESPONSE_BYTES", 32 * 1024 * 1024, int,
-                                       minimum=1023, maximum=2 ** 31)),
-        request_deadline=_number(env, "RACING_API_REQUEST_DEADLINE", 120.0, maximum=3600),
-        max_retry_after=_number(env, "RACING_API_MAX_RETRY_AFTER", 120.0),
-        max_pages=int(_number(env, "RACING_API_MAX_PAGES", 200, int, maximum=100000)),
+        **_request_bounds(env),
         poll_intervals=poll_intervals,
         # The API's results start in 2015: more days back than that is a typo.
         historical_catchup_days=int(_number(env, "HISTORICAL_CATCHUP_DAYS", 14, int, maximum=10000)),
