@@ -8,14 +8,14 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import redis
 import responses
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from darkhorses import cli
 from darkhorses.db import session_scope
 from darkhorses.models import CollectionLedger
 from darkhorses.prices import uk_date
 from darkhorses.settings import reset_settings
-from tests.support import REPO, free_port, service_env
+from tests.support import free_port, service_env
 
 BASE = "https://api.example.test"
 DAY = "2026-03-01"
