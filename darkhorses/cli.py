@@ -82,7 +82,7 @@ def main(argv=None) -> int:
 def _one_line_error(exc: Exception, settings) -> tuple[str | None, int]:
     """The one line (and exit code) for an error an operator can act on; (None, 0) for a bug."""
     from kombu.exceptions import OperationalError as BrokerError
-    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+    from sqlalchemy.exc import DBAPIError, OperationalError
     from .historical import DateRefused
     from .logsafe import safe
     from .racing_api import RacingAPIError
@@ -96,13 +96,12 @@ def _one_line_error(exc: Exception, settings) -> tuple[str | None, int]:
     if isinstance(exc, DBAPIError):
         reason = safe(str(exc.orig).strip().splitlines()[0] if exc.orig and str(exc.orig).strip()
                       else type(exc).__name__, 300)
-        if isinstance(exc, OperationalError) and "no such table" not in reason:
+        if "no such table" in reason or getattr(exc.orig, "pgcode", None) in ("42P01", "42703"):
+            return f"database error: {reason} — has `python -m darkhorses migrate` run?", 2
+        if isinstance(exc, OperationalError):
             return (f"database error: {reason} — is DATABASE_URL ({mask_url(settings.database_url)}) right, "
                     "and has `python -m darkhorses migrate` run?"), 2
-        if isinstance(exc, ProgrammingError) and getattr(exc.orig, "pgcode", None) not in ("42P01", "42703") \
-                and "no such table" not in reason:
-            return f"database error: {reason}", 1
-        return f"database error: {reason} — has `python -m darkhorses migrate` run?", 2
+        return f"database error: {reason}", 1  # the data, not the connection: DATABASE_URL is fine
     return None, 0
 
 

@@ -174,6 +174,8 @@ def test_endless_listings_are_bounded_by_the_first_total_and_a_ceiling(database_
     def growing(path, query):  # every page claims 100 more results than the last
         calls["n"] += 1
         skip = int(query["skip"][0])
+        if calls["n"] > 20:  # an unbounded client would page forever: end it so the test fails, not hangs
+            return _json({"results": [], "total": 250 + skip, "skip": skip, "limit": 100})
         races = _day(100, 1)
         for n, race in enumerate(races):
             race["race_id"] = f"rac_{skip + n}"
