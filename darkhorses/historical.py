@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import case, delete, func, select, tuple_
+from sqlalchemy import case, delete, func, select, tuple_, update
 
 from .db import session_scope, upsert
 from .logsafe import Tally, safe
@@ -282,11 +282,12 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
     started_at = datetime.now(timezone.utc)
     with session_scope() as session:
         current = session.get(CollectionLedger, day)
+        had_legacy_rows = bool(current and current.legacy_rows)
         _ledger_update(session, day, status="running", attempts=(current.attempts if current else 0) + 1,
                        started_at=started_at, last_error=None)
     try:
-        mapped = map_results(_fetch_results(day, client, settings))
-        return _store_day(day, mapped, started, started_at)
+        mapped = map_results(_fetch_results(day, client, settings, had_legacy_rows))
+        return _store_day(day, mapped, started, started_at, had_legacy_rows)
     except DateUnavailable:
         raise
     except BaseException as exc:
@@ -298,21 +299,23 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
         raise
 
 
-def _fetch_results(day: date, client: RacingAPIClient | None, settings) -> list[dict]:
+def _fetch_results(day: date, client: RacingAPIClient | None, settings, had_legacy_rows: bool) -> list[dict]:
     own_client = client is None
     client = client or RacingAPIClient(settings)
     try:
         return client.results(day, settings.regions)
     except RequestRefused as exc:
-        mark_ledger(day, status="unavailable", last_error=exc.detail or str(exc),
-                    finished_at=datetime.now(timezone.utc))
+        # A date the old service's rows cover stays theirs when the API no longer serves it.
+        mark_ledger(day, status="legacy" if had_legacy_rows else "unavailable",
+                    last_error=exc.detail or str(exc), finished_at=datetime.now(timezone.utc))
         raise DateUnavailable(str(exc)) from exc
     finally:
         if own_client:
             client.close()
 
 
-def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetime) -> dict:
+def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetime,
+               had_legacy_rows: bool) -> dict:
     """Write the day in one transaction: upsert the answer, drop what it no longer holds,
     and settle the ledger with the counts now in the table."""
     rows = mapped.rows
@@ -329,8 +332,13 @@ def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetim
             select(func.count(func.distinct(table.c.race_id)), func.count())
             .where(_ours_of(table, day))).one()
         status = "complete" if races else "empty"
+        legacy = {}
+        if races:
+            legacy["legacy_rows"] = _replace_legacy_rows(session, day)
+        elif had_legacy_rows:
+            status = "legacy"  # the API has nothing for it: the old rows stay the only copy
         _ledger_update(session, day, status=status, races=races, runners=runners,
-                       finished_at=now, last_error=None)
+                       finished_at=now, last_error=None, **({"legacy_rows": 0} if legacy else {}))
         duration = round(time.monotonic() - started, 3)
         session.add(RunRecord(kind="historical", started_at=started_at, duration_seconds=duration,
                               races=races, runners=runners, prices=sum(r["industry_sp"] is not None for r in rows),
@@ -371,6 +379,22 @@ def _drop_amended(session, day: date, rows: list[dict], mapped: MappedDay) -> in
         log.warning("results for %s amended: %d stored runners no longer in the answer removed: %s",
                     day, len(stale), safe(", ".join(f"{r}/{h}" for r, h in sorted(stale)[:10])))
     return len(stale)
+
+
+def _replace_legacy_rows(session, day: date) -> int:
+    """Drop the old service's rows of a date just re-collected (ours, keyed by ids, replace
+    them): the date then holds exactly one row per runner. Returns how many went."""
+    table = OddsHistorical.__table__
+    return session.execute(delete(table).where(table.c.race_id.is_(None),
+                                               table.c.date_of_race == day_start(day))).rowcount
+
+
+def release_legacy_dates(first: date, last: date) -> int:
+    """`--refresh`: dates the old service's rows cover become collectable again."""
+    with session_scope() as session:
+        return session.execute(update(CollectionLedger).where(
+            CollectionLedger.race_date.between(first, last), CollectionLedger.status == "legacy")
+            .values(status="pending")).rowcount
 
 
 def settled_dates(first: date, last: date) -> dict[date, str]:

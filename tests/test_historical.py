@@ -308,13 +308,14 @@ def test_an_amended_day_replaces_what_was_stored_in_one_go(database_url, canned_
     responses.replace(responses.GET, f"{BASE}/v1/results", json=_page([]))
     historical.collect_day(date(2026, 3, 1))
     assert len(_stored()[0]) == 9
-    # the replaced service's rows of the date (no race or horse ids) are neither removed nor counted
+    # the replaced service's rows of the date (no race or horse ids) are not counted as amended
+    # runners nor in the ledger (re-collecting replaces them: _replace_legacy_rows)
     with session_scope() as session:
         session.add(OddsHistorical(date_of_race=datetime(2026, 3, 1, tzinfo=timezone.utc), track="Kempton"))
     responses.replace(responses.GET, f"{BASE}/v1/results", json=_page(amended[:1]))
     summary = historical.collect_day(date(2026, 3, 1))
     stored, ledger = _stored()
-    assert summary["removed"] == 5 and (None, None) in stored and len(stored) == 5
+    assert summary["removed"] == 5 and len(stored) == 4
     assert (ledger.races, ledger.runners) == (1, 4)
 
 
