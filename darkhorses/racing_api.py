@@ -121,7 +121,7 @@ def _retry_after(response) -> float | None:
     return seconds
 
 
-def _detail(body: bytes) -> str:
+def _detail(body: bytes | bytearray) -> str:
     try:
         detail = json.loads(body[:20000]).get("detail", "")
     except (ValueError, AttributeError, RecursionError):
@@ -255,7 +255,7 @@ class RacingAPIClient:
             return parsed
         raise BadResponse(f"{path}: expected a JSON object, got {type(parsed).__name__}")
 
-    def _read_body(self, path: str, response, deadline: float) -> bytes:
+    def _read_body(self, path: str, response, deadline: float) -> bytearray:
         """The body, read as it arrives (decompressed), refused as soon as it passes
         RACING_API_MAX_RESPONSE_BYTES or the whole request passes RACING_API_REQUEST_DEADLINE
         (the timeout alone applies to each read, so a trickle would never end)."""
@@ -264,15 +264,14 @@ class RacingAPIClient:
         if declared.isdigit() and int(declared) > limit:
             raise _Retry(f"a body of {int(declared):,} bytes, more than RACING_API_MAX_RESPONSE_BYTES={limit:,}",
                          bad_body=True)
-        chunks, size = [], 0
+        body = bytearray()  # one growing buffer: no list of chunks plus a joined copy
         while True:
             if time.monotonic() > deadline:
                 raise _Retry(f"no complete answer within RACING_API_REQUEST_DEADLINE="
                              f"{self.settings.request_deadline:g}s", bad_body=True)
             chunk = response.raw.read1(1 << 16, decode_content=True)
             if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > limit:
+                return body
+            if len(body) + len(chunk) > limit:
                 raise _Retry(f"a body of more than RACING_API_MAX_RESPONSE_BYTES={limit:,} bytes", bad_body=True)
-            chunks.append(chunk)
+            body += chunk
