@@ -54,6 +54,10 @@ def _record_failure(race_date: date, exc: Exception, status: str) -> None:
 
 
 def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
+    # A backfill recorded before dates were checked may reach past yesterday: resume what is over.
+    first, last = max(first, historical.EARLIEST_DATE), min(last, historical.latest_date())
+    if first > last:
+        return 0
     dates = historical.plan_backfill(first, last, newest_first)
     for race_date in dates:
         collect_day.apply_async(args=[race_date.isoformat()])
