@@ -195,3 +195,13 @@ def test_a_flood_of_malformed_runners_is_one_warning_line(database_url, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2 and all("\n" not in m for m in messages)
     assert "skipped 15000 malformed racecard runners" in " ".join(messages)
+
+
+def test_a_nul_in_an_api_string_is_dropped_not_a_failed_cycle(database_url):
+    now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
+    bad = card("rac_1", "2026-11-28T13:40:00+00:00", [runner("h1", [quote("Bet365", "3.0", "2/1")], horse="Nul\x00Horse")],
+               race_name="Kempton\x00 Handicap")
+    assert live.run_cycle(FakeCards([bad]), now).races == 1
+    with session_scope() as session:
+        row = session.execute(select(OddsLive.race_name, OddsLive.horse_name)).one()
+    assert tuple(row) == ("Kempton Handicap", "NulHorse")
