@@ -39,13 +39,14 @@ def test_prices_with_every_quirk():
         quote("Ladbrokes", "SP", "SP"),             # SP only: skipped
         quote("Coral", "", ""),                     # empty: skipped
         quote("Betfred", "abc", "x/y"),             # junk: skipped
-        quote("Some New Bookie", "3.0", "2/1"),     # unknown bookmaker: skipped
+        quote("Some New Bookie", "3.0", "2/1"),     # a bookmaker not in our list: kept as unknown
         quote("Betfair Exchange", "4.6", "18/5"),
     ])]))
     prices = {r["bookmaker_id"]: (r["odds_decimal"], r["odds_fractional"]) for r in race.rows}
     assert prices == {"bet365": (4.5, "7/2"), "williamhill": (2.0, "evens"), "paddypower": (2.0, "evens"),
-                      "betfair_ex": (4.6, "18/5")}
-    assert race.skipped_prices == 5
+                      "betfair_ex": (4.6, "18/5"), "somenewbookie": (3.0, "2/1")}
+    assert race.skipped_prices == 4
+    assert race.unknown_bookmakers == {"somenewbookie": "Some New Bookie"}
     exchange = next(r for r in race.rows if r["bookmaker_id"] == "betfair_ex")
     assert exchange["bookmaker_type"] == "exchange" and exchange["bookmaker_name"] == "Betfair Exchange"
 

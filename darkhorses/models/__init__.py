@@ -1,10 +1,11 @@
 """The schema. Alembic's autogenerate compares migrations against `Base.metadata`."""
 from .base import Base, utcnow
 from .historical import LEDGER_DONE, LEDGER_STATUSES, BackfillRequest, CollectionLedger, OddsHistorical
-from .live import Bookmaker, LiveRace, OddsHistory, OddsLive
+from .live import Bookmaker, LiveRace, LiveSchedule, MarketLine, OddsHistory, OddsLive, Withdrawal
 from .operations import CollectionRun, TaskStatus
 
 __all__ = [
-    "Base", "utcnow", "Bookmaker", "OddsLive", "OddsHistory", "LiveRace", "OddsHistorical",
+    "Base", "utcnow", "Bookmaker", "OddsLive", "OddsHistory", "LiveRace", "Withdrawal", "LiveSchedule",
+    "MarketLine", "OddsHistorical",
     "CollectionLedger", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "CollectionRun", "TaskStatus",
 ]
