@@ -73,4 +73,5 @@ def _unlisted(api_name: str) -> Bookmaker | None:
     if not bookmaker_id:
         return None
     # 'William-Hill' is William Hill: a spelling whose id is one of ours is that bookmaker.
-    return _BY_ID.get(bookmaker_id) or Bookmaker(bookmaker_id, api_name.strip()[:64], "unknown")
+    name = "".join(ch for ch in api_name if ch.isprintable()).strip()[:64] or bookmaker_id
+    return _BY_ID.get(bookmaker_id) or Bookmaker(bookmaker_id, name, "unknown")

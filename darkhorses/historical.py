@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from .db import session_scope, upsert
+from .market import record_lines
 from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive
 from .prices import parse_sp, parse_timestamp, text, to_float, to_int, uk_clock, uk_date
 from .racing_api import RacingAPIClient, RequestRefused
@@ -223,6 +224,7 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
             row["created_at"] = row["updated_at"] = now
         columns = [c for c in (rows[0] if rows else {}) if c not in HISTORICAL_KEY + ("created_at",)]
         upsert(session, OddsHistorical.__table__, rows, HISTORICAL_KEY, columns)
+        record_lines(session, rows, now)
         races = len({r["race_id"] for r in rows})
         status = "complete" if races else "empty"
         _ledger_update(session, day, status=status, races=races, runners=len(rows),

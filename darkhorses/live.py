@@ -154,7 +154,7 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
             continue
         seen.add(bookmaker.id)
         if bookmaker.type == "unknown":
-            race.unknown_bookmakers[bookmaker.id] = bookmaker.name
+            race.unknown_bookmakers.setdefault(bookmaker.id, bookmaker.name)
         race.rows.append({
             **race.meta, **runner_meta,
             "bookmaker_id": bookmaker.id,
@@ -362,7 +362,8 @@ def _register_unknown_bookmakers(session, races: list[ParsedRace], summary: Cycl
     """Bookmakers outside our list join ra_bookmakers as 'unknown'; each is logged once per process."""
     unknown = {}
     for race in races:
-        unknown.update(race.unknown_bookmakers)
+        for bookmaker_id, name in race.unknown_bookmakers.items():
+            unknown.setdefault(bookmaker_id, name)
     summary.unknown_bookmakers = len(unknown)
     if not unknown:
         return
