@@ -6,6 +6,8 @@ may be written after the off.
 """
 from datetime import datetime, timedelta, timezone
 
+import matplotlib.dates as mdates
+import pytest
 from sqlalchemy import func, select
 
 from darkhorses import live
@@ -63,3 +65,75 @@ def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeyp
         assert session.execute(select(func.count()).select_from(OddsHistory)).scalar() > 0
     # the cadence is adaptive: far fewer cycles than polling every 10 s for the whole walk
     assert cycles < WALK.total_seconds() / 10
+
+
+# -- opening and closing lines: a hand-made race, worked by hand ---------------------------------
+
+def _quote(book, decimal, stamp):
+    return {"bookmaker": book, "decimal": decimal, "fractional": "", "ew_places": "", "ew_denom": "",
+            "updated": f"2026-11-28T{stamp}:00+00:00"}
+
+
+def _card(odds_by_horse):
+    return {"race_id": "rac_hm", "off_dt": "2026-11-28T14:00:00+00:00", "course": "Kempton", "region": "GB",
+            "race_name": "Hand-made Handicap", "field_size": "3",
+            "runners": [{"horse_id": h, "horse": f"Horse {h}", "odds": odds} for h, odds in odds_by_horse.items()]}
+
+
+class _Cards:
+    def __init__(self):
+        self.card = None
+
+    def racecards_pro(self, day, regions):
+        return [self.card] if day.isoformat() == "2026-11-28" else []
+
+
+class _Results:
+    def results(self, day, regions):
+        runners = [("h1", "1", "5/2", "3.50", "3.62"), ("h2", "2", "11/2", "6.50", ""),
+                   ("h3", "3", "10/1", "11.00", "12.5")]
+        return [{"race_id": "rac_hm", "date": "2026-11-28", "off_dt": "2026-11-28T14:00:00+00:00", "region": "GB",
+                 "course": "Kempton", "race_name": "Hand-made Handicap", "type": "Flat",
+                 "runners": [{"horse_id": h, "horse": f"Horse {h}", "position": p, "sp": sp, "sp_dec": dec, "bsp": bsp}
+                             for h, p, sp, dec, bsp in runners]}]
+
+
+def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worked_values(database_url):
+    from darkhorses.charts import build_race_figure
+    from darkhorses.historical import collect_day
+    from darkhorses.models import MarketLine
+    at = lambda hhmmss: datetime.fromisoformat(f"2026-11-28T{hhmmss}+00:00")
+    cards = _Cards()
+    steps = [  # (capture time, card)
+        ("12:00:00", {"h1": [_quote("Bet365", "3.0", "11:50"), _quote("Coral", "3.5", "11:55")],
+                      "h2": [_quote("Bet365", "5.0", "11:50")], "h3": []}),
+        ("13:00:00", {"h1": [_quote("Bet365", "2.75", "12:58"), _quote("Coral", "3.5", "11:55")],
+                      "h2": [_quote("Bet365", "5.0", "11:50"), _quote("Coral", "6.0", "12:59")], "h3": []}),
+        ("13:55:00", {"h1": [_quote("Bet365", "2.75", "12:58"), _quote("Coral", "2.75", "13:54")],
+                      "h2": [_quote("Bet365", "5.5", "13:54"), _quote("Coral", "6.0", "12:59")], "h3": []}),
+        ("13:59:50", None),  # nothing moved: the last capture before the off
+        ("14:00:05", {"h1": [_quote("Bet365", "9.0", "14:00")], "h2": [], "h3": []}),  # after the off: ignored
+    ]
+    for moment, odds in steps:
+        cards.card = _card(odds) if odds else cards.card
+        live.run_cycle(cards, at(moment))
+    collect_day(datetime(2026, 11, 28).date(), client=_Results())
+
+    with session_scope() as session:
+        lines = {line.horse_id: (line.opening_price, line.opening_at, line.closing_price, line.closing_at,
+                                 line.closing_books, line.industry_sp, line.betfair_sp)
+                 for line in session.execute(select(MarketLine)).scalars()}
+        figure = build_race_figure(session, "rac_hm")
+    assert lines == {
+        # opening: best of 3.0 and 3.5 at 12:00; closing at 13:59:50: both books 2.75
+        "h1": (3.5, at("12:00:00"), 2.75, at("13:59:50"), 2, 3.5, 3.62),
+        # opening: Bet365 alone at 12:00; closing: Coral's 6.0 beats Bet365's 5.5; no BSP
+        "h2": (5.0, at("12:00:00"), 6.0, at("13:59:50"), 1, 6.5, None),
+        # never priced: null, not zero
+        "h3": (None, None, None, None, None, 11.0, 12.5),
+    }
+    marks = {c.get_gid(): tuple(c.get_offsets()[0]) for c in figure.axes[0].collections if c.get_gid()}
+    day = mdates.date2num(at("12:00:00"))
+    assert marks.keys() == {"opening:h1", "closing:h1", "opening:h2", "closing:h2"}
+    assert marks["opening:h1"] == pytest.approx((day, 3.5))
+    assert marks["closing:h2"] == pytest.approx((mdates.date2num(at("13:59:50")), 6.0))
