@@ -2,7 +2,9 @@
 
 The clock jumps by each cycle's countdown, as the loop would sleep. Every race that goes
 off during the walk must have been checked within 15 s of its off, and nothing about it
-may be written after the off.
+may be written after the off. On the way: tomorrow's prices are captured from the first
+cycle, a runner withdrawn at 13:05 leaves the market at the next cycle, the simulator's
+unlisted bookmaker (BetMGM, which never re-stamps a move) is stored with every move.
 """
 from datetime import datetime, timedelta, timezone
 
@@ -12,14 +14,27 @@ from sqlalchemy import func, select
 
 from darkhorses import live
 from darkhorses.db import session_scope
-from darkhorses.models import LiveRace, OddsHistory, OddsLive
+from darkhorses.market import best_prices
+from darkhorses.models import Bookmaker, LiveRace, OddsHistory, OddsLive, Withdrawal
 from darkhorses.racing_api import RacingAPIClient
 from darkhorses.ratelimit import RateLimiter
 from darkhorses.settings import get_settings, reset_settings
 from darkhorses.simulator import Simulator, serve
 from tests.conftest import Clock
 
-WALK = timedelta(minutes=25)
+WALK = timedelta(minutes=32)
+WITHDRAWN_AT = datetime(2026, 11, 28, 13, 5, tzinfo=timezone.utc)
+
+
+class RecordingClient:
+    """The real client, noting the date of every racecards request."""
+
+    def __init__(self, client):
+        self.client, self.days = client, []
+
+    def racecards_pro(self, day, regions):
+        self.days.append(day)
+        return self.client.racecards_pro(day, regions)
 
 
 def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeypatch):
@@ -30,19 +45,25 @@ def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeyp
     monkeypatch.setenv("RACING_API_USERNAME", "sim")
     monkeypatch.setenv("RACING_API_PASSWORD", "sim")
     reset_settings()
-    client = RacingAPIClient(get_settings(), limiter=RateLimiter({"racecards": 1000}))
+    http = RacingAPIClient(get_settings(), limiter=RateLimiter({"racecards": 1000}))
+    client = RecordingClient(http)
     start = clock.now
-    cycles = 0
+    today, tomorrow = start.date(), start.date() + timedelta(days=1)
+    # a runner of a race after 13:15 declared a non-runner at 13:05: every book shows '-' from then
+    race_nr = next(r for r in sim.races_for(today) if not r.is_abandoned and r.off > WITHDRAWN_AT + timedelta(minutes=10))
+    horse_nr = next(r for r in race_nr.runners if r.nr_at is None)
+    horse_nr.nr_at = WITHDRAWN_AT
+    cycles = []
     try:
         while clock.now < start + WALK:
             summary = live.run_cycle(client, clock.now)
-            cycles += 1
+            cycles.append(clock.now)
             assert summary.errors == 0
             # the loop sleeps the countdown from the start of the cycle
             clock.advance(summary.next_poll_seconds + summary.duration_seconds)
     finally:
         server.shutdown()
-        client.close()
+        http.close()
 
     went_off = [r for r in sim.races_for(start.date()) if not r.is_abandoned
                 and start + timedelta(minutes=5) < r.off <= start + WALK - timedelta(seconds=30)]
@@ -60,11 +81,47 @@ def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeyp
             last_history = session.execute(select(func.max(OddsHistory.observed_at)).where(
                 OddsHistory.race_id == race.race_id)).scalar()
             assert last_write < off and last_history < off
-            assert set(session.execute(select(OddsLive.market_status).where(
-                OddsLive.race_id == race.race_id)).scalars()) == {"CLOSED"}
+            statuses = set(session.execute(select(OddsLive.market_status).where(
+                OddsLive.race_id == race.race_id)).scalars())
+            assert "CLOSED" in statuses and statuses <= {"CLOSED", "NON_RUNNER"}  # the simulator's own non-runners
         assert session.execute(select(func.count()).select_from(OddsHistory)).scalar() > 0
+
+        # tomorrow's first prices, captured at the first cycle, the afternoon before
+        tomorrows = select(LiveRace.race_id).where(LiveRace.race_date == tomorrow)
+        assert session.execute(select(func.count()).select_from(OddsHistory).where(
+            OddsHistory.race_id.in_(tomorrows), OddsHistory.observed_at == start)).scalar() > 0
+
+        # the non-runner: closed at the first cycle from 13:05, absent from best prices
+        next_cycle = min(t for t in cycles if t >= WITHDRAWN_AT)
+        assert max(t for t in cycles if t < WITHDRAWN_AT) < WITHDRAWN_AT <= next_cycle
+        assert set(session.execute(select(OddsLive.market_status, OddsLive.withdrawn_at).where(
+            OddsLive.race_id == race_nr.race_id, OddsLive.horse_id == horse_nr.horse_id)).all()) == {
+            ("NON_RUNNER", next_cycle)}
+        withdrawal = session.get(Withdrawal, (race_nr.race_id, horse_nr.horse_id))
+        assert withdrawal.withdrawn_at == next_cycle and withdrawal.last_price > 1 and withdrawal.reopened_at is None
+        best = best_prices(session, race_nr.race_id)
+        assert horse_nr.horse_id not in best and len(best) >= len(race_nr.runners) - 3
+
+        # the unlisted bookmaker, and a move of its price under an unchanged stamp
+        assert session.get(Bookmaker, "betmgm").type == "unknown"
+        stamps = dict(session.execute(select(func.concat(OddsLive.race_id, OddsLive.horse_id), OddsLive.odds_timestamp)
+                                      .where(OddsLive.bookmaker_id == "betmgm")).all())
+        assert stamps
+        moves = session.execute(select(OddsHistory.race_id, OddsHistory.horse_id, OddsHistory.changed_at)
+                                .where(OddsHistory.bookmaker_id == "betmgm",
+                                       OddsHistory.changed_at == OddsHistory.observed_at)).all()
+        assert any(changed_at > stamps[race_id + horse_id] for race_id, horse_id, changed_at in moves)
+
+    # tomorrow on its own clock: from the first cycle, then every 15 minutes, never on the fast polls
+    assert client.days[:2] == [today, tomorrow]
+    assert client.days.count(today) == len(cycles)
+    due, expected = start, 0
+    for moment in cycles:  # the first cycle, then the first cycle at least 15 minutes after the last fetch
+        if moment >= due:
+            expected, due = expected + 1, moment + timedelta(minutes=15)
+    assert client.days.count(tomorrow) == expected >= 2
     # the cadence is adaptive: far fewer cycles than polling every 10 s for the whole walk
-    assert cycles < WALK.total_seconds() / 10
+    assert len(cycles) < WALK.total_seconds() / 10
 
 
 # -- opening and closing lines: a hand-made race, worked by hand ---------------------------------
