@@ -381,22 +381,23 @@ _STATUS_AT, _PRICE_DECIMAL_AT, _NAME_AT = (COMPARED.index(c) for c in ("market_s
 def _mark_non_runners(session, races: list[ParsedRace], stored: dict, now: datetime, summary: CycleSummary) -> None:
     """Close the live rows of runners gone from their card (or priced '-' by every book), once,
     and record each withdrawal with its last best price; reopen a runner that comes back."""
-    by_race: dict[str, dict[str, list]] = {}
+    by_id = {race.race_id: race for race in races}
+    leaving: dict[tuple[str, str], list] = {}
+    back = set()
     for (race_id, horse_id, _), (values, _stamp) in stored.items():
-        by_race.setdefault(race_id, {}).setdefault(horse_id, []).append(values)
-    for race in races:
-        # A race with a malformed runner cannot tell us who is missing from it.
-        complete = race.skipped_runners == 0
-        priced = None
-        for horse_id, rows in by_race.get(race.race_id, {}).items():
-            if priced is None:
-                priced = {row["horse_id"] for row in race.rows}
-            statuses = {values[_STATUS_AT] for values in rows}
-            if "NON_RUNNER" in statuses and horse_id in priced:
-                _reopen(session, race, horse_id, now, summary)
-            elif "OPEN" in statuses and (horse_id in race.non_runners or (complete and horse_id not in race.horses)):
-                open_prices = [v[_PRICE_DECIMAL_AT] for v in rows if v[_STATUS_AT] == "OPEN" and v[_PRICE_DECIMAL_AT]]
-                _withdraw(session, race, horse_id, rows[0][_NAME_AT], open_prices, now, summary)
+        race = by_id[race_id]
+        status = values[_STATUS_AT]
+        if status == "OPEN":
+            # A race with a malformed runner cannot tell us who is missing from it.
+            if horse_id in race.non_runners or (horse_id not in race.horses and not race.skipped_runners):
+                leaving.setdefault((race_id, horse_id), []).append(values)
+        elif status == "NON_RUNNER" and horse_id in race.horses and horse_id not in race.non_runners:
+            back.add((race_id, horse_id))
+    for (race_id, horse_id), rows in sorted(leaving.items()):
+        prices = [v[_PRICE_DECIMAL_AT] for v in rows if v[_PRICE_DECIMAL_AT]]
+        _withdraw(session, by_id[race_id], horse_id, rows[0][_NAME_AT], prices, now, summary)
+    for race_id, horse_id in sorted(back):
+        _reopen(session, by_id[race_id], horse_id, now, summary)
 
 
 def _withdraw(session, race: ParsedRace, horse_id: str, name, prices: list[float], now, summary) -> None:
