@@ -41,7 +41,7 @@ BOOKMAKERS: tuple[Bookmaker, ...] = (
     Bookmaker("starsports", "Star Sports", "fixed"),
     Bookmaker("betuk", "BetUK", "fixed"),
     Bookmaker("quinnbet", "QuinnBet", "fixed"),
-    Bookmaker("betfair_ex", "Betfair Exchange", "exchange"),
+    Bookmaker("betfair", "Betfair Exchange", "exchange"),  # the replaced service's id
     Bookmaker("matchbook", "Matchbook", "exchange"),
     Bookmaker("smarkets", "Smarkets", "exchange"),
     Bookmaker("betdaq", "Betdaq", "exchange"),
@@ -55,6 +55,9 @@ _NOT_ID = re.compile(r"[^a-z0-9]+")
 def canonical_id(api_name: str) -> str:
     """A stable id for any bookmaker name: lowercase letters and digits only ('Bet MGM' -> 'betmgm')."""
     return _NOT_ID.sub("", api_name.casefold())[:32]
+
+
+_BY_CANONICAL_NAME = {canonical_id(b.name): b for b in BOOKMAKERS}
 
 
 def bookmaker_for(api_name: str) -> Bookmaker | None:
@@ -72,6 +75,8 @@ def _unlisted(api_name: str) -> Bookmaker | None:
     bookmaker_id = canonical_id(api_name)
     if not bookmaker_id:
         return None
-    # 'William-Hill' is William Hill: a spelling whose id is one of ours is that bookmaker.
+    # 'William-Hill' is William Hill: a spelling of one of our names, or of one of our ids
+    # ('Grosvenor'), is that bookmaker; an unknown one must never take a known id.
+    known = _BY_CANONICAL_NAME.get(bookmaker_id) or _BY_ID.get(bookmaker_id)
     name = "".join(ch for ch in api_name if ch.isprintable()).strip()[:64] or bookmaker_id
-    return _BY_ID.get(bookmaker_id) or Bookmaker(bookmaker_id, name, "unknown")
+    return known or Bookmaker(bookmaker_id, name, "unknown")

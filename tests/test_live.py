@@ -1,5 +1,5 @@
 """The live cycle's parts: parsing racecards with every quirk, the countdown, the writes."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from darkhorses import live
 from darkhorses.db import session_scope
 from darkhorses.live import next_poll_seconds, parse_racecard
-from darkhorses.models import CollectionRun, LiveRace, OddsHistory, OddsLive
+from darkhorses.models import LiveFetch, LiveRace, OddsHistory, OddsLive
 from darkhorses.racing_api import TemporarilyUnavailable
 from darkhorses.settings import parse_poll_intervals
 
@@ -45,20 +45,20 @@ def test_prices_with_every_quirk():
     ])]))
     prices = {r["bookmaker_id"]: (r["odds_decimal"], r["odds_fractional"]) for r in race.rows}
     assert prices == {"bet365": (4.5, "7/2"), "williamhill": (2.0, "evens"), "paddypower": (2.0, "evens"),
-                      "betfair_ex": (4.6, "18/5"), "somenewbookie": (3.0, "2/1")}
+                      "betfair": (4.6, "18/5"), "somenewbookie": (3.0, "2/1")}
     assert race.skipped_prices == 4
     assert race.unknown_bookmakers == {"somenewbookie": "Some New Bookie"}
-    exchange = next(r for r in race.rows if r["bookmaker_id"] == "betfair_ex")
+    exchange = next(r for r in race.rows if r["bookmaker_id"] == "betfair")
     assert exchange["bookmaker_type"] == "exchange" and exchange["bookmaker_name"] == "Betfair Exchange"
 
 
 def test_race_time_comes_from_off_dt_in_uk_time_never_the_12_hour_off_time():
     summer = parse_racecard(card(off_dt="2026-07-04T13:50:00+01:00", off_time="1:50",
                                  runners=[runner("h1", [quote("Bet365", "3.0", "2/1")])]))
-    assert summer.meta["race_time"] == "13:50"
+    assert summer.meta["race_time"] == time(13, 50)
     assert summer.off_dt == datetime(2026, 7, 4, 12, 50, tzinfo=timezone.utc)
     late = parse_racecard(card(off_dt="2026-11-28T20:15:00+00:00", off_time="8:15"))
-    assert late.meta["race_time"] == "20:15"
+    assert late.meta["race_time"] == time(20, 15)
 
 
 def test_a_malformed_runner_is_skipped_and_counted_and_the_race_kept():
@@ -150,7 +150,7 @@ def test_cycle_writes_changes_only_and_freezes_races_that_are_off(database_url):
         assert set(session.execute(select(OddsLive.going)).scalars()) == {"Standard to Slow"}
         race = session.get(LiveRace, "rac_1")
         assert race.captures == 3 and race.fetched_at == now + timedelta(seconds=120)
-        assert session.execute(select(func.count()).select_from(CollectionRun)).scalar() == 3
+        assert session.execute(select(func.count()).select_from(LiveFetch)).scalar() == 3
 
     # the off: the race is never written again, its market is closed
     after_off = now + timedelta(minutes=21)
@@ -270,10 +270,10 @@ def test_an_unlisted_bookmaker_is_stored_counted_and_logged_once(database_url, c
     assert caplog.text.count("is not in our list") == 1
     with session_scope() as session:
         mgm = session.get(Bookmaker, "betmgm")
-        assert (mgm.type, mgm.name) == ("unknown", "BetMGM")
+        assert (mgm.bookmaker_type, mgm.bookmaker_name) == ("unknown", "BetMGM")
         assert dict(session.execute(select(OddsLive.horse_id, OddsLive.odds_decimal)
                                     .where(OddsLive.bookmaker_id == "betmgm")).all()) == {"h1": 3.25, "h2": 6.0}
-        assert session.execute(select(CollectionRun.detail).order_by(CollectionRun.id)).scalars().first()[
+        assert session.execute(select(LiveFetch.detail).order_by(LiveFetch.id)).scalars().first()[
             "unknown_bookmakers"] == 1
 
 
@@ -295,3 +295,16 @@ def test_a_move_without_a_new_stamp_is_history_and_a_repeat_is_not(database_url)
     stamped = datetime(2026, 11, 28, 12, 30, tzinfo=timezone.utc)
     assert history == [(3.0, stamped, now), (3.5, now + timedelta(seconds=60), now + timedelta(seconds=60)),
                        (3.0, now + timedelta(seconds=180), now + timedelta(seconds=180))]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("BetMGM", ("betmgm", "unknown")), ("Bet MGM", ("betmgm", "unknown")), ("bet-mgm ", ("betmgm", "unknown")),
+    ("William-Hill", ("williamhill", "fixed")),   # a spelling of one of our names is that bookmaker
+    ("Grosvenor", ("grosvenor", "fixed")),        # an unknown name never takes one of our ids
+    ("Betfair!", ("betfair_sb", "fixed")), ("Betfair Exchange", ("betfair", "exchange")),
+])
+def test_every_bookmaker_name_has_a_stable_canonical_id(name, expected):
+    from darkhorses.bookmakers import bookmaker_for
+    bookmaker = bookmaker_for(name)
+    assert (bookmaker.id, bookmaker.type) == expected
+    assert bookmaker_for("---") is None and bookmaker_for(None) is None

@@ -103,7 +103,7 @@ def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeyp
         assert horse_nr.horse_id not in best and len(best) >= len(race_nr.runners) - 3
 
         # the unlisted bookmaker, and a move of its price under an unchanged stamp
-        assert session.get(Bookmaker, "betmgm").type == "unknown"
+        assert session.get(Bookmaker, "betmgm").bookmaker_type == "unknown"
         stamps = dict(session.execute(select(func.concat(OddsLive.race_id, OddsLive.horse_id), OddsLive.odds_timestamp)
                                       .where(OddsLive.bookmaker_id == "betmgm")).all())
         assert stamps

@@ -1,8 +1,8 @@
-"""Market fidelity: non-runners (ra_odds_live.withdrawn_at, ra_withdrawals), tomorrow's fetch
+"""Market fidelity: non-runners (ra_odds_live_prices.withdrawn_at, ra_withdrawals), tomorrow's fetch
 clock (ra_live_schedule), opening and closing prices per finished runner (ra_market_lines).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-29 23:10:00
 """
 from alembic import op
@@ -10,13 +10,13 @@ import sqlalchemy as sa
 
 
 revision = '0004'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column('ra_odds_live', sa.Column('withdrawn_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('ra_odds_live_prices', sa.Column('withdrawn_at', sa.DateTime(timezone=True), nullable=True))
     op.create_table('ra_withdrawals',
     sa.Column('race_id', sa.String(length=32), nullable=False),
     sa.Column('horse_id', sa.String(length=32), nullable=False),
@@ -60,4 +60,4 @@ def downgrade() -> None:
     op.drop_table('ra_live_schedule')
     op.drop_index('ix_ra_withdrawals_race_date', table_name='ra_withdrawals')
     op.drop_table('ra_withdrawals')
-    op.drop_column('ra_odds_live', 'withdrawn_at')
+    op.drop_column('ra_odds_live_prices', 'withdrawn_at')
