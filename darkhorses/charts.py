@@ -13,6 +13,7 @@ from collections import defaultdict
 from sqlalchemy import select
 
 from .db import session_scope
+from .market import lines_for
 from .models import LiveRace, OddsHistory, OddsLive
 from .prices import UK
 
@@ -65,6 +66,7 @@ def build_race_figure(session, race_id: str, bookmaker: str | None = None):
                       label=f"{label} best")
             axes.step(line["times"], line["median"], where="post", color=colour, linewidth=2,
                       label=f"{label} median")
+            mark_opening_closing(axes, session, race_id, horse, off, colour)
     if off:
         axes.axvline(off, color="black", linewidth=1.5, label="off")
     axes.set_yscale("log")
@@ -76,6 +78,16 @@ def build_race_figure(session, race_id: str, bookmaker: str | None = None):
     axes.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     return figure
+
+
+def mark_opening_closing(axes, session, race_id: str, horse_id: str, off, colour) -> None:
+    """A circle at the runner's opening price (best across books at our first capture) and a
+    square at its closing price (best at our last capture before the off)."""
+    line = lines_for(session, [{"race_id": race_id, "horse_id": horse_id, "race_date": None, "off_dt": off}])[0]
+    for kind, marker in (("opening", "o"), ("closing", "s")):
+        if line[f"{kind}_price"] is not None:
+            axes.scatter([line[f"{kind}_at"]], [line[f"{kind}_price"]], marker=marker, s=45, color=[colour],
+                         edgecolors="black", zorder=3, gid=f"{kind}:{horse_id}")
 
 
 def draw_race_chart(race_id: str, out: str | None = None, bookmaker: str | None = None) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy import case, delete, func, select, tuple_, update
 
 from .db import session_scope, upsert
 from .logsafe import Tally, safe
+from .market import record_lines
 from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, OddsHistorical, OddsHistory, OddsLive, RunRecord
 from .prices import day_start, parse_sp, parse_timestamp, text, to_float, to_int, uk_date, uk_time
 from .racing_api import RacingAPIClient, RequestRefused
@@ -327,6 +328,9 @@ def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetim
             row["created_at"] = row["updated_at"] = now
         columns = [c for c in (rows[0] if rows else {}) if c not in HISTORICAL_KEY + ("created_at",)]
         upsert(session, table, rows, HISTORICAL_KEY, columns)
+        record_lines(session, [{"race_id": r["race_id"], "horse_id": r["horse_id"], "race_date": r["date_of_race"].date(),
+                                "off_dt": r["match_timestamp"], "industry_sp": r["industry_sp"],
+                                "betfair_sp": r["betfair_sp"]} for r in rows], now)
         removed = _drop_amended(session, day, rows, mapped)
         races, runners = session.execute(
             select(func.count(func.distinct(table.c.race_id)), func.count())

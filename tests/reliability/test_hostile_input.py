@@ -139,7 +139,8 @@ def test_races_and_runners_repeated_across_pages_are_stored_once(database_url, u
                   [runner(f"h{i}", [quote(b, "3.0", "2/1") for b in ("Bet365", "Coral", "Betfred")])
                    for i in range(1, 21)]) for n in range(5)]  # 300 rows
     cards_answer = cards[:3] + cards[2:]  # one race on both pages
-    upstream.answer = lambda path, query: _paged(cards_answer, "racecards", 3, query, total=5)
+    upstream.answer = lambda path, query: (_paged(cards_answer, "racecards", 3, query, total=5)
+                                           if query["date"] == ["2026-11-28"] else _paged([], "racecards", 3, query))
     cycle = live.run_cycle(_client(), now)
     with session_scope() as session:
         live_rows = session.execute(select(OddsLive.race_id)).scalars().all()
