@@ -1,17 +1,49 @@
-"""Backfill planning: which dates still need collecting, progress over a range, and the durable
+"""Backfill planning: which dates can be collected at all, which still need collecting, progress over a range, and the durable
 backfill requests (ra_backfill_requests) that let a stalled or orphaned backfill be resumed.
 
 Every function takes the session it reads or writes in; the caller owns the transaction.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select
 
 from . import ledger
 from .db import upsert
 from .models import BackfillRequest, LedgerStatus
+from .prices import uk_date
+
+
+# The Racing API's results begin here; an earlier date is a typo.
+EARLIEST_DATE = date(2015, 1, 1)
+
+
+class DateRefused(ValueError):
+    """A date that cannot be collected (not over yet, or before the API's first); str() is
+    the one line to show."""
+
+
+def latest_date(today: date | None = None) -> date:
+    """Yesterday in the UK: the latest date whose racing is over."""
+    return (today or uk_date(datetime.now(timezone.utc))) - timedelta(days=1)
+
+
+def check_date(day: date, today: date | None = None) -> date:
+    latest = latest_date(today)
+    if day > latest:
+        raise DateRefused(f"{day} is not over yet: the latest date that can be collected is {latest} "
+                          "(yesterday, UK)")
+    if day < EARLIEST_DATE:
+        raise DateRefused(f"{day} is before {EARLIEST_DATE}, the first date of The Racing API's results")
+    return day
+
+
+def check_range(first: date, last: date, today: date | None = None) -> None:
+    if first > last:
+        raise DateRefused(f"the range {first}..{last} starts after it ends; give START then END")
+    check_date(first, today)
+    check_date(last, today)
 
 
 def dates_between(first: date, last: date, newest_first: bool = True) -> list[date]:
@@ -21,12 +53,14 @@ def dates_between(first: date, last: date, newest_first: bool = True) -> list[da
 
 def daily_dates(session, today: date, catchup_days: int) -> list[date]:
     """Yesterday and every earlier day within the catch-up window not yet settled."""
-    first, yesterday = today - timedelta(days=catchup_days), today - timedelta(days=1)
+    first, yesterday = max(EARLIEST_DATE, today - timedelta(days=catchup_days)), today - timedelta(days=1)
     settled = ledger.settled_dates(session, first, yesterday)
     return [d for d in dates_between(first, yesterday, newest_first=False) if d not in settled]
 
 
 def plan(session, first: date, last: date, newest_first: bool = True) -> list[date]:
+    """Unsettled dates of a range; DateRefused for a range that cannot be collected."""
+    check_range(first, last)
     settled = ledger.settled_dates(session, first, last)
     return [d for d in dates_between(first, last, newest_first) if d not in settled]
 
