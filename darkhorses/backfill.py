@@ -1,5 +1,6 @@
-"""Backfill planning: which dates can be collected at all, which still need collecting, progress over a range, and the durable
-backfill requests (ra_backfill_requests) that let a stalled or orphaned backfill be resumed.
+"""Backfill planning: which dates can be collected at all, which still need collecting,
+progress over a range, and the durable backfill requests (ra_backfill_requests) that let a
+stalled or orphaned backfill be resumed.
 
 Every function takes the session it reads or writes in; the caller owns the transaction.
 """
@@ -13,7 +14,6 @@ from . import ledger
 from .db import upsert
 from .models import BackfillRequest, LedgerStatus
 from .prices import uk_date
-
 
 # The Racing API's results begin here; an earlier date is a typo.
 EARLIEST_DATE = date(2015, 1, 1)

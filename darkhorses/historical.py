@@ -23,7 +23,7 @@ from .ledger import mark as mark_ledger
 from .ledger import update as _ledger_update
 from .logsafe import safe
 from .market import record_lines
-from .models import CollectionLedger, OddsHistorical, OddsHistory, OddsLive, RunRecord
+from .models import CollectionLedger, LedgerStatus, OddsHistorical, OddsHistory, OddsLive, RunRecord
 from .prices import day_start
 from .racing_api import RacingAPIClient, RequestRefused
 from .results_mapping import DATA_SOURCE, FILE_SOURCE, MappedDay, map_results
@@ -54,7 +54,8 @@ def _attach_captured_prices(session, rows: list[dict]) -> None:
         .where(history.c.race_id.in_(race_ids)).group_by(history.c.race_id, history.c.horse_id))}
     fixed = case((live.c.bookmaker_type == "fixed", live.c.odds_decimal))
     closing = {(r.race_id, r.horse_id): (r.best, r.mean) for r in session.execute(
-        select(live.c.race_id, live.c.horse_id, func.max(fixed).label("best"), func.avg(live.c.odds_decimal).label("mean"))
+        select(live.c.race_id, live.c.horse_id, func.max(fixed).label("best"),
+               func.avg(live.c.odds_decimal).label("mean"))
         .where(live.c.race_id.in_(race_ids)).group_by(live.c.race_id, live.c.horse_id))}
     for row in rows:
         key = (row["race_id"], row["horse_id"])
@@ -86,7 +87,7 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
     with session_scope() as session:
         current = session.get(CollectionLedger, day)
         had_legacy_rows = bool(current and current.legacy_rows)
-        _ledger_update(session, day, status="running", attempts=(current.attempts if current else 0) + 1,
+        _ledger_update(session, day, status=LedgerStatus.RUNNING, attempts=(current.attempts if current else 0) + 1,
                        started_at=started_at, last_error=None)
     try:
         mapped = map_results(_fetch_results(day, client, settings, had_legacy_rows))
@@ -94,11 +95,8 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
     except DateUnavailable:
         raise
     except BaseException as exc:
-        try:
-            mark_ledger(day, status="failed", last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                        finished_at=datetime.now(timezone.utc))
-        except Exception:  # the database may be what failed; the error itself still propagates
-            log.exception("could not record the failure of %s in the ledger", day)
+        # The task turns this into `pending` when it will retry.
+        ledger.record_failure(day, exc, retrying=False)
         raise
 
 
@@ -109,7 +107,7 @@ def _fetch_results(day: date, client: RacingAPIClient | None, settings, had_lega
         return client.results(day, settings.regions)
     except RequestRefused as exc:
         # A date the old service's rows cover stays theirs when the API no longer serves it.
-        mark_ledger(day, status="legacy" if had_legacy_rows else "unavailable",
+        mark_ledger(day, status=LedgerStatus.LEGACY if had_legacy_rows else LedgerStatus.UNAVAILABLE,
                     last_error=exc.detail or str(exc), finished_at=datetime.now(timezone.utc))
         raise DateUnavailable(str(exc)) from exc
     finally:
@@ -130,28 +128,29 @@ def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetim
             row["created_at"] = row["updated_at"] = now
         columns = [c for c in (rows[0] if rows else {}) if c not in HISTORICAL_KEY + ("created_at",)]
         upsert(session, table, rows, HISTORICAL_KEY, columns)
-        record_lines(session, [{"race_id": r["race_id"], "horse_id": r["horse_id"], "race_date": r["date_of_race"].date(),
+        record_lines(session, [{"race_id": r["race_id"], "horse_id": r["horse_id"],
+                                "race_date": r["date_of_race"].date(),
                                 "off_dt": r["match_timestamp"], "industry_sp": r["industry_sp"],
                                 "betfair_sp": r["betfair_sp"]} for r in rows], now)
         removed = _drop_amended(session, day, rows, mapped)
         races, runners = session.execute(
             select(func.count(func.distinct(table.c.race_id)), func.count())
             .where(_ours_of(table, day))).one()
-        status = "complete" if races else "empty"
+        status = LedgerStatus.COMPLETE if races else LedgerStatus.EMPTY
         legacy = {}
         if races:
             legacy["legacy_rows"] = _replace_legacy_rows(session, day)
         elif had_legacy_rows:
-            status = "legacy"  # the API has nothing for it: the old rows stay the only copy
+            status = LedgerStatus.LEGACY  # the API has nothing for it: the old rows stay the only copy
         _ledger_update(session, day, status=status, races=races, runners=runners,
                        finished_at=now, last_error=None, **({"legacy_rows": 0} if legacy else {}))
         duration = round(time.monotonic() - started, 3)
         session.add(RunRecord(kind="historical", started_at=started_at, duration_seconds=duration,
                               races=races, runners=runners, prices=sum(r["industry_sp"] is not None for r in rows),
                               errors=mapped.skipped_races + mapped.skipped_runners,
-                              detail={"date": day.isoformat(), "status": status, "removed": removed,
+                              detail={"date": day.isoformat(), "status": status.value, "removed": removed,
                                           "duplicates": mapped.duplicate_races + mapped.duplicate_runners}))
-    return {"date": day.isoformat(), "status": status, "races": races, "runners": runners,
+    return {"date": day.isoformat(), "status": status.value, "races": races, "runners": runners,
             "skipped_races": mapped.skipped_races, "skipped_runners": mapped.skipped_runners,
             "duplicate_races": mapped.duplicate_races, "duplicate_runners": mapped.duplicate_runners,
             "removed": removed, "duration_seconds": duration}

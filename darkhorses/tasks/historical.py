@@ -35,15 +35,13 @@ def collect_day(self, day: str):
         log.warning("results for %s are not available under this plan: %s", day, exc)
         return {"date": day, "status": "unavailable", "error": str(exc)}
     except TRANSIENT as exc:
+        # collect_day recorded `failed`; a retry to come makes it `pending`.
         final = self.request.retries >= self.max_retries
         ledger.record_failure(race_date, exc, retrying=not final)
         if final:
             raise
         backoff = get_settings().historical_retry_seconds * 2 ** self.request.retries
         raise self.retry(exc=exc, countdown=min(600, backoff))
-    except Exception as exc:
-        ledger.record_failure(race_date, exc, retrying=False)
-        raise
 
 
 def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
