@@ -20,7 +20,7 @@ CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-widt
 .tiles{display:flex;flex-wrap:wrap;gap:10px}.tile{border:1px solid #ddd;border-radius:6px;padding:8px 12px;
 min-width:120px;flex:1 1 120px}.tile .v{font-size:22px;font-weight:600}.tile .l{color:#444}
 .tile.bad{border-color:#d33;background:#fde2e2}.tile.good .v{color:#070}.tile.warn .v{color:#a60}
-.quiet{color:#666;font-size:13px}td small{overflow-wrap:anywhere}
+.quiet{color:#666;font-size:13px}td small{overflow-wrap:anywhere}td.pct{white-space:nowrap}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:8px 0}td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}
 td.n,th.n{text-align:right}tr.missing td{background:#fde2e2}.late{color:#b00}.ok{color:#070}
@@ -87,13 +87,12 @@ def _time(value) -> str:
     return datetime.fromisoformat(value).astimezone(UK).strftime("%H:%M:%S")
 
 
-def _when(value) -> str:
-    """A UK clock time, with the date when it is not today's."""
+def _when(value, day: str) -> str:
+    """A UK clock time, with the date when it is not on `day`."""
     if not value:
         return "—"
     moment = datetime.fromisoformat(value).astimezone(UK)
-    return moment.strftime("%H:%M") if moment.date() == uk_date(datetime.now(timezone.utc)) \
-        else moment.strftime("%d %b %H:%M")
+    return moment.strftime("%H:%M") if moment.date().isoformat() == day else moment.strftime("%d %b %H:%M")
 
 
 def _seconds(value) -> str:
@@ -111,9 +110,10 @@ def _glance(health: dict) -> list[str]:
     glance = health["at_a_glance"]
     loop, backfill = glance["loop"], glance["backfill"]
     if loop["state"] == "running":
-        loop_note = f"since {_when(loop['since'])}, next cycle {_when(loop.get('next_cycle_due'))}"
+        loop_note = (f"since {_when(loop['since'], glance['date'])}, "
+                     f"next cycle {_when(loop.get('next_cycle_due'), glance['date'])}")
     elif loop["state"] == "stopped":
-        loop_note = f"last cycle {_when(loop['since'])}"
+        loop_note = f"last cycle {_when(loop['since'], glance['date'])}"
     else:
         loop_note = "no live cycle on record"
     backfill_value = f"{backfill['percent']:g} %" if backfill["percent"] is not None else "—"
@@ -200,9 +200,9 @@ def _overround(health: dict) -> list[str]:
         high = max(complete, key=lambda b: b["book_percent"]) if complete else None
         partial = ", ".join(f"{b['bookmaker_id']} {b['runners_priced']}/{b['runners_running']}"
                             for b in books if not b["complete"])
-        html.append(f"<tr><td>{_time(race.get('off_dt'))} {escape(race.get('course') or race_id)}</td>"
+        html.append(f"<tr><td>{_time(race.get('off_dt'))[:5]} {escape(race.get('course') or race_id)}</td>"
                     f"<td class='n'>{books[0]['runners_running']}</td><td class='n'>{len(complete)}</td>"
-                    f"<td class='n'>{_percent(low)}</td><td class='n'>{_percent(high)}</td>"
+                    f"<td class='n pct'>{_percent(low)}</td><td class='n pct'>{_percent(high)}</td>"
                     f"<td><small>{escape(partial) or '—'}</small></td></tr>")
     if not per_race:
         html.append("<tr><td colspan='6'><small>no prices today yet</small></td></tr>")
