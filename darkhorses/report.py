@@ -73,7 +73,7 @@ def _bars(items: list[tuple[str, float]], unit: str = "", width: int = 640) -> s
              f'role="img">']
     for index, (label, value) in enumerate(items):
         y = index * row + 2
-        length = (width - label_width - 80) * value / top
+        length = (width - label_width - 140) * value / top  # room for the value written after the bar
         parts.append(f'<text x="{label_width - 6}" y="{y + 13}" text-anchor="end" font-size="12">{escape(label)}</text>'
                      f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{row - 4}" fill="#4a7bb7"/>'
                      f'<text x="{label_width + length + 4:.1f}" y="{y + 13}" font-size="12">{value:,.0f}{unit}</text>')
