@@ -153,6 +153,13 @@ def historical_statistics(session, now: datetime) -> dict:
     }
 
 
+def _live_cycles(session, since: datetime):
+    """(started at, detail) of every recorded live cycle since `since`, oldest first."""
+    return session.execute(select(CollectionRun.started_at, CollectionRun.detail)
+                           .where(CollectionRun.kind == "live", CollectionRun.started_at >= since)
+                           .order_by(CollectionRun.started_at))
+
+
 def loop_runs(session, since: datetime, now: datetime, grace: float) -> list[dict]:
     """The stretches in which the live loop ran without a break, from its recorded cycles.
 
@@ -161,10 +168,7 @@ def loop_runs(session, since: datetime, now: datetime, grace: float) -> list[dic
     last recorded cycle, or at `now` when the loop is still within its promise."""
     runs: list[dict] = []
     due = None
-    for started_at, detail in session.execute(
-            select(CollectionRun.started_at, CollectionRun.detail)
-            .where(CollectionRun.kind == "live", CollectionRun.started_at >= since)
-            .order_by(CollectionRun.started_at)):
+    for started_at, detail in _live_cycles(session, since):
         if due is None or started_at > due:
             runs.append({"start": started_at, "end": started_at, "cycles": 0})
         runs[-1]["end"] = started_at
@@ -267,16 +271,21 @@ def _known_races(session, since: date) -> list[dict]:
                       "course": r.course, "race_name": r.race_name, "market_status": r.market_status,
                       "captures": r.captures, "last_capture": _iso(r.fetched_at),
                       "gap_to_off_seconds": round(gap, 1) if gap is not None else None})
-    h = OddsHistorical.__table__
-    for r in session.execute(
-            select(h.c.race_id, h.c.race_date, func.min(h.c.off_dt).label("off_dt"), func.min(h.c.track).label("track"),
-                   func.min(h.c.race_name).label("race_name"))
-            .where(h.c.race_date >= since, h.c.race_id.not_in(select(LiveRace.race_id)))
-            .group_by(h.c.race_id, h.c.race_date).order_by(h.c.race_date, func.min(h.c.off_dt))):
-        races.append({"race_id": r.race_id, "race_date": _iso(r.race_date), "off_dt": r.off_dt,
-                      "course": r.track, "race_name": r.race_name, "market_status": None,
-                      "captures": 0, "last_capture": None, "gap_to_off_seconds": None})
+    races.extend(_results_only_races(session, since))
     return races
+
+
+def _results_only_races(session, since: date) -> list[dict]:
+    """Races of the window known from their results and never polled live."""
+    h = OddsHistorical.__table__
+    return [{"race_id": r.race_id, "race_date": _iso(r.race_date), "off_dt": r.off_dt, "course": r.track,
+             "race_name": r.race_name, "market_status": None, "captures": 0, "last_capture": None,
+             "gap_to_off_seconds": None}
+            for r in session.execute(
+                select(h.c.race_id, h.c.race_date, func.min(h.c.off_dt).label("off_dt"),
+                       func.min(h.c.track).label("track"), func.min(h.c.race_name).label("race_name"))
+                .where(h.c.race_date >= since, h.c.race_id.not_in(select(LiveRace.race_id)))
+                .group_by(h.c.race_id, h.c.race_date).order_by(h.c.race_date, func.min(h.c.off_dt)))]
 
 
 def _uk_day_bounds(day: date) -> tuple[datetime, datetime]:

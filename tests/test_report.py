@@ -30,6 +30,15 @@ def make_report(tmp_path):
     return write_report(tmp_path, compute_statistics(NOW), NOW)
 
 
+def add_cycle(session, started_at, next_poll_seconds):
+    session.add(CollectionRun(kind="live", started_at=started_at, detail={"next_poll_seconds": next_poll_seconds}))
+
+
+def add_result(session, race_id, off, track):
+    session.add(OddsHistorical(race_id=race_id, horse_id="hx", race_date=off.date(), off_dt=off, track=track,
+                               race_time=f"{off:%H:%M}", race_name=f"Race {race_id}"))
+
+
 def seed_day():
     """A day the loop watched from 12:00, with an outage 12:55-13:30 (it promised a cycle by
     13:01 with the 60 s lease grace, the next came at 13:30), and these races:
@@ -42,7 +51,7 @@ def seed_day():
         cycle = at(12)
         while cycle <= at(15, 55):
             if not at(12, 55) < cycle < at(13, 30):
-                session.add(CollectionRun(kind="live", started_at=cycle, detail={"next_poll_seconds": 300}))
+                add_cycle(session, cycle, 300)
             cycle += timedelta(minutes=5)
         for race_id, off, last, status in (("w1", at(14), at(13, 59, 55), "CLOSED"),
                                            ("w2", at(15), at(14, 59, 40), "CLOSED"),
@@ -52,8 +61,7 @@ def seed_day():
         for race_id, off, track in (("b1", at(10), "Earlyton"), ("b2", at(11), "Earlyton"),
                                     ("d1", at(13, 15), "Downham"), ("m1", at(14, 30), "Missedbury"),
                                     ("y1", at(14) - timedelta(days=1), "Yesterbury")):
-            session.add(OddsHistorical(race_id=race_id, horse_id="hx", race_date=off.date(), off_dt=off,
-                                       track=track, race_time=f"{off:%H:%M}", race_name=f"Race {race_id}"))
+            add_result(session, race_id, off, track)
         # w1 at two books: A prices all three runners still running (1/2 + 1/3 + 1/6 = 100 %),
         # B only two of them; h4 is a non-runner, whatever A still shows for it.
         for horse, book, price, status in (("h1", "booka", 2.0, "CLOSED"), ("h2", "booka", 3.0, "CLOSED"),
