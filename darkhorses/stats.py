@@ -10,27 +10,30 @@ import json
 import math
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import String, case, cast, func, literal, select, text, union_all
 
 from .db import session_scope
 from .files import write_text_atomic
-from .models import LEDGER_DONE, CollectionLedger, CollectionRun, LiveRace, OddsHistorical, OddsHistory, OddsLive
-from .prices import UK, uk_date
+from .models import (LEDGER_DONE, CollectionLedger, LiveFetch, LiveRace, OddsHistorical, OddsHistory, OddsLive,
+                     RunRecord)
+from .prices import UK, day_start, uk_date
 from .report import write_report
 from .settings import get_settings
 
 SCHEMA_VERSION = 1
 LIVE_NULL_COLUMNS = ("odds_decimal", "odds_fractional", "off_dt", "course", "horse_name",
                      "jockey", "trainer", "odds_timestamp")
-HISTORICAL_NULL_COLUMNS = ("off_dt", "track", "horse_name", "finishing_position", "industry_sp",
+HISTORICAL_NULL_COLUMNS = ("match_timestamp", "track", "horse_name", "finishing_position", "industry_sp",
                            "betfair_sp", "official_rating", "jockey", "trainer",
                            "pre_race_min", "pre_race_max")
 
 
 def _iso(value):
+    if isinstance(value, clock):
+        return value.strftime("%H:%M")
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
@@ -123,21 +126,24 @@ def live_statistics(session, now: datetime) -> dict:
 def historical_statistics(session, now: datetime) -> dict:
     t = OddsHistorical.__table__
     row = session.execute(select(
-        func.count().label("total"), func.min(t.c.race_date).label("first_date"),
-        func.max(t.c.race_date).label("last_date"), func.max(t.c.updated_at).label("latest_update"),
+        func.count().label("total"), func.min(t.c.date_of_race).label("first_date"),
+        func.max(t.c.date_of_race).label("last_date"), func.max(t.c.updated_at).label("latest_update"),
         func.sum(case((t.c.updated_at >= now - timedelta(hours=24), 1), else_=0)).label("updated_last_24h"),
         func.count(t.c.industry_sp).label("with_sp"), func.count(t.c.betfair_sp).label("with_bsp"),
         func.count(t.c.pre_race_min).label("with_pre_race_min"),
         func.count(t.c.pre_race_max).label("with_pre_race_max"),
         *_null_counts(t, HISTORICAL_NULL_COLUMNS))).mappings().one()
     total = row["total"]
-    races, breakdowns = _per_race_breakdowns(session, t, {"date": "race_date", "country": "country",
+    races, breakdowns = _per_race_breakdowns(session, t, {"date": "date_of_race", "country": "country",
                                                           "track": "track"})
+    for entry in breakdowns["date"]:  # midnight UTC of the UK date, as text: the date part
+        entry["date"] = entry["date"][:10] if entry["date"] else None
     coverage = {k: {"rows": row[k], "percent": round(100.0 * row[k] / total, 2) if total else 0.0}
                 for k in ("with_sp", "with_bsp", "with_pre_race_min", "with_pre_race_max")}
     return {
         "total_rows": total,
-        "date_range": {"first": _iso(row["first_date"]), "last": _iso(row["last_date"])},
+        "date_range": {"first": _iso(row["first_date"] and row["first_date"].date()),
+                       "last": _iso(row["last_date"] and row["last_date"].date())},
         "latest_update": _iso(row["latest_update"]),
         "recent_activity": {"updated_last_24h": row["updated_last_24h"] or 0},
         "distinct": {"races": races, "horses": _count_distinct(session, t.c.horse_id),
@@ -155,9 +161,8 @@ def historical_statistics(session, now: datetime) -> dict:
 
 def _live_cycles(session, since: datetime):
     """(started at, detail) of every recorded live cycle since `since`, oldest first."""
-    return session.execute(select(CollectionRun.started_at, CollectionRun.detail)
-                           .where(CollectionRun.kind == "live", CollectionRun.started_at >= since)
-                           .order_by(CollectionRun.started_at))
+    return session.execute(select(LiveFetch.fetch_timestamp, LiveFetch.detail)
+                           .where(LiveFetch.fetch_timestamp >= since).order_by(LiveFetch.fetch_timestamp))
 
 
 def loop_runs(session, since: datetime, now: datetime, grace: float) -> list[dict]:
@@ -278,14 +283,17 @@ def _known_races(session, since: date) -> list[dict]:
 def _results_only_races(session, since: date) -> list[dict]:
     """Races of the window known from their results and never polled live."""
     h = OddsHistorical.__table__
-    return [{"race_id": r.race_id, "race_date": _iso(r.race_date), "off_dt": r.off_dt, "course": r.track,
-             "race_name": r.race_name, "market_status": None, "captures": 0, "last_capture": None,
-             "gap_to_off_seconds": None}
+    # date_of_race is midnight UTC of the UK date (the replaced service's convention).
+    return [{"race_id": r.race_id, "race_date": _iso(r.date_of_race.date()), "off_dt": r.off_dt,
+             "course": r.track, "race_name": r.race_name, "market_status": None, "captures": 0,
+             "last_capture": None, "gap_to_off_seconds": None}
             for r in session.execute(
-                select(h.c.race_id, h.c.race_date, func.min(h.c.off_dt).label("off_dt"),
+                select(h.c.race_id, h.c.date_of_race, func.min(h.c.match_timestamp).label("off_dt"),
                        func.min(h.c.track).label("track"), func.min(h.c.race_name).label("race_name"))
-                .where(h.c.race_date >= since, h.c.race_id.not_in(select(LiveRace.race_id)))
-                .group_by(h.c.race_id, h.c.race_date).order_by(h.c.race_date, func.min(h.c.off_dt)))]
+                .where(h.c.date_of_race >= day_start(since), h.c.race_id.is_not(None),
+                       h.c.race_id.not_in(select(LiveRace.race_id)))
+                .group_by(h.c.race_id, h.c.date_of_race)
+                .order_by(h.c.date_of_race, func.min(h.c.match_timestamp)))]
 
 
 def _uk_day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -386,7 +394,7 @@ def update_statistics(now: datetime | None = None, output_dir: str | None = None
         "missed_7d": len(stats["collection_health"]["missed"]),
     }
     with session_scope() as session:
-        session.add(CollectionRun(kind="stats", started_at=now, duration_seconds=duration,
+        session.add(RunRecord(kind="stats", started_at=now, duration_seconds=duration,
                                   races=stats["ra_odds_live"]["distinct"]["races"],
                                   prices=summary["live_rows"], runners=summary["historical_rows"],
                                   detail=summary))

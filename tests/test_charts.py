@@ -23,7 +23,8 @@ def load_fixture():
         for horse, books in HISTORY.items():
             for book, moves in books.items():
                 session.add(OddsLive(race_id="r1", horse_id=horse, bookmaker_id=book, race_date=date(2026, 11, 28),
-                                     horse_name=f"Name {horse}", off_dt=OFF, odds_decimal=moves[-1][1]))
+                                     horse_name=f"Name {horse}", off_dt=OFF, odds_decimal=moves[-1][1],
+                                     course="Kempton", bookmaker_name=book, odds_timestamp=OFF))
                 for minutes, price in moves:
                     session.add(OddsHistory(race_id="r1", horse_id=horse, bookmaker_id=book, odds_decimal=price,
                                             changed_at=OFF - timedelta(minutes=minutes), observed_at=OFF))
@@ -122,7 +123,8 @@ def crowded_race(runners=16):
         for i in range(runners):
             horse = f"x{i}"
             session.add(OddsLive(race_id="big", horse_id=horse, bookmaker_id="bet365", race_date=date(2026, 11, 28),
-                                 horse_name=f"Horse With A Long Name Number {i}", off_dt=OFF, odds_decimal=8.0))
+                                 horse_name=f"Horse With A Long Name Number {i}", off_dt=OFF, odds_decimal=8.0,
+                                 course="Cheltenham", bookmaker_name="Bet365", odds_timestamp=OFF))
             for book, bump in (("bet365", 0.0), ("coral", 0.5), ("skybet", 1.0)):
                 for minutes in (180, 120, 60, 1):
                     session.add(OddsHistory(race_id="big", horse_id=horse, bookmaker_id=book,

@@ -11,7 +11,8 @@ import pytest
 
 from darkhorses.db import session_scope
 from darkhorses.historical import mark_ledger
-from darkhorses.models import CollectionRun, LiveRace, OddsHistorical, OddsHistory, OddsLive
+from darkhorses.models import LiveFetch, LiveRace, OddsHistorical, OddsHistory, OddsLive
+from darkhorses.prices import day_start
 from darkhorses.report import write_report
 from darkhorses.stats import compute_statistics
 from tests.test_charts import OFF, load_fixture
@@ -31,12 +32,12 @@ def make_report(tmp_path):
 
 
 def add_cycle(session, started_at, next_poll_seconds):
-    session.add(CollectionRun(kind="live", started_at=started_at, detail={"next_poll_seconds": next_poll_seconds}))
+    session.add(LiveFetch(fetch_timestamp=started_at, detail={"next_poll_seconds": next_poll_seconds}))
 
 
 def add_result(session, race_id, off, track):
-    session.add(OddsHistorical(race_id=race_id, horse_id="hx", race_date=off.date(), off_dt=off, track=track,
-                               race_time=f"{off:%H:%M}", race_name=f"Race {race_id}"))
+    session.add(OddsHistorical(race_id=race_id, horse_id="hx", date_of_race=day_start(off.date()), match_timestamp=off,
+                               track=track, race_time=off.time(), race_name=f"Race {race_id}"))
 
 
 def seed_day():
@@ -68,7 +69,8 @@ def seed_day():
                                            ("h3", "booka", 6.0, "CLOSED"), ("h4", "booka", 10.0, "NON_RUNNER"),
                                            ("h1", "bookb", 2.1, "CLOSED"), ("h2", "bookb", 3.2, "CLOSED")):
             session.add(OddsLive(race_id="w1", horse_id=horse, bookmaker_id=book, race_date=DAY, course="Watchford",
-                                 off_dt=at(14), horse_name=f"Horse {horse}", odds_decimal=price, market_status=status))
+                                 off_dt=at(14), horse_name=f"Horse {horse}", odds_decimal=price, market_status=status,
+                                 bookmaker_name=book, odds_timestamp=at(13, 50)))
         for minute in (1, 2, 3):
             session.add(OddsHistory(race_id="w1", horse_id="h1", bookmaker_id="booka", odds_decimal=2.0 + minute,
                                     changed_at=at(13, minute), observed_at=at(13, minute)))
