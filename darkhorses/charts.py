@@ -8,6 +8,7 @@ capture to the off (or to now for a race not yet off, with the off marked when i
 """
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -16,6 +17,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from .db import session_scope
+from .market import lines_for
 from .models import LiveRace, OddsHistory, OddsLive
 from .prices import UK
 
@@ -47,18 +49,17 @@ def race_series(session, race_id: str, bookmaker: str | None = None) -> dict[str
     return series
 
 
-def opening_closing(series: dict[str, dict[str, list]], off: datetime | None,
+def opening_closing(session, race_id: str, horses: list[str], off: datetime | None,
                     now: datetime) -> dict[str, dict[str, tuple]]:
-    """{horse_id: {"opening": (at, price), "closing": (at, price)}}: the best price across books at
-    our first capture and at the last one before the off (closing only once the race is off).
-    The one place the chart learns these; derived from the same history the lines are drawn from."""
-    marks = {}
-    for horse, line in series.items():
-        marks[horse] = {"opening": (line["times"][0], line["best"][0])}
-        if off is not None and off <= now:
-            before = [i for i, at in enumerate(line["times"]) if at <= off]
-            if before:
-                marks[horse]["closing"] = (off, line["best"][before[-1]])
+    """{horse_id: {"opening": (at, price), "closing": (at, price)}} as the market lines record
+    them (best across books at our first capture, and at our last one before the off); no
+    closing until the race is off, nothing for a runner we never captured."""
+    marks: dict[str, dict[str, tuple]] = {horse: {} for horse in horses}
+    for line in lines_for(session, [{"race_id": race_id, "horse_id": h, "race_date": None, "off_dt": off}
+                                    for h in horses]):
+        for kind in ("opening", "closing") if off is not None and off <= now else ("opening",):
+            if line[f"{kind}_price"] is not None:
+                marks[line["horse_id"]][kind] = (line[f"{kind}_at"], line[f"{kind}_price"])
     return marks
 
 
@@ -167,7 +168,7 @@ def build_race_figure(session, race_id: str, bookmaker: str | None = None, now: 
     order = sorted(series, key=lambda horse: series[horse]["median"][-1])
     colours = runner_colours(order)
     left, right, mark_off = x_span(series, off, now)
-    marks = opening_closing(series, off, now)
+    marks = opening_closing(session, race_id, order, off, now)
     ends = []
     for horse in reversed(order):  # the favourites drawn last, on top
         line, colour = series[horse], colours[horse]
@@ -181,7 +182,7 @@ def build_race_figure(session, race_id: str, bookmaker: str | None = None, now: 
                   label=f"{name} ({bookmaker})" if bookmaker else name)
         ends.append((name, median[-1], colour))
         for kind, (at, price) in marks[horse].items():
-            axes.scatter([at], [price], s=22, zorder=4, color=colour, edgecolors=colour,
+            axes.scatter([at], [price], s=22, zorder=4, color=colour, edgecolors=colour, gid=f"{kind}:{horse}",
                          facecolors="white" if kind == "opening" else colour, marker="o" if kind == "opening" else "D")
     if mark_off:
         axes.axvline(off, color="black", linewidth=1.2, label="off")
@@ -212,7 +213,23 @@ def draw_race_chart(race_id: str, out: str | None = None, bookmaker: str | None 
         print(f"chart: no price history for race {race_id}"
               + (f" at bookmaker {bookmaker}" if bookmaker else "") + "; nothing to draw", file=sys.stderr)
         return 1
-    path = out or f"race_{race_id}.png"
-    figure.savefig(path, dpi=110)
+    path = _chart_path(race_id, out)
+    try:
+        if not os.path.isdir(os.path.dirname(path) or "."):
+            raise FileNotFoundError(f"no directory {os.path.dirname(path)!r}")
+        figure.savefig(path, dpi=110, format="png")
+    except OSError as exc:
+        print(f"chart: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"chart of race {race_id} written to {path}")
     return 0
+
+
+def _chart_path(race_id: str, out: str | None) -> str:
+    """--out DIR (existing, or ending in a slash) writes DIR/race_ID.png; anything else is the file."""
+    name = f"race_{race_id}.png".replace(os.sep, "_")
+    if not out:
+        return name
+    if os.path.isdir(out) or out.endswith(("/", os.sep)):
+        return os.path.join(out, name)
+    return out

@@ -19,7 +19,7 @@ from .db import session_scope
 from .files import write_text_atomic
 from .legacy_stats import write_contract_files
 from .models import (LEDGER_DONE, CollectionLedger, LiveFetch, LiveRace, OddsHistorical, OddsHistory, OddsLive,
-                     RunRecord)
+                     RunRecord, Withdrawal)
 from .prices import UK, day_start, uk_date
 from .report import write_report
 from .settings import get_settings
@@ -215,11 +215,13 @@ def _outcome(race: dict, runs: list[dict], now: datetime) -> str:
 
 
 def non_runners(session, day: date) -> set[tuple[str, str]]:
-    """(race_id, horse_id) withdrawn from a race of `day`: the one place that knows where
-    non-runners are recorded (live rows marked NON_RUNNER)."""
+    """(race_id, horse_id) withdrawn from a race of `day` and not back: the one place that
+    knows where non-runners are recorded (ra_withdrawals, and live rows marked NON_RUNNER)."""
     live = OddsLive.__table__
-    return set(session.execute(select(live.c.race_id, live.c.horse_id).distinct().where(
+    marked = set(session.execute(select(live.c.race_id, live.c.horse_id).distinct().where(
         live.c.race_date == day, live.c.market_status == "NON_RUNNER")).all())
+    return marked | set(session.execute(select(Withdrawal.race_id, Withdrawal.horse_id).where(
+        Withdrawal.race_date == day, Withdrawal.reopened_at.is_(None))).all())
 
 
 def overround(session, day: date, withdrawn: set[tuple[str, str]]) -> list[dict]:

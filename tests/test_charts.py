@@ -27,7 +27,8 @@ def load_fixture():
                                      course="Kempton", bookmaker_name=book, odds_timestamp=OFF))
                 for minutes, price in moves:
                     session.add(OddsHistory(race_id="r1", horse_id=horse, bookmaker_id=book, odds_decimal=price,
-                                            changed_at=OFF - timedelta(minutes=minutes), observed_at=OFF))
+                                            changed_at=OFF - timedelta(minutes=minutes),
+                                            observed_at=OFF - timedelta(minutes=minutes)))
 
 
 def test_series_step_best_and_median_across_bookmakers(database_url):
@@ -67,22 +68,23 @@ def test_figure_one_line_per_runner_best_band_names_at_ends_and_marks(database_u
     names = [t for t in figure.texts if t.get_text().startswith("Name ")]
     assert sorted(t.get_text() for t in names) == ["Name h1", "Name h2"]
     assert all(t.get_position()[0] > axes.get_position().x1 for t in names)  # right of the plot
-    # opening: best at the first capture; closing: best at the last capture before the off
-    marks = sorted((_as_datetime(c.get_offsets()[0][0]), float(c.get_offsets()[0][1]))
-                   for c in axes.collections if isinstance(c, PathCollection))
-    assert marks == sorted([(OFF - timedelta(minutes=60), 3.0), (OFF, 2.75),
-                            (OFF - timedelta(minutes=60), 6.0), (OFF, 8.0)])
+    # opening: best across books at our first capture (60 min before: bet365 alone); closing: best
+    # at our last capture before the off (h1 at 5 min: 2.25 bet365, 2.75 coral; h2 at 20 min: 8.0)
+    marks = {c.get_gid(): (_as_datetime(c.get_offsets()[0][0]), float(c.get_offsets()[0][1]))
+             for c in axes.collections if isinstance(c, PathCollection)}
+    assert marks == {"opening:h1": (OFF - timedelta(minutes=60), 3.0), "closing:h1": (OFF - timedelta(minutes=5), 2.75),
+                     "opening:h2": (OFF - timedelta(minutes=60), 6.0), "closing:h2": (OFF - timedelta(minutes=20), 8.0)}
     assert sorted(line.get_label() for line in single.axes[0].get_lines()) == [
         "Name h1 (bet365)", "Name h2 (bet365)", "off"]
     assert not [c for c in single.axes[0].collections if isinstance(c, PolyCollection)]
 
 
-def test_opening_and_closing_from_the_series():
-    times = [OFF - timedelta(minutes=m) for m in (30, 10, 2)] + [OFF + timedelta(minutes=1)]
-    series = {"h": {"times": times, "best": [4.0, 5.0, 4.5, 9.0], "median": [4.0, 4.5, 4.5, 9.0]}}
-    assert opening_closing(series, OFF, OFF + timedelta(minutes=5)) == {
-        "h": {"opening": (times[0], 4.0), "closing": (OFF, 4.5)}}
-    assert opening_closing(series, OFF, OFF - timedelta(minutes=1)) == {"h": {"opening": (times[0], 4.0)}}
+def test_no_closing_mark_before_the_off(database_url):
+    load_fixture()
+    with session_scope() as session:
+        marks = opening_closing(session, "r1", ["h1", "h2"], OFF, OFF - timedelta(minutes=1))
+    assert marks == {"h1": {"opening": (OFF - timedelta(minutes=60), 3.0)},
+                     "h2": {"opening": (OFF - timedelta(minutes=60), 6.0)}}
 
 
 def test_x_span_first_capture_to_the_off_or_to_now():
@@ -161,3 +163,29 @@ def test_chart_command_writes_a_png_or_says_why_not(database_url, tmp_path, caps
     assert cli.main(["chart", "no-such-race"]) == 1
     error = capsys.readouterr().err
     assert "no price history for race no-such-race" in error
+
+
+def test_chart_out_dir_writes_into_it_and_a_missing_or_unwritable_dir_is_one_line(database_url, tmp_path, capsys):
+    import os
+    load_fixture()
+    folder = tmp_path / "charts"
+    folder.mkdir()
+    assert cli.main(["chart", "r1", "--out", str(folder)]) == 0
+    assert (folder / "race_r1.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "charts.png").exists()
+    capsys.readouterr()
+    for out in (tmp_path / "missing" / "r1.png", f"{tmp_path / 'missing'}/"):
+        assert cli.main(["chart", "r1", "--out", str(out)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("chart: cannot write") and "Traceback" not in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions: make it a file's child instead
+            locked = tmp_path / "a-file"
+            locked.write_text("x")
+        assert cli.main(["chart", "r1", "--out", str(locked / "r1.png")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("chart: cannot write")
+    finally:
+        (tmp_path / "locked").chmod(0o700)
