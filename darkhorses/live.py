@@ -6,6 +6,8 @@ prices stay as the closing snapshot and its market is marked CLOSED.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import operator
 import time
@@ -36,6 +38,12 @@ COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country"
 UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
 _compared = operator.itemgetter(*COMPARED)
 _PRICE_AT = (COMPARED.index("odds_decimal"), COMPARED.index("odds_fractional"))
+# A quote's own fields: when only these differ, the row is rewritten with these alone.
+QUOTE = ("odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status")
+_META_AT = tuple(i for i, c in enumerate(COMPARED) if c not in QUOTE)
+QUOTE_UPDATED = QUOTE + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
+# Part of every card digest: a change to how cards are parsed must not match old digests.
+DIGEST_VERSION = "1"
 
 
 class MalformedRace(ValueError):
@@ -54,6 +62,12 @@ class ParsedRace:
     runners: int = 0
     skipped_runners: int = 0
     skipped_prices: int = 0
+    digest: str | None = None
+
+    def counts(self) -> dict:
+        return {"runners": self.runners, "prices": len(self.rows), "skipped_runners": self.skipped_runners,
+                "skipped_prices": self.skipped_prices,
+                "bookmakers": sorted({row["bookmaker_id"] for row in self.rows})}
 
 
 @dataclass
@@ -72,9 +86,10 @@ class CycleSummary:
     next_off: str | None = None
     next_poll_seconds: float = MAX_SLEEP
     duration_seconds: float = 0.0
+    bookmakers_seen: set = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "bookmakers_seen"}
 
 
 def parse_racecard(card: dict) -> ParsedRace:
@@ -220,25 +235,12 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
             client.close()
 
     summary = CycleSummary()
-    open_races, finished, abandoned = [], [], []
-    for card in cards:
-        try:
-            race = parse_racecard(card)
-        except MalformedRace as exc:
-            summary.skipped_races += 1
-            log.warning("skipped malformed race: %s", exc)
-            continue
-        if race.abandoned:
-            abandoned.append(race.race_id)
-        elif race.off_dt <= now:
-            finished.append(race.race_id)
-        else:
-            open_races.append(race)
-
     with session_scope() as session:
+        open_races, unchanged, finished, abandoned = _classify(session, cards, now, summary)
         summary.closed = _close_markets(session, finished, abandoned)
         _write_open_races(session, open_races, now, summary)
-        upcoming = [r.off_dt for r in open_races]
+        _count_unchanged(session, unchanged, now, summary)
+        upcoming = [r.off_dt for r in open_races] + [off for _, off, _ in unchanged]
         next_off = min(upcoming) if upcoming else None
         summary.next_off = next_off.isoformat() if next_off else None
         summary.errors = summary.skipped_races + summary.skipped_runners
@@ -269,15 +271,90 @@ def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
     return closed
 
 
+def _card_digest(card: dict) -> str:
+    return hashlib.blake2b((DIGEST_VERSION + json.dumps(card, separators=(",", ":"), default=str)).encode(),
+                           digest_size=16).hexdigest()
+
+
+def _classify(session, cards: list, now: datetime, summary: CycleSummary):
+    """(open races to write, unchanged open races, finished ids, abandoned ids).
+
+    An open race whose card is byte-for-byte the one written last time is not parsed at all:
+    its rows are already what parsing would produce (the digest is stored with them)."""
+    digests = {}
+    for card in cards:
+        off = _off(card)
+        race_id = text(card.get("race_id"), 32) if off else None
+        if race_id and off > now and card.get("is_abandoned") is not True:
+            digests[id(card)] = (race_id, off, _card_digest(card))
+    races = LiveRace.__table__
+    stored = dict(session.execute(select(races.c.race_id, races.c.card_digest).where(
+        races.c.race_id.in_([race_id for race_id, _, _ in digests.values()]))).all()) if digests else {}
+    open_races, unchanged, finished, abandoned = [], [], [], []
+    for card in cards:
+        race_id, off, digest = digests.get(id(card), (None, None, None))
+        if digest is not None and stored.get(race_id) == digest:
+            unchanged.append((race_id, off, digest))
+            continue
+        try:
+            race = parse_racecard(card)
+        except MalformedRace as exc:
+            summary.skipped_races += 1
+            log.warning("skipped malformed race: %s", exc)
+            continue
+        race.digest = digest
+        if race.abandoned:
+            abandoned.append(race.race_id)
+        elif race.off_dt <= now:
+            finished.append(race.race_id)
+        else:
+            open_races.append(race)
+    return open_races, unchanged, finished, abandoned
+
+
+def _count_unchanged(session, unchanged: list, now: datetime, summary: CycleSummary) -> None:
+    """Unchanged races count in the summary as their last parse did; only their check time moves."""
+    if not unchanged:
+        return
+    races = LiveRace.__table__
+    ids = [race_id for race_id, _, _ in unchanged]
+    bookmakers = set(summary.bookmakers_seen)
+    for counts in session.execute(select(races.c.card_counts).where(races.c.race_id.in_(ids))).scalars():
+        counts = counts or {}
+        summary.races += 1
+        summary.runners += counts.get("runners", 0)
+        summary.prices += counts.get("prices", 0)
+        summary.skipped_runners += counts.get("skipped_runners", 0)
+        summary.skipped_prices += counts.get("skipped_prices", 0)
+        bookmakers.update(counts.get("bookmakers", ()))
+    summary.bookmakers = len(bookmakers)
+    session.execute(update(races).where(races.c.race_id.in_(ids)).values(
+        captures=races.c.captures + 1, fetched_at=now))
+
+
+def _stored_rows(session, race_ids: list[str]) -> dict:
+    """{(race, horse, bookmaker): compared values} of the races' stored rows."""
+    live = OddsLive.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        # Straight from the driver: psycopg2 already returns the types the rows compare with,
+        # and SQLAlchemy's per-value result processing is most of a no-change cycle otherwise.
+        cursor = session.connection().connection.dbapi_connection.cursor()
+        cursor.execute("SELECT " + ", ".join(LIVE_KEY + COMPARED) + " FROM ra_odds_live WHERE race_id = ANY(%s)",
+                       (race_ids,))
+        return {row[:3]: row[3:] for row in cursor}
+    return {tuple(row[:3]): tuple(row[3:]) for row in session.execute(
+        select(*(live.c[c] for c in LIVE_KEY + COMPARED)).where(live.c.race_id.in_(race_ids)))}
+
+
 def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary) -> None:
     if not races:
         return
     race_ids = [r.race_id for r in races]
     live = OddsLive.__table__
-    stored = {tuple(row[:3]): tuple(row[3:]) for row in session.execute(
-        select(*(live.c[c] for c in LIVE_KEY + COMPARED)).where(live.c.race_id.in_(race_ids)))}
+    stored = _stored_rows(session, race_ids)
 
-    changed_rows, history_rows, bookmakers = [], [], set()
+    new_rows, meta_rows, quote_rows, history_rows = [], [], [], []
+    bookmakers = summary.bookmakers_seen
     for race in races:
         summary.races += 1
         summary.runners += race.runners
@@ -289,10 +366,19 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
             bookmakers.add(row["bookmaker_id"])
             key = (row["race_id"], row["horse_id"], row["bookmaker_id"])
             before = stored.get(key)
-            if before is not None and before == _compared(row):
-                continue
+            if before is not None:
+                values = _compared(row)
+                if before == values:
+                    continue
+                if all(before[i] == values[i] for i in _META_AT):
+                    quote_rows.append({**{c: row[c] for c in LIVE_KEY + QUOTE}, "in_play": False,
+                                       "odds_timestamp": row["odds_timestamp"], "fetched_at": now,
+                                       "updated_at": now})
+                else:
+                    meta_rows.append(row)
+            else:
+                new_rows.append(row)
             row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now)
-            changed_rows.append(row)
             if before is None or any(before[i] != row[COMPARED[i]] for i in _PRICE_AT):
                 history_rows.append({
                     "race_id": row["race_id"], "horse_id": row["horse_id"],
@@ -304,17 +390,21 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
             if (race.race_id, horse_id, bookmaker_id) not in stored:
                 history_rows.extend({**h, "observed_at": now}
                                     for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
+    del stored
     summary.bookmakers = len(bookmakers)
-    summary.changed = len(changed_rows)
-    upsert(session, live, changed_rows, LIVE_KEY, UPDATED)
+    summary.changed = len(new_rows) + len(meta_rows) + len(quote_rows)
+    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True)
+    upsert(session, live, meta_rows, LIVE_KEY, UPDATED, known=True)
+    upsert(session, live, new_rows, LIVE_KEY, UPDATED)
     summary.history = upsert(session, OddsHistory.__table__, history_rows,
-                             ("race_id", "horse_id", "bookmaker_id", "changed_at"))
+                             ("race_id", "horse_id", "bookmaker_id", "changed_at"), expect_new=True)
 
     upsert(session, LiveRace.__table__, [
         {"race_id": r.race_id, "race_date": r.meta["race_date"], "off_dt": r.off_dt,
          "course": r.meta["course"], "race_name": r.meta["race_name"], "market_status": "OPEN",
-         "captures": 0, "first_seen_at": now, "fetched_at": now} for r in races],
-        ("race_id",), ("race_date", "off_dt", "course", "race_name"))
+         "captures": 0, "first_seen_at": now, "fetched_at": now, "card_digest": r.digest,
+         "card_counts": r.counts()} for r in races],
+        ("race_id",), ("race_date", "off_dt", "course", "race_name", "card_digest", "card_counts"))
     races_table = LiveRace.__table__
     session.execute(update(races_table).where(races_table.c.race_id.in_(race_ids)).values(
         captures=races_table.c.captures + 1, fetched_at=now))

@@ -19,6 +19,7 @@ class OddsHistorical(Base):
         UniqueConstraint("race_id", "horse_id"),
         Index("ix_ra_odds_historical_race_date_track", "race_date", "track"),
         Index("ix_ra_odds_historical_country", "country"),
+        Index("ix_ra_odds_historical_updated_at", "updated_at"),  # recent activity without a scan
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
