@@ -37,6 +37,7 @@ task_routes = {
     "darkhorses.live.*": {"queue": "live"},
     "darkhorses.historical.*": {"queue": "historical"},
     "darkhorses.stats.*": {"queue": "stats"},
+    "darkhorses.maintenance.*": {"queue": "stats"},
 }
 
 # Every task is idempotent, so a message is acknowledged only after the work is done:
@@ -70,6 +71,12 @@ beat_schedule = {
         "task": "darkhorses.historical.resume",
         "schedule": _settings.historical_resume_seconds,
         "options": {"expires": max(1.0, _settings.historical_resume_seconds - 10)},
+    },
+    # Next months' history partitions exist long before rows arrive; retention drops old ones.
+    "maintenance-partitions": {
+        "task": "darkhorses.maintenance.partitions",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 6 * 3600},
     },
     "stats-update": {
         "task": "darkhorses.stats.update",
