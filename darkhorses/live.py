@@ -40,7 +40,6 @@ _compared = operator.itemgetter(*COMPARED)
 _PRICE_AT = (COMPARED.index("odds_decimal"), COMPARED.index("odds_fractional"))
 # A quote's own fields: when only these differ, the row is rewritten with these alone.
 QUOTE = ("odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status")
-_META_AT = tuple(i for i, c in enumerate(COMPARED) if c not in QUOTE)
 QUOTE_UPDATED = QUOTE + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
 # Part of every card digest: a change to how cards are parsed must not match old digests.
 DIGEST_VERSION = "1"
@@ -63,6 +62,7 @@ class ParsedRace:
     skipped_runners: int = 0
     skipped_prices: int = 0
     digest: str | None = None
+    counts_seen: dict | None = None
 
     def counts(self) -> dict:
         return {"runners": self.runners, "prices": len(self.rows), "skipped_runners": self.skipped_runners,
@@ -236,11 +236,11 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
 
     summary = CycleSummary()
     with session_scope() as session:
-        open_races, unchanged, finished, abandoned = _classify(session, cards, now, summary)
+        open_cards, unchanged, finished, abandoned = _classify(session, cards, now, summary)
         summary.closed = _close_markets(session, finished, abandoned)
-        _write_open_races(session, open_races, now, summary)
+        written = _write_open_races(session, open_cards, now, summary)
         _count_unchanged(session, unchanged, now, summary)
-        upcoming = [r.off_dt for r in open_races] + [off for _, off, _ in unchanged]
+        upcoming = [r.off_dt for r in written] + [off for _, off, _ in unchanged]
         next_off = min(upcoming) if upcoming else None
         summary.next_off = next_off.isoformat() if next_off else None
         summary.errors = summary.skipped_races + summary.skipped_runners
@@ -277,10 +277,11 @@ def _card_digest(card: dict) -> str:
 
 
 def _classify(session, cards: list, now: datetime, summary: CycleSummary):
-    """(open races to write, unchanged open races, finished ids, abandoned ids).
+    """(open cards to write as (card, digest), unchanged open races, finished ids, abandoned ids).
 
     An open race whose card is byte-for-byte the one written last time is not parsed at all:
-    its rows are already what parsing would produce (the digest is stored with them)."""
+    its rows are already what parsing would produce (the digest is stored with them). Open
+    cards are parsed later, one at a time, so a cycle never holds every parsed row at once."""
     digests = {}
     for card in cards:
         off = _off(card)
@@ -290,11 +291,14 @@ def _classify(session, cards: list, now: datetime, summary: CycleSummary):
     races = LiveRace.__table__
     stored = dict(session.execute(select(races.c.race_id, races.c.card_digest).where(
         races.c.race_id.in_([race_id for race_id, _, _ in digests.values()]))).all()) if digests else {}
-    open_races, unchanged, finished, abandoned = [], [], [], []
+    open_cards, unchanged, finished, abandoned = [], [], [], []
     for card in cards:
         race_id, off, digest = digests.get(id(card), (None, None, None))
-        if digest is not None and stored.get(race_id) == digest:
-            unchanged.append((race_id, off, digest))
+        if digest is not None:
+            if stored.get(race_id) == digest:
+                unchanged.append((race_id, off, digest))
+            else:
+                open_cards.append((card, digest))
             continue
         try:
             race = parse_racecard(card)
@@ -302,14 +306,11 @@ def _classify(session, cards: list, now: datetime, summary: CycleSummary):
             summary.skipped_races += 1
             log.warning("skipped malformed race: %s", exc)
             continue
-        race.digest = digest
         if race.abandoned:
             abandoned.append(race.race_id)
         elif race.off_dt <= now:
             finished.append(race.race_id)
-        else:
-            open_races.append(race)
-    return open_races, unchanged, finished, abandoned
+    return open_cards, unchanged, finished, abandoned
 
 
 def _count_unchanged(session, unchanged: list, now: datetime, summary: CycleSummary) -> None:
@@ -332,79 +333,130 @@ def _count_unchanged(session, unchanged: list, now: datetime, summary: CycleSumm
         captures=races.c.captures + 1, fetched_at=now))
 
 
-def _stored_rows(session, race_ids: list[str]) -> dict:
-    """{(race, horse, bookmaker): compared values} of the races' stored rows."""
+_RUNNER_META = len(COMPARED) - 7   # race and runner columns lead COMPARED; 7 per-quote ones follow
+
+
+def _stored_rows(session, race_ids: list[str]) -> tuple[dict, dict]:
+    """({(race, horse, bookmaker): its bookmaker and quote values, then odds_timestamp},
+    {(race, horse): {meta values}}).
+
+    Race and runner values are read once per runner, not once per price (a set: rows written
+    at different times may differ). Less to read, convert and hold than every column of every row."""
     live = OddsLive.__table__
+    meta_columns, quote_columns = COMPARED[:_RUNNER_META], COMPARED[_RUNNER_META:] + ("odds_timestamp",)
     if session.get_bind().dialect.name == "postgresql":
         # Straight from the driver: psycopg2 already returns the types the rows compare with,
-        # and SQLAlchemy's per-value result processing is most of a no-change cycle otherwise.
+        # and SQLAlchemy's per-value result processing would cost more than the query.
         cursor = session.connection().connection.dbapi_connection.cursor()
-        cursor.execute("SELECT " + ", ".join(LIVE_KEY + COMPARED) + " FROM ra_odds_live WHERE race_id = ANY(%s)",
+        cursor.execute("SELECT " + ", ".join(LIVE_KEY + quote_columns) + " FROM ra_odds_live WHERE race_id = ANY(%s)",
                        (race_ids,))
-        return {row[:3]: row[3:] for row in cursor}
-    return {tuple(row[:3]): tuple(row[3:]) for row in session.execute(
-        select(*(live.c[c] for c in LIVE_KEY + COMPARED)).where(live.c.race_id.in_(race_ids)))}
+        quotes = {row[:3]: row[3:] for row in cursor}
+        cursor.execute("SELECT DISTINCT " + ", ".join(("race_id", "horse_id") + meta_columns)
+                       + " FROM ra_odds_live WHERE race_id = ANY(%s)", (race_ids,))
+        meta_rows = cursor.fetchall()
+    else:
+        quotes = {tuple(row[:3]): tuple(row[3:]) for row in session.execute(
+            select(*(live.c[c] for c in LIVE_KEY + quote_columns)).where(live.c.race_id.in_(race_ids)))}
+        meta_rows = session.execute(select(*(live.c[c] for c in ("race_id", "horse_id") + meta_columns))
+                                    .where(live.c.race_id.in_(race_ids)).distinct()).all()
+    meta: dict = {}
+    for row in meta_rows:
+        meta.setdefault((row[0], row[1]), set()).add(tuple(row[2:]))
+    return quotes, meta
 
 
-def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary) -> None:
+class _Changes:
+    """The rows a cycle writes, sorted by how: new, whole row, or the quote's own columns only."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        # History rows whose stamp the stored price already has go through the merge: their
+        # key may exist. The rest are new by construction and are COPYed straight in.
+        self.new, self.whole, self.quotes, self.history, self.same_stamp = [], [], [], [], []
+
+    def add(self, row: dict, before, runner_same: bool) -> None:
+        values = _compared(row)
+        if before is not None and runner_same and before[:-1] == values[_RUNNER_META:]:
+            return
+        now = self.now
+        if before is None:
+            self.new.append(row)
+        elif runner_same and before[:2] == values[_RUNNER_META:_RUNNER_META + 2]:
+            self.quotes.append({**{c: row[c] for c in LIVE_KEY + QUOTE}, "in_play": False,
+                                "odds_timestamp": row["odds_timestamp"], "fetched_at": now, "updated_at": now})
+        else:
+            self.whole.append(row)
+        row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now)
+        if before is None or any(before[i - _RUNNER_META] != values[i] for i in _PRICE_AT):
+            same = before is not None and before[-1] == row["odds_timestamp"]
+            (self.same_stamp if same else self.history).append({
+                "race_id": row["race_id"], "horse_id": row["horse_id"], "bookmaker_id": row["bookmaker_id"],
+                "odds_decimal": row["odds_decimal"], "odds_fractional": row["odds_fractional"],
+                "changed_at": row["odds_timestamp"] or now, "observed_at": now})
+
+
+def _race_changes(race: ParsedRace, quotes: dict, meta: dict, changes: _Changes, summary: CycleSummary) -> None:
+    summary.races += 1
+    summary.runners += race.runners
+    summary.skipped_runners += race.skipped_runners
+    summary.skipped_prices += race.skipped_prices
+    runner_same: dict = {}
+    for row in race.rows:
+        row["market_status"] = "OPEN"
+        summary.prices += 1
+        summary.bookmakers_seen.add(row["bookmaker_id"])
+        runner = (row["race_id"], row["horse_id"])
+        if runner not in runner_same:
+            runner_same[runner] = meta.get(runner) == {_compared(row)[:_RUNNER_META]}
+        changes.add(row, quotes.get(runner + (row["bookmaker_id"],)), runner_same[runner])
+    # Earlier prices the API still reports: our own first sight of a price may be late.
+    for (horse_id, bookmaker_id), history in race.raw_history.items():
+        if (race.race_id, horse_id, bookmaker_id) not in quotes:
+            changes.history.extend({**h, "observed_at": changes.now}
+                                   for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
+
+
+def _write_open_races(session, open_cards: list, now: datetime, summary: CycleSummary) -> list[ParsedRace]:
+    """Parse and write the changed open races; returns them (their rows dropped once sorted)."""
+    if not open_cards:
+        return []
+    quotes, meta = _stored_rows(session, [text(card.get("race_id"), 32) for card, _ in open_cards])
+    changes, races = _Changes(now), []
+    for card, digest in open_cards:
+        try:
+            race = parse_racecard(card)
+        except MalformedRace as exc:
+            summary.skipped_races += 1
+            log.warning("skipped malformed race: %s", exc)
+            continue
+        race.digest = digest
+        _race_changes(race, quotes, meta, changes, summary)
+        race.counts_seen = race.counts()
+        race.rows, race.raw_history = [], {}
+        races.append(race)
+    del quotes, meta
+    summary.bookmakers = len(summary.bookmakers_seen)
+    summary.changed = len(changes.new) + len(changes.whole) + len(changes.quotes)
+    live = OddsLive.__table__
+    upsert(session, live, changes.quotes, LIVE_KEY, QUOTE_UPDATED, known=True)
+    upsert(session, live, changes.whole, LIVE_KEY, UPDATED, known=True)
+    upsert(session, live, changes.new, LIVE_KEY, UPDATED, expect_new=True)
+    history_key = ("race_id", "horse_id", "bookmaker_id", "changed_at")
+    summary.history = upsert(session, OddsHistory.__table__, changes.history, history_key, expect_new=True) \
+        + upsert(session, OddsHistory.__table__, changes.same_stamp, history_key)
+    _record_races(session, races, now)
+    return races
+
+
+def _record_races(session, races: list[ParsedRace], now: datetime) -> None:
     if not races:
         return
-    race_ids = [r.race_id for r in races]
-    live = OddsLive.__table__
-    stored = _stored_rows(session, race_ids)
-
-    new_rows, meta_rows, quote_rows, history_rows = [], [], [], []
-    bookmakers = summary.bookmakers_seen
-    for race in races:
-        summary.races += 1
-        summary.runners += race.runners
-        summary.skipped_runners += race.skipped_runners
-        summary.skipped_prices += race.skipped_prices
-        for row in race.rows:
-            row["market_status"] = "OPEN"
-            summary.prices += 1
-            bookmakers.add(row["bookmaker_id"])
-            key = (row["race_id"], row["horse_id"], row["bookmaker_id"])
-            before = stored.get(key)
-            if before is not None:
-                values = _compared(row)
-                if before == values:
-                    continue
-                if all(before[i] == values[i] for i in _META_AT):
-                    quote_rows.append({**{c: row[c] for c in LIVE_KEY + QUOTE}, "in_play": False,
-                                       "odds_timestamp": row["odds_timestamp"], "fetched_at": now,
-                                       "updated_at": now})
-                else:
-                    meta_rows.append(row)
-            else:
-                new_rows.append(row)
-            row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now)
-            if before is None or any(before[i] != row[COMPARED[i]] for i in _PRICE_AT):
-                history_rows.append({
-                    "race_id": row["race_id"], "horse_id": row["horse_id"],
-                    "bookmaker_id": row["bookmaker_id"], "odds_decimal": row["odds_decimal"],
-                    "odds_fractional": row["odds_fractional"],
-                    "changed_at": row["odds_timestamp"] or now, "observed_at": now})
-        # Earlier prices the API still reports: our own first sight of a price may be late.
-        for (horse_id, bookmaker_id), history in race.raw_history.items():
-            if (race.race_id, horse_id, bookmaker_id) not in stored:
-                history_rows.extend({**h, "observed_at": now}
-                                    for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
-    del stored
-    summary.bookmakers = len(bookmakers)
-    summary.changed = len(new_rows) + len(meta_rows) + len(quote_rows)
-    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True)
-    upsert(session, live, meta_rows, LIVE_KEY, UPDATED, known=True)
-    upsert(session, live, new_rows, LIVE_KEY, UPDATED)
-    summary.history = upsert(session, OddsHistory.__table__, history_rows,
-                             ("race_id", "horse_id", "bookmaker_id", "changed_at"), expect_new=True)
-
-    upsert(session, LiveRace.__table__, [
+    table = LiveRace.__table__
+    upsert(session, table, [
         {"race_id": r.race_id, "race_date": r.meta["race_date"], "off_dt": r.off_dt,
          "course": r.meta["course"], "race_name": r.meta["race_name"], "market_status": "OPEN",
          "captures": 0, "first_seen_at": now, "fetched_at": now, "card_digest": r.digest,
-         "card_counts": r.counts()} for r in races],
+         "card_counts": r.counts_seen} for r in races],
         ("race_id",), ("race_date", "off_dt", "course", "race_name", "card_digest", "card_counts"))
-    races_table = LiveRace.__table__
-    session.execute(update(races_table).where(races_table.c.race_id.in_(race_ids)).values(
-        captures=races_table.c.captures + 1, fetched_at=now))
+    session.execute(update(table).where(table.c.race_id.in_([r.race_id for r in races])).values(
+        captures=table.c.captures + 1, fetched_at=now))
