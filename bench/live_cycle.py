@@ -72,12 +72,12 @@ def copy_baseline(url: str) -> tuple[float, int]:
     import psycopg2
     connection = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
     with connection, connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM ra_odds_live LIMIT 0")
+        cursor.execute("SELECT * FROM ra_odds_live_prices LIMIT 0")
         columns = ", ".join(d.name for d in cursor.description if d.name != "id")
         buffer = io.StringIO()
-        cursor.copy_expert(f"COPY (SELECT {columns} FROM ra_odds_live ORDER BY id) TO STDOUT WITH (FORMAT csv)", buffer)
+        cursor.copy_expert(f"COPY (SELECT {columns} FROM ra_odds_live_prices ORDER BY id) TO STDOUT WITH (FORMAT csv)", buffer)
         rows = buffer.getvalue().count("\n")
-        cursor.execute("CREATE TABLE bench_copy (LIKE ra_odds_live INCLUDING DEFAULTS)")
+        cursor.execute("CREATE TABLE bench_copy (LIKE ra_odds_live_prices INCLUDING DEFAULTS)")
         buffer.seek(0)
         started = time.perf_counter()
         cursor.copy_expert(f"COPY bench_copy ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)

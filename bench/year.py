@@ -38,12 +38,12 @@ TEMPLATE_DAY = date(2000, 1, 10)          # placeholder day the template is buil
 D, P, R = "\x01", "\x02", "\x03"          # day, day before, race-id suffix
 LIVE_COLUMNS = ("race_id", "horse_id", "bookmaker_id", "race_date", "race_time", "off_dt", "course", "course_id",
                 "country", "race_name", "race_class", "race_type", "distance", "going", "runners", "horse_name",
-                "horse_number", "draw", "jockey", "trainer", "age", "weight_lbs", "form", "bookmaker_name",
+                "horse_number", "draw", "jockey", "trainer", "age", "weight", "form", "bookmaker_name",
                 "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status",
                 "in_play", "odds_timestamp", "fetched_at", "created_at", "updated_at")
 HISTORY_COLUMNS = ("race_id", "horse_id", "bookmaker_id", "odds_decimal", "odds_fractional", "changed_at",
                    "observed_at")
-RESULT_COLUMNS = ("race_id", "horse_id", "race_date", "country", "track", "course_id", "race_time", "off_dt",
+RESULT_COLUMNS = ("race_id", "horse_id", "date_of_race", "country", "track", "course_id", "race_time", "match_timestamp",
                   "race_name", "going", "race_type", "distance", "race_class", "runners_count", "horse_name",
                   "jockey", "jockey_id", "trainer", "trainer_id", "finishing_position", "industry_sp",
                   "betfair_sp", "pre_race_min", "pre_race_max", "created_at", "updated_at")
@@ -62,15 +62,16 @@ READERS = {
                        "odds_timestamp, fetched_at FROM ra_odds_live WHERE race_id = :race",
     "best price per horse": "SELECT DISTINCT ON (horse_id) horse_id, horse_name, odds_decimal, bookmaker_name "
                             "FROM ra_odds_live WHERE race_id = :race ORDER BY horse_id, odds_decimal DESC",
-    "bookmakers": "SELECT bookmaker_id, name, type FROM ra_bookmakers",
+    "bookmakers": "SELECT bookmaker_id, bookmaker_name, bookmaker_type FROM ra_bookmakers",
     "distinct courses": "SELECT DISTINCT course FROM ra_odds_live",
-    "results of a day at a track": "SELECT * FROM ra_odds_historical WHERE race_date = :day AND track ILIKE :track "
-                                   "ORDER BY race_date DESC",
-    "results of a year": "SELECT * FROM ra_odds_historical WHERE race_date BETWEEN :year_start AND :day "
-                         "ORDER BY race_date DESC LIMIT 1000",
-    "results date range": "SELECT min(race_date), max(race_date) FROM ra_odds_historical",
-    "results summary": "SELECT race_date, track, race_time FROM ra_odds_historical WHERE race_date BETWEEN "
-                       ":week_start AND :day",
+    "results of a day at a track": "SELECT * FROM ra_odds_historical WHERE date_of_race >= :day AND "
+                                   "date_of_race < :day_end AND track ILIKE :track ORDER BY date_of_race DESC",
+    # A year of results is ~260k rows: a reader pages through it; the first page of 1,000 here.
+    "results of a year": "SELECT * FROM ra_odds_historical WHERE date_of_race >= :year_start AND "
+                         "date_of_race < :day_end ORDER BY date_of_race DESC LIMIT 1000",
+    "results date range": "SELECT min(date_of_race), max(date_of_race) FROM ra_odds_historical",
+    "results summary": "SELECT date_of_race, track, race_time FROM ra_odds_historical WHERE date_of_race >= :week_start "
+                       "AND date_of_race < :day_end",
     "results count": "SELECT count(*) FROM ra_odds_historical",
 }
 
@@ -121,8 +122,8 @@ def build_template(cards: list[dict]) -> dict[str, str]:
         for position, (horse, prices) in enumerate(captured.items(), 1):
             jockey_id, trainer_id = people.get(horse, (None, None))
             first = next(r for r in race.rows if r["horse_id"] == horse)
-            values = {**race.meta, "race_id": race_id, "horse_id": horse, "race_date": D, "track": race.meta["course"],
-                      "off_dt": off, "race_class": (position % 6) + 1, "runners_count": len(captured),
+            values = {**race.meta, "race_id": race_id, "horse_id": horse, "date_of_race": D + "T00:00:00+00:00",
+                      "track": race.meta["course"], "match_timestamp": off, "race_class": (position % 6) + 1, "runners_count": len(captured),
                       "horse_name": first["horse_name"], "jockey": first["jockey"], "jockey_id": jockey_id,
                       "trainer": first["trainer"], "trainer_id": trainer_id, "finishing_position": str(position),
                       "industry_sp": prices[-1], "betfair_sp": round(prices[-1] * 1.08, 2),
@@ -139,7 +140,7 @@ def build_template(cards: list[dict]) -> dict[str, str]:
 def load_days(url: str, template: dict[str, str], days: list[date]) -> None:
     import psycopg2
     connection = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
-    targets = {"live": ("ra_odds_live", LIVE_COLUMNS), "history": ("ra_odds_history", HISTORY_COLUMNS),
+    targets = {"live": ("ra_odds_live_prices", LIVE_COLUMNS), "history": ("ra_odds_history", HISTORY_COLUMNS),
                "results": ("ra_odds_historical", RESULT_COLUMNS), "races": ("ra_live_races", RACE_COLUMNS)}
     with connection, connection.cursor() as cursor:
         for day in days:
@@ -222,11 +223,12 @@ def reader_figures(now: datetime, race_id: str, old_race: str) -> dict[str, tupl
 
     from darkhorses.charts import race_series
     from darkhorses.db import session_scope
-    from darkhorses.prices import uk_date
+    from darkhorses.prices import day_start, uk_date
     today = uk_date(now)
     params = {"today": today, "tomorrow": today + timedelta(days=1), "now": now, "course": "%a%",
-              "bookmaker": "bet365", "race": race_id, "day": today - timedelta(days=1), "track": "%a%",
-              "year_start": today - timedelta(days=365), "week_start": today - timedelta(days=7)}
+              "bookmaker": "bet365", "race": race_id, "day": day_start(today - timedelta(days=1)),
+              "day_end": day_start(today), "track": "%a%", "year_start": day_start(today - timedelta(days=365)),
+              "week_start": day_start(today - timedelta(days=7))}
     figures = {}
     with session_scope() as session:
         for name, sql in READERS.items():

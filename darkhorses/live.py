@@ -14,12 +14,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import Float, cast, select, update
 
 from .bookmakers import bookmaker_for
 from .db import session_scope, upsert
-from .models import CollectionRun, LiveRace, OddsHistory, OddsLive
-from .prices import (parse_price, parse_timestamp, text, to_int, uk_clock, uk_date)
+from .models import LiveFetch, LiveRace, OddsHistory, OddsLive
+from .prices import (parse_price, parse_timestamp, text, to_int, uk_date, uk_time)
 from .racing_api import RacingAPIClient
 from .settings import get_settings
 
@@ -32,7 +32,7 @@ LIVE_KEY = ("race_id", "horse_id", "bookmaker_id")
 # What decides whether a stored row must be rewritten; timestamps are not part of it.
 COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country", "race_name",
             "race_class", "race_type", "distance", "going", "runners", "horse_name",
-            "horse_number", "draw", "jockey", "trainer", "age", "weight_lbs", "form",
+            "horse_number", "draw", "jockey", "trainer", "age", "weight", "form",
             "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places",
             "ew_denom", "market_status")
 UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
@@ -104,9 +104,9 @@ def parse_racecard(card: dict) -> ParsedRace:
     meta = {
         "race_id": race_id,
         "race_date": uk_date(off_dt),
-        "race_time": uk_clock(off_dt),
+        "race_time": uk_time(off_dt),
         "off_dt": off_dt,
-        "course": text(card.get("course"), 64),
+        "course": text(card.get("course"), 64) or "",  # never null for the readers
         "course_id": text(card.get("course_id"), 32),
         "country": region.upper() if region else None,
         "race_name": text(card.get("race_name"), 255),
@@ -136,13 +136,13 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
         raise ValueError("no horse_id")
     runner_meta = {
         "horse_id": horse_id,
-        "horse_name": text(runner.get("horse"), 128),
-        "horse_number": text(runner.get("number"), 8),
-        "draw": text(runner.get("draw"), 8),
+        "horse_name": text(runner.get("horse"), 128) or horse_id,  # never null for the readers
+        "horse_number": to_int(runner.get("number")),
+        "draw": to_int(runner.get("draw")),
         "jockey": text(runner.get("jockey"), 128),
         "trainer": text(runner.get("trainer"), 128),
-        "age": text(runner.get("age"), 8),
-        "weight_lbs": text(runner.get("lbs"), 8),
+        "age": to_int(runner.get("age")),
+        "weight": text(runner.get("lbs"), 8),
         "form": text(runner.get("form"), 32),
     }
     odds = runner.get("odds") or []
@@ -162,7 +162,7 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
             "bookmaker_id": bookmaker.id,
             "bookmaker_name": bookmaker.name,
             "bookmaker_type": bookmaker.type,
-            "odds_decimal": price,
+            "odds_decimal": round(price, 3),  # as numeric(10,3) stores it, so an unchanged price compares equal
             "odds_fractional": text(quote.get("fractional"), 16),
             "ew_places": text(quote.get("ew_places"), 8),
             "ew_denom": text(quote.get("ew_denom"), 8),
@@ -248,10 +248,11 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
         summary.next_poll_seconds = next_poll_seconds(
             (next_off - now).total_seconds() if next_off else None,
             settings.poll_intervals, summary.duration_seconds)
-        session.add(CollectionRun(
-            kind="live", started_at=now, duration_seconds=summary.duration_seconds,
-            races=summary.races, runners=summary.runners, bookmakers=summary.bookmakers,
-            prices=summary.prices, changed=summary.changed, errors=summary.errors,
+        session.add(LiveFetch(
+            fetch_timestamp=now, races_count=summary.races, horses_count=summary.runners,
+            bookmakers_found=summary.bookmakers, total_odds_fetched=summary.prices,
+            bookmaker_list=sorted(summary.bookmakers_seen), fetch_duration_ms=round(summary.duration_seconds * 1000, 1),
+            errors_count=summary.errors, prices_changed=summary.changed, created_at=now,
             detail={k: v for k, v in summary.as_dict().items() if k not in (
                 "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")}))
     return summary
@@ -319,7 +320,7 @@ def _count_unchanged(session, unchanged: list, now: datetime, summary: CycleSumm
         return
     races = LiveRace.__table__
     ids = [race_id for race_id, _, _ in unchanged]
-    bookmakers = set(summary.bookmakers_seen)
+    bookmakers = summary.bookmakers_seen
     for counts in session.execute(select(races.c.card_counts).where(races.c.race_id.in_(ids))).scalars():
         counts = counts or {}
         summary.races += 1
@@ -348,11 +349,12 @@ def _stored_rows(session, race_ids: list[str]) -> tuple[dict, dict]:
         # Straight from the driver: psycopg2 already returns the types the rows compare with,
         # and SQLAlchemy's per-value result processing would cost more than the query.
         cursor = session.connection().connection.dbapi_connection.cursor()
-        cursor.execute("SELECT " + ", ".join(LIVE_KEY + quote_columns) + " FROM ra_odds_live WHERE race_id = ANY(%s)",
-                       (race_ids,))
+        # numeric(10,3) read as float8: floats to compare with, no Decimal per row.
+        selected = ", ".join("odds_decimal::float8" if c == "odds_decimal" else c for c in LIVE_KEY + quote_columns)
+        cursor.execute(f"SELECT {selected} FROM {live.name} WHERE race_id = ANY(%s)", (race_ids,))
         quotes = {row[:3]: row[3:] for row in cursor}
         cursor.execute("SELECT DISTINCT " + ", ".join(("race_id", "horse_id") + meta_columns)
-                       + " FROM ra_odds_live WHERE race_id = ANY(%s)", (race_ids,))
+                       + f" FROM {live.name} WHERE race_id = ANY(%s)", (race_ids,))
         meta_rows = cursor.fetchall()
     else:
         quotes = {tuple(row[:3]): tuple(row[3:]) for row in session.execute(
@@ -375,6 +377,7 @@ class _Changes:
         self.new, self.whole, self.quotes, self.history, self.same_stamp = [], [], [], [], []
 
     def add(self, row: dict, before, runner_same: bool) -> None:
+        row["odds_timestamp"] = row["odds_timestamp"] or self.now  # not null in the contract
         values = _compared(row)
         if before is not None and runner_same and before[:-1] == values[_RUNNER_META:]:
             return

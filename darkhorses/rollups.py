@@ -15,11 +15,11 @@ from sqlalchemy import String, case, cast, delete, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import CollectionLedger, OddsHistorical, OddsLive, StatsDay, StatsSeen
-from .prices import UK, uk_date
+from .prices import UK, day_start, uk_date
 
 LIVE_NULL_COLUMNS = ("odds_decimal", "odds_fractional", "off_dt", "course", "horse_name",
                      "jockey", "trainer", "odds_timestamp")
-HISTORICAL_NULL_COLUMNS = ("off_dt", "track", "horse_name", "finishing_position", "industry_sp",
+HISTORICAL_NULL_COLUMNS = ("match_timestamp", "track", "horse_name", "finishing_position", "industry_sp",
                            "betfair_sp", "official_rating", "jockey", "trainer",
                            "pre_race_min", "pre_race_max")
 COVERAGE = {"with_sp": "industry_sp", "with_bsp": "betfair_sp", "with_pre_race_min": "pre_race_min",
@@ -27,6 +27,25 @@ COVERAGE = {"with_sp": "industry_sp", "with_bsp": "betfair_sp", "with_pre_race_m
 # A results day re-collected this recently is rebuilt (its ledger time is set before commit).
 LEDGER_MARGIN = timedelta(hours=1)
 SOURCES = {"live": OddsLive.__table__, "historical": OddsHistorical.__table__}
+# Each table's day: live prices a DATE; results the contract's `date_of_race`, midnight UTC
+# of the UK date as a timestamp (so a day's rows are those equal to day_start(day)).
+DAY_COLUMN = {"live": "race_date", "historical": "date_of_race"}
+
+
+def _day_column(table):
+    return table.c[DAY_COLUMN["live" if table is OddsLive.__table__ else "historical"]]
+
+
+def _as_day(value) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).date()
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _in_days(table, days):
+    """The table's rows of these days (its day column's values for them)."""
+    column = _day_column(table)
+    return column.in_(days if table is OddsLive.__table__ else [day_start(d) for d in days])
 
 
 def _utc_iso(value) -> str | None:
@@ -43,16 +62,18 @@ def settled_at(day: date) -> datetime:
 
 
 def present_days(session, table) -> list[date]:
-    """The distinct race dates of a table, by skipping along its race_date index (PostgreSQL),
-    so the cost is one probe per day rather than one read per row."""
+    """The distinct days of a table, by skipping along its day index (PostgreSQL), so the cost
+    is one probe per day rather than one read per row."""
+    column = _day_column(table).name
     if session.get_bind().dialect.name == "postgresql":
         name = table.name
-        return list(session.execute(text(
-            f"WITH RECURSIVE d AS ((SELECT race_date FROM {name} ORDER BY race_date LIMIT 1) UNION ALL "
-            f"SELECT (SELECT race_date FROM {name} WHERE race_date > d.race_date ORDER BY race_date LIMIT 1) "
-            f"FROM d WHERE d.race_date IS NOT NULL) SELECT race_date FROM d WHERE race_date IS NOT NULL")).scalars())
-    return [d if isinstance(d, date) else date.fromisoformat(d) for d in session.execute(
-        select(table.c.race_date).distinct().order_by(table.c.race_date)).scalars()]
+        values = session.execute(text(
+            f"WITH RECURSIVE d AS ((SELECT {column} AS v FROM {name} WHERE {column} IS NOT NULL ORDER BY {column} LIMIT 1) "
+            f"UNION ALL SELECT (SELECT {column} FROM {name} WHERE {column} > d.v ORDER BY {column} LIMIT 1) "
+            f"FROM d WHERE d.v IS NOT NULL) SELECT v FROM d WHERE v IS NOT NULL")).scalars()
+    else:
+        values = session.execute(select(_day_column(table)).where(_day_column(table).is_not(None)).distinct()).scalars()
+    return sorted({_as_day(v) for v in values})
 
 
 def _dirty_days(session, source: str, now: datetime) -> tuple[list[date], list[date]]:
@@ -77,15 +98,16 @@ def _nulls(table, columns):
 
 def _per_race(session, table, days, columns: dict[str, str]) -> dict[date, dict[str, list]]:
     """{day: {label: [[value, rows, races], ...]}} for race-level columns (a race's min value)."""
-    per_race = select(table.c.race_date, *(func.min(table.c[c]).label(c) for c in columns.values()),
-                      func.count().label("rows")).where(table.c.race_date.in_(days)) \
-        .group_by(table.c.race_date, table.c.race_id).cte("per_race")
+    day = _day_column(table)
+    per_race = select(day.label("day"), *(func.min(table.c[c]).label(c) for c in columns.values()),
+                      func.count().label("rows")).where(_in_days(table, days)) \
+        .group_by(day, table.c.race_id).cte("per_race")
     out: dict = defaultdict(lambda: {label: [] for label in columns})
     for label, column in columns.items():
-        for day, value, rows, races in session.execute(
-                select(per_race.c.race_date, cast(per_race.c[column], String), func.sum(per_race.c.rows),
-                       func.count()).group_by(per_race.c.race_date, per_race.c[column])):
-            out[day][label].append([value, int(rows), races])
+        for day_value, value, rows, races in session.execute(
+                select(per_race.c.day, cast(per_race.c[column], String), func.sum(per_race.c.rows),
+                       func.count()).group_by(per_race.c.day, per_race.c[column])):
+            out[_as_day(day_value)][label].append([value, int(rows), races])
     return out
 
 
@@ -96,8 +118,7 @@ def _remember(session, source: str, table, days, dimensions: dict[str, list]) ->
     for name, columns in dimensions.items():
         value = table.c[columns[-1]]
         dimension = literal(name) if len(columns) == 1 else literal(name) + table.c[columns[0]]
-        rows = select(literal(source), dimension, value).where(
-            table.c.race_date.in_(days), value.is_not(None)).distinct()
+        rows = select(literal(source), dimension, value).where(_in_days(table, days), value.is_not(None)).distinct()
         session.execute(insert(StatsSeen.__table__).from_select(["source", "dimension", "value"], rows)
                         .on_conflict_do_nothing())
 
@@ -109,7 +130,7 @@ def live_days(session, days: list[date]) -> dict[date, dict]:
     for row in session.execute(select(
             t.c.race_date, t.c.market_status, func.count().label("rows"),
             func.max(t.c.odds_timestamp).label("latest_odds"), func.max(t.c.fetched_at).label("latest_fetch"),
-            *_nulls(t, LIVE_NULL_COLUMNS)).where(t.c.race_date.in_(days))
+            *_nulls(t, LIVE_NULL_COLUMNS)).where(_in_days(t, days))
             .group_by(t.c.race_date, t.c.market_status)).mappings():
         day = figures[row["race_date"]]
         day["rows"] += row["rows"]
@@ -118,7 +139,7 @@ def live_days(session, days: list[date]) -> dict[date, dict]:
         day["latest_odds"] = max(filter(None, (day["latest_odds"], _utc_iso(row["latest_odds"]))), default=None)
         day["latest_fetch"] = max(filter(None, (day["latest_fetch"], _utc_iso(row["latest_fetch"]))), default=None)
     per_book = select(t.c.race_date, t.c.bookmaker_id, func.count().label("prices"),
-                      func.max(t.c.updated_at).label("latest")).where(t.c.race_date.in_(days)) \
+                      func.max(t.c.updated_at).label("latest")).where(_in_days(t, days)) \
         .group_by(t.c.race_date, t.c.bookmaker_id, t.c.race_id).subquery()
     for day, bookmaker, prices, races, latest in session.execute(
             select(per_book.c.race_date, per_book.c.bookmaker_id, func.sum(per_book.c.prices), func.count(),
@@ -134,10 +155,10 @@ def historical_days(session, days: list[date]) -> dict[date, dict]:
     t = OddsHistorical.__table__
     figures: dict = {}
     for row in session.execute(select(
-            t.c.race_date, func.count().label("rows"), func.max(t.c.updated_at).label("latest_update"),
+            t.c.date_of_race, func.count().label("rows"), func.max(t.c.updated_at).label("latest_update"),
             *(func.count(t.c[c]).label(k) for k, c in COVERAGE.items()),
-            *_nulls(t, HISTORICAL_NULL_COLUMNS)).where(t.c.race_date.in_(days)).group_by(t.c.race_date)).mappings():
-        figures[row["race_date"]] = {
+            *_nulls(t, HISTORICAL_NULL_COLUMNS)).where(_in_days(t, days)).group_by(t.c.date_of_race)).mappings():
+        figures[_as_day(row["date_of_race"])] = {
             "rows": row["rows"], "latest_update": _utc_iso(row["latest_update"]),
             "coverage": {k: row[k] for k in COVERAGE},
             "nulls": {c: row[f"null_{c}"] or 0 for c in HISTORICAL_NULL_COLUMNS}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select, text
@@ -18,8 +18,8 @@ from sqlalchemy import func, select, text
 from . import rollups
 from .db import session_scope
 from .files import write_text_atomic
-from .models import CollectionLedger, CollectionRun, LiveRace, OddsHistorical, OddsLive
-from .prices import uk_date
+from .models import CollectionLedger, LiveRace, OddsHistorical, OddsLive, RunRecord
+from .prices import day_start, uk_date
 from .rollups import HISTORICAL_NULL_COLUMNS, LIVE_NULL_COLUMNS
 from .report import write_report
 from .settings import get_settings
@@ -28,6 +28,8 @@ SCHEMA_VERSION = 1
 
 
 def _iso(value):
+    if isinstance(value, clock):
+        return value.strftime("%H:%M")
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
@@ -141,11 +143,12 @@ def collection_health(session, now: datetime) -> dict:
                       "gap_to_off_seconds": round(gap, 1) if gap is not None else None})
     h = OddsHistorical.__table__
     never_captured = [
-        {"race_id": r.race_id, "race_date": _iso(r.race_date), "track": r.track, "race_time": r.race_time}
+        {"race_id": r.race_id, "race_date": _iso(r.date_of_race.date()), "track": r.track,
+         "race_time": _iso(r.race_time)}
         for r in session.execute(
-            select(h.c.race_id, h.c.race_date, h.c.track, h.c.race_time).distinct()
-            .where(h.c.race_date >= since, h.c.race_id.not_in(select(LiveRace.race_id)))
-            .order_by(h.c.race_date, h.c.race_time))]
+            select(h.c.race_id, h.c.date_of_race, h.c.track, h.c.race_time).distinct()
+            .where(h.c.date_of_race >= day_start(since), h.c.race_id.not_in(select(LiveRace.race_id)))
+            .order_by(h.c.date_of_race, h.c.race_time))]
     ledger = CollectionLedger.__table__
     year = _year(session, ledger.c.race_date)
     coverage: dict[str, dict] = {}
@@ -213,7 +216,7 @@ def update_statistics(now: datetime | None = None, output_dir: str | None = None
         "never_captured_7d": len(stats["collection_health"]["never_captured"]),
     }
     with session_scope() as session:
-        session.add(CollectionRun(kind="stats", started_at=now, duration_seconds=duration,
+        session.add(RunRecord(kind="stats", started_at=now, duration_seconds=duration,
                                   races=stats["ra_odds_live"]["distinct"]["races"],
                                   prices=summary["live_rows"], runners=summary["historical_rows"],
                                   detail=summary))
