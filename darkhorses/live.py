@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Float, cast, select, update
+from sqlalchemy import select, update
 
 from .bookmakers import bookmaker_for
 from .db import session_scope, upsert

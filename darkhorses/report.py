@@ -40,7 +40,8 @@ def biggest_movers(session, day: date, limit: int = 10) -> list[dict]:
                           first.c.bookmaker_id == bounds.c.bookmaker_id, first.c.changed_at == bounds.c.first_at))
         .join(last, and_(last.c.race_id == bounds.c.race_id, last.c.horse_id == bounds.c.horse_id,
                          last.c.bookmaker_id == bounds.c.bookmaker_id, last.c.changed_at == bounds.c.last_at))
-        .where(bounds.c.race_id.in_(day_races))
+        # Each side filtered too: a join alone would probe every month's partition per row.
+        .where(bounds.c.race_id.in_(day_races), first.c.race_id.in_(day_races), last.c.race_id.in_(day_races))
         .group_by(bounds.c.race_id, bounds.c.horse_id)).all()
     names = {(r.race_id, r.horse_id): (r.horse_name, r.course, r.race_time) for r in session.execute(
         select(OddsLive.race_id, OddsLive.horse_id, OddsLive.horse_name, OddsLive.course, OddsLive.race_time)
