@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import String, case, cast, delete, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .models import CollectionLedger, OddsHistorical, OddsLive, StatsDay, StatsSeen
+from .models import CollectionLedger, OddsHistorical, OddsLive, StatsCount, StatsDay, StatsSeen
 from .prices import UK, day_start, uk_date
 
 LIVE_NULL_COLUMNS = ("odds_decimal", "odds_fractional", "off_dt", "course", "horse_name",
@@ -112,15 +112,23 @@ def _per_race(session, table, days, columns: dict[str, str]) -> dict[date, dict[
 
 
 def _remember(session, source: str, table, days, dimensions: dict[str, list]) -> None:
-    """Add the days' distinct values to ra_stats_seen; `dimensions` maps a name to columns
-    (two columns: the first qualifies the name, e.g. a bookmaker's horses)."""
+    """Add the days' distinct values to ra_stats_seen and count the new ones in
+    ra_stats_counts; `dimensions` maps a name to columns (two columns: the first qualifies the
+    name, e.g. a bookmaker's horses)."""
     insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    added: Counter = Counter()
     for name, columns in dimensions.items():
         value = table.c[columns[-1]]
         dimension = literal(name) if len(columns) == 1 else literal(name) + table.c[columns[0]]
         rows = select(literal(source), dimension, value).where(_in_days(table, days), value.is_not(None)).distinct()
-        session.execute(insert(StatsSeen.__table__).from_select(["source", "dimension", "value"], rows)
-                        .on_conflict_do_nothing())
+        added.update(session.execute(insert(StatsSeen.__table__).from_select(["source", "dimension", "value"], rows)
+                                     .on_conflict_do_nothing().returning(StatsSeen.__table__.c.dimension)).scalars())
+    if added:
+        statement = insert(StatsCount.__table__).values(
+            [{"source": source, "dimension": dimension, "count": n} for dimension, n in added.items()])
+        session.execute(statement.on_conflict_do_update(
+            index_elements=["source", "dimension"],
+            set_={"count": StatsCount.__table__.c.count + statement.excluded["count"]}))
 
 
 def live_days(session, days: list[date]) -> dict[date, dict]:
@@ -198,8 +206,8 @@ def days(session, source: str) -> list[tuple[date, dict]]:
 
 
 def seen_counts(session, source: str) -> dict[str, int]:
-    return dict(session.execute(select(StatsSeen.dimension, func.count()).where(StatsSeen.source == source)
-                                .group_by(StatsSeen.dimension)).all())
+    return dict(session.execute(select(StatsCount.dimension, StatsCount.count)
+                                .where(StatsCount.source == source)).all())
 
 
 def merge_breakdown(days_figures, label: str) -> list[dict]:

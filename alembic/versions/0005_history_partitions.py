@@ -98,6 +98,12 @@ def upgrade() -> None:
     sa.Column('value', sa.String(length=160), nullable=False),
     sa.PrimaryKeyConstraint('source', 'dimension', 'value', name=op.f('pk_ra_stats_seen'))
     )
+    op.create_table('ra_stats_counts',
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('dimension', sa.String(length=48), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('source', 'dimension', name=op.f('pk_ra_stats_counts'))
+    )
     if op.get_bind().dialect.name == "postgresql":
         _partition_history()
 
@@ -105,6 +111,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _unpartition_history()
+    op.drop_table('ra_stats_counts')
     op.drop_table('ra_stats_seen')
     op.drop_table('ra_stats_days')
     op.drop_index('ix_ra_odds_historical_updated_at', table_name='ra_odds_historical')

@@ -80,3 +80,13 @@ class StatsSeen(Base):
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     dimension: Mapped[str] = mapped_column(String(48), primary_key=True)
     value: Mapped[str] = mapped_column(String(160), primary_key=True)
+
+
+class StatsCount(Base):
+    """How many values of each dimension ra_stats_seen holds, kept as values are added, so
+    the statistics never count that table."""
+    __tablename__ = "ra_stats_counts"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(48), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
