@@ -195,20 +195,15 @@ def _copy_merge(session, table, rows, columns, key, update) -> int:
 
 def _csv_rows(rows, columns):
     """Row tuples for COPY; dates and times formatted once per distinct value, since a batch
-    repeats the same few (the cycle's `now`, each race's off time)."""
+    repeats the same few (the cycle's `now`, each race's off time). Column by column, so the
+    per-row work stays in C (zip, map, dict lookups)."""
     getter = operator.itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
     temporal = [i for i, c in enumerate(columns) if isinstance(rows[0][c], (date, datetime))]
     if not temporal:
         return map(getter, rows)
-    formatted: dict = {None: None}
-
-    def values(row):
-        out = list(getter(row))
-        for i in temporal:
-            value = out[i]
-            text = formatted.get(value)
-            if text is None and value is not None:
-                text = formatted[value] = value.isoformat()
-            out[i] = text
-        return out
-    return map(values, rows)
+    table = list(zip(*map(getter, rows)))
+    for i in temporal:
+        formatted = {value: value.isoformat() for value in set(table[i]) if value is not None}
+        formatted[None] = None
+        table[i] = map(formatted.__getitem__, table[i])
+    return zip(*table)
