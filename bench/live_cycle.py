@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import multiprocessing
+import csv
 import io
 import random
 import time
@@ -67,20 +68,28 @@ class Cards:
 
 def copy_baseline(url: str) -> tuple[float, int]:
     """(seconds for COPY of the cycle's rows, every column but id, into an empty table, rows).
-    The rows travel as CSV from PostgreSQL and back: the harness holds no row objects, so
-    peak RSS is the cycle's own."""
+    The CSV is written as before (Python's formatting of each value, NULL as \\N), but from
+    rows streamed one at a time: the harness's copy of the rows must not decide peak RSS."""
     import psycopg2
+    from sqlalchemy import text
+
+    from darkhorses.db import get_engine
+    buffer, rows = io.StringIO(), 0
+    writer = csv.writer(buffer, lineterminator="\n")
+    with get_engine().connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=1000).execute(
+            text("SELECT * FROM ra_odds_live_prices ORDER BY id"))
+        columns = [c for c in result.keys() if c != "id"]
+        for row in result.mappings():
+            writer.writerow([("\\N" if row[c] is None else row[c].isoformat() if hasattr(row[c], "isoformat")
+                              else row[c]) for c in columns])
+            rows += 1
     connection = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
     with connection, connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM ra_odds_live_prices LIMIT 0")
-        columns = ", ".join(d.name for d in cursor.description if d.name != "id")
-        buffer = io.StringIO()
-        cursor.copy_expert(f"COPY (SELECT {columns} FROM ra_odds_live_prices ORDER BY id) TO STDOUT WITH (FORMAT csv)", buffer)
-        rows = buffer.getvalue().count("\n")
         cursor.execute("CREATE TABLE bench_copy (LIKE ra_odds_live_prices INCLUDING DEFAULTS)")
         buffer.seek(0)
         started = time.perf_counter()
-        cursor.copy_expert(f"COPY bench_copy ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+        cursor.copy_expert(f"COPY bench_copy ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
         elapsed = time.perf_counter() - started
         cursor.execute("DROP TABLE bench_copy")
     connection.close()
