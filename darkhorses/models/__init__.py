@@ -2,10 +2,10 @@
 from .base import Base, utcnow
 from .historical import LEDGER_DONE, LEDGER_STATUSES, BackfillRequest, CollectionLedger, OddsHistorical
 from .live import Bookmaker, LiveRace, OddsHistory, OddsLive
-from .operations import LiveFetch, RunRecord, StatsCount, StatsDay, StatsSeen, TaskStatus
+from .operations import Adoption, LiveFetch, RunRecord, StatsCount, StatsDay, StatsSeen, TaskStatus
 
 __all__ = [
     "Base", "utcnow", "Bookmaker", "OddsLive", "OddsHistory", "LiveRace", "OddsHistorical",
     "CollectionLedger", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "LiveFetch", "RunRecord", "TaskStatus",
-    "StatsCount", "StatsDay", "StatsSeen",
+    "Adoption", "StatsCount", "StatsDay", "StatsSeen",
 ]
