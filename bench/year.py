@@ -193,7 +193,7 @@ def timed(function, repeats: int) -> tuple[float, float]:
 
 def stats_job(now: datetime, output_dir: str) -> tuple[float, float, float, dict]:
     """(first run: the rollups of newly loaded days built, steady p50, steady max, steady parts)."""
-    from darkhorses import report, stats
+    from darkhorses import legacy_stats, report, stats
     from darkhorses.db import session_scope
     from darkhorses.prices import uk_date
     started = time.perf_counter()
@@ -206,6 +206,8 @@ def stats_job(now: datetime, output_dir: str) -> tuple[float, float, float, dict
                            ("collection health", stats.collection_health)):
             parts[name] = timed(lambda: part(session, now), 1)[0]
         parts["report movers"] = timed(lambda: report.biggest_movers(session, uk_date(now)), 1)[0]
+        parts["contract files"] = timed(lambda: (legacy_stats.live_sections(session, now),
+                                                 legacy_stats.historical_sections(session, now)), 1)[0]
     return first, p50, worst, parts
 
 
