@@ -22,8 +22,15 @@ LIVE_NULL_COLUMNS = ("odds_decimal", "odds_fractional", "off_dt", "course", "hor
 HISTORICAL_NULL_COLUMNS = ("match_timestamp", "track", "horse_name", "finishing_position", "industry_sp",
                            "betfair_sp", "official_rating", "jockey", "trainer",
                            "pre_race_min", "pre_race_max")
+# The contract files' data_quality columns, counted beside ours.
+CONTRACT_LIVE_NULLS = ("race_id", "horse_id", "bookmaker_id", "race_date", "course", "horse_name", "odds_decimal",
+                       "odds_timestamp")
+CONTRACT_HISTORICAL_NULLS = ("date_of_race", "track", "horse_name", "industry_sp", "finishing_position", "jockey",
+                             "trainer", "country")
+_LIVE_NULLS = tuple(dict.fromkeys(LIVE_NULL_COLUMNS + CONTRACT_LIVE_NULLS))
+_HISTORICAL_NULLS = tuple(dict.fromkeys(HISTORICAL_NULL_COLUMNS + CONTRACT_HISTORICAL_NULLS))
 COVERAGE = {"with_sp": "industry_sp", "with_bsp": "betfair_sp", "with_pre_race_min": "pre_race_min",
-            "with_pre_race_max": "pre_race_max"}
+            "with_pre_race_max": "pre_race_max", "with_forecasted_odds": "forecasted_odds"}
 # A results day re-collected this recently is rebuilt (its ledger time is set before commit).
 LEDGER_MARGIN = timedelta(hours=1)
 SOURCES = {"live": OddsLive.__table__, "historical": OddsHistorical.__table__}
@@ -138,24 +145,26 @@ def live_days(session, days: list[date]) -> dict[date, dict]:
     for row in session.execute(select(
             t.c.race_date, t.c.market_status, func.count().label("rows"),
             func.max(t.c.odds_timestamp).label("latest_odds"), func.max(t.c.fetched_at).label("latest_fetch"),
-            *_nulls(t, LIVE_NULL_COLUMNS)).where(_in_days(t, days))
+            *_nulls(t, _LIVE_NULLS)).where(_in_days(t, days))
             .group_by(t.c.race_date, t.c.market_status)).mappings():
         day = figures[row["race_date"]]
         day["rows"] += row["rows"]
         day["status"][row["market_status"]] = row["rows"]
-        day["nulls"].update({c: row[f"null_{c}"] or 0 for c in LIVE_NULL_COLUMNS})
+        day["nulls"].update({c: row[f"null_{c}"] or 0 for c in _LIVE_NULLS})
         day["latest_odds"] = max(filter(None, (day["latest_odds"], _utc_iso(row["latest_odds"]))), default=None)
         day["latest_fetch"] = max(filter(None, (day["latest_fetch"], _utc_iso(row["latest_fetch"]))), default=None)
     per_book = select(t.c.race_date, t.c.bookmaker_id, func.count().label("prices"),
-                      func.max(t.c.updated_at).label("latest")).where(_in_days(t, days)) \
-        .group_by(t.c.race_date, t.c.bookmaker_id, t.c.race_id).subquery()
-    for day, bookmaker, prices, races, latest in session.execute(
+                      func.max(t.c.updated_at).label("latest"), func.max(t.c.odds_timestamp).label("odds")) \
+        .where(_in_days(t, days)).group_by(t.c.race_date, t.c.bookmaker_id, t.c.race_id).subquery()
+    for day, bookmaker, prices, races, latest, odds in session.execute(
             select(per_book.c.race_date, per_book.c.bookmaker_id, func.sum(per_book.c.prices), func.count(),
-                   func.max(per_book.c.latest)).group_by(per_book.c.race_date, per_book.c.bookmaker_id)):
-        figures[day]["bookmakers"][bookmaker] = [int(prices), races, _utc_iso(latest)]
+                   func.max(per_book.c.latest), func.max(per_book.c.odds))
+            .group_by(per_book.c.race_date, per_book.c.bookmaker_id)):
+        figures[day]["bookmakers"][bookmaker] = [int(prices), races, _utc_iso(latest), _utc_iso(odds)]
     for day, breakdowns in _per_race(session, t, days, {"course": "course"}).items():
         figures[day].update(breakdowns)
-    _remember(session, "live", t, days, {"horse": ["horse_id"], "horse@": ["bookmaker_id", "horse_id"]})
+    _remember(session, "live", t, days, {"horse": ["horse_id"], "horse@": ["bookmaker_id", "horse_id"],
+                                         "bookmaker@": ["course", "bookmaker_id"]})
     return figures
 
 
@@ -165,15 +174,17 @@ def historical_days(session, days: list[date]) -> dict[date, dict]:
     for row in session.execute(select(
             t.c.date_of_race, func.count().label("rows"), func.max(t.c.updated_at).label("latest_update"),
             *(func.count(t.c[c]).label(k) for k, c in COVERAGE.items()),
-            *_nulls(t, HISTORICAL_NULL_COLUMNS)).where(_in_days(t, days)).group_by(t.c.date_of_race)).mappings():
+            *_nulls(t, _HISTORICAL_NULLS)).where(_in_days(t, days)).group_by(t.c.date_of_race)).mappings():
         figures[_as_day(row["date_of_race"])] = {
             "rows": row["rows"], "latest_update": _utc_iso(row["latest_update"]),
             "coverage": {k: row[k] for k in COVERAGE},
-            "nulls": {c: row[f"null_{c}"] or 0 for c in HISTORICAL_NULL_COLUMNS}}
+            "nulls": {c: row[f"null_{c}"] or 0 for c in _HISTORICAL_NULLS}}
     for day, breakdowns in _per_race(session, t, days, {"country": "country", "track": "track"}).items():
         figures[day].update(breakdowns)
     _remember(session, "historical", t, days,
-              {"horse": ["horse_id"], "jockey": ["jockey_id"], "trainer": ["trainer_id"]})
+              {"horse": ["horse_id"], "jockey": ["jockey_id"], "trainer": ["trainer_id"],
+               # by name too: the contract counts names (the old service's rows have no ids)
+               "horse_name": ["horse_name"], "jockey_name": ["jockey"], "trainer_name": ["trainer"]})
     return figures
 
 

@@ -64,14 +64,15 @@ def _by_date(days_figures, breakdown: str) -> list[dict]:
 def _by_bookmaker(days_figures, seen: dict) -> list[dict]:
     totals: dict = {}
     for _, figures in days_figures:
-        for bookmaker, (prices, races, latest) in figures["bookmakers"].items():
-            entry = totals.setdefault(bookmaker, [0, 0, None])
+        for bookmaker, (prices, races, latest, odds, *_) in figures["bookmakers"].items():
+            entry = totals.setdefault(bookmaker, [0, 0, None, None])
             entry[0] += prices
             entry[1] += races
             entry[2] = max(filter(None, (entry[2], latest)), default=None)
+            entry[3] = max(filter(None, (entry[3], odds)), default=None)
     return [{"bookmaker_id": bookmaker, "prices": prices, "races": races,
-             "horses": seen.get(f"horse@{bookmaker}", 0), "latest": latest}
-            for bookmaker, (prices, races, latest) in sorted(totals.items())]
+             "horses": seen.get(f"horse@{bookmaker}", 0), "latest": latest, "latest_odds": odds}
+            for bookmaker, (prices, races, latest, odds) in sorted(totals.items())]
 
 
 def live_statistics(session, now: datetime) -> dict:
