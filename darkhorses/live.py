@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from .bookmakers import bookmaker_for
 from .db import session_scope, upsert
@@ -289,9 +289,7 @@ def _classify(session, cards: list, now: datetime, summary: CycleSummary):
         race_id = text(card.get("race_id"), 32) if off else None
         if race_id and off > now and card.get("is_abandoned") is not True:
             digests[id(card)] = (race_id, off, _card_digest(card))
-    races = LiveRace.__table__
-    stored = dict(session.execute(select(races.c.race_id, races.c.card_digest).where(
-        races.c.race_id.in_([race_id for race_id, _, _ in digests.values()]))).all()) if digests else {}
+    stored = _stored_digests(session, {race_id: digest for race_id, _, digest in digests.values()})
     open_cards, unchanged, finished, abandoned = [], [], [], []
     for card in cards:
         race_id, off, digest = digests.get(id(card), (None, None, None))
@@ -312,6 +310,18 @@ def _classify(session, cards: list, now: datetime, summary: CycleSummary):
         elif race.off_dt <= now:
             finished.append(race.race_id)
     return open_cards, unchanged, finished, abandoned
+
+
+def _stored_digests(session, digests: dict[str, str]) -> dict[str, str]:
+    """{race: digest} of the races whose stored digest matches and whose rows are still there
+    (a race whose rows were deleted behind our back is written again, whatever its digest)."""
+    if not digests:
+        return {}
+    races, live = LiveRace.__table__, OddsLive.__table__
+    has_rows = exists().where(live.c.race_id == races.c.race_id)  # one index probe per race
+    return {race_id: digest for race_id, digest in session.execute(
+        select(races.c.race_id, races.c.card_digest).where(races.c.race_id.in_(list(digests)), has_rows))
+        if digest == digests[race_id]}
 
 
 def _count_unchanged(session, unchanged: list, now: datetime, summary: CycleSummary) -> None:

@@ -95,3 +95,20 @@ def test_known_keys_on_sqlite_too(tmp_path, monkeypatch):
                                               "changed_at": AT, "odds_decimal": 7.0}], KEY, ("odds_decimal",),
                       known=True) == 1
     assert prices() == {"h0": 2.0, "h1": 2.0, "h2": 7.0, "h3": 2.0}
+
+
+def test_an_unchanged_card_is_skipped_unless_its_rows_are_gone(database_url):
+    from darkhorses import live
+    from darkhorses.models import OddsLive
+    from tests.test_live import FakeCards, card, quote, runner
+    now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
+    cards = FakeCards([card("rac_1", "2026-11-28T13:20:00+00:00", [runner("h1", [quote("Bet365", "3.0", "2/1")])])])
+    assert live.run_cycle(cards, now).changed == 1
+    skipped = live.run_cycle(cards, now + timedelta(seconds=10))
+    assert (skipped.changed, skipped.races, skipped.prices) == (0, 1, 1)   # counted as last parsed
+    with session_scope() as session:
+        session.execute(OddsLive.__table__.delete())
+    again = live.run_cycle(cards, now + timedelta(seconds=20))
+    assert again.changed == 1
+    with session_scope() as session:
+        assert session.execute(select(func.count()).select_from(OddsLive)).scalar() == 1
