@@ -119,8 +119,10 @@ def main() -> None:
 
         cycle("all new", cards, now)
         cycle("no change", cards, now + timedelta(seconds=10))
-        cycle("10% changed", move_prices(cards, 0.10, now, rng), now + timedelta(seconds=20))
-        cycle("all changed", move_prices(cards, 1.0, now, rng), now + timedelta(seconds=30))
+        # A move carries the bookmaker's new `updated` stamp (a move under an unchanged stamp is
+        # rarer, and writes the same one history row).
+        cycle("10% changed", move_prices(cards, 0.10, now + timedelta(seconds=15), rng), now + timedelta(seconds=20))
+        cycle("all changed", move_prices(cards, 1.0, now + timedelta(seconds=25), rng), now + timedelta(seconds=30))
         copy_seconds, row_count = copy_baseline(url)
 
     prices = figures["all new"][1].prices

@@ -6,28 +6,28 @@ prices stay as the closing snapshot and its market is marked CLOSED.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import operator
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Float, cast, select, update
 
+from . import cards as card_digests
 from .bookmakers import bookmaker_for
 from .db import session_scope, upsert
-from .models import LiveFetch, LiveRace, OddsHistory, OddsLive
+from .logsafe import Tally, safe
+from .models import Bookmaker, LiveFetch, LiveRace, LiveSchedule, OddsHistory, OddsLive, Withdrawal
 from .prices import (parse_price, parse_timestamp, text, to_int, uk_date, uk_time)
 from .racing_api import RacingAPIClient
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# Fetch tomorrow's cards too when this window from now crosses midnight UK time.
-LOOKAHEAD = timedelta(hours=2)
 MAX_SLEEP = 900.0
+# ra_live_schedule's row for tomorrow's cards, fetched on their own clock.
+TOMORROW = "tomorrow"
 LIVE_KEY = ("race_id", "horse_id", "bookmaker_id")
 # What decides whether a stored row must be rewritten; timestamps are not part of it.
 COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country", "race_name",
@@ -41,8 +41,7 @@ _PRICE_AT = (COMPARED.index("odds_decimal"), COMPARED.index("odds_fractional"))
 # A quote's own fields: when only these differ, the row is rewritten with these alone.
 QUOTE = ("odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status")
 QUOTE_UPDATED = QUOTE + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
-# Part of every card digest: a change to how cards are parsed must not match old digests.
-DIGEST_VERSION = "1"
+_NOT_QUOTE_AT = tuple(i for i, c in enumerate(COMPARED) if c not in QUOTE)
 
 
 class MalformedRace(ValueError):
@@ -61,13 +60,10 @@ class ParsedRace:
     runners: int = 0
     skipped_runners: int = 0
     skipped_prices: int = 0
-    digest: str | None = None
-    counts_seen: dict | None = None
-
-    def counts(self) -> dict:
-        return {"runners": self.runners, "prices": len(self.rows), "skipped_runners": self.skipped_runners,
-                "skipped_prices": self.skipped_prices,
-                "bookmakers": sorted({row["bookmaker_id"] for row in self.rows})}
+    duplicate_runners: int = 0
+    horses: set[str] = field(default_factory=set)        # every runner on the card, priced or not
+    non_runners: set[str] = field(default_factory=set)   # runners every bookmaker shows as '-'
+    unknown_bookmakers: dict[str, str] = field(default_factory=dict)  # id -> name as the API spells it
 
 
 @dataclass
@@ -83,17 +79,23 @@ class CycleSummary:
     skipped_races: int = 0
     skipped_runners: int = 0
     skipped_prices: int = 0
+    duplicates: int = 0  # races repeated across pages, runners listed twice: the last kept
+    tomorrow_races: int | None = None  # None: tomorrow's cards were not due this cycle
+    unknown_bookmakers: int = 0
+    withdrawn: int = 0
+    reopened: int = 0
     next_off: str | None = None
     next_poll_seconds: float = MAX_SLEEP
     duration_seconds: float = 0.0
-    bookmakers_seen: set = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "bookmakers_seen"}
+        return asdict(self)
 
 
-def parse_racecard(card: dict) -> ParsedRace:
-    """A racecard as rows for ra_odds_live; bad runners and prices are skipped and counted."""
+def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
+    """A racecard as rows for ra_odds_live; bad runners and prices are skipped and counted
+    (into `bad_runners` for one summary line, else a line each); a runner listed twice
+    counts once, its last listing kept."""
     if not isinstance(card, dict):
         raise MalformedRace("racecard is not an object")
     race_id = text(card.get("race_id"), 32)
@@ -120,17 +122,32 @@ def parse_racecard(card: dict) -> ParsedRace:
     runners = card.get("runners")
     if not isinstance(runners, list):
         raise MalformedRace(f"race {race_id}: runners is not a list")
+    by_horse: dict[str, list[dict]] = {}
     for runner in runners:
+        start = len(race.rows)
         try:
-            _parse_runner(race, runner)
+            horse_id = _parse_runner(race, runner)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             race.skipped_runners += 1
             horse = runner.get("horse_id") if isinstance(runner, dict) else None
-            log.warning("race %s: skipped malformed runner %s: %s", race_id, horse, exc)
+            reason = f"race {race_id} runner {horse}: {exc}"
+            if bad_runners is not None:
+                bad_runners.add(reason)
+            else:
+                log.warning("skipped malformed runner %s", safe(reason, 300))
+            continue
+        if horse_id in by_horse:
+            race.duplicate_runners += 1
+            race.runners -= 1
+        by_horse[horse_id] = race.rows[start:]
+    if race.duplicate_runners:
+        race.rows = [row for rows in by_horse.values() for row in rows]
+        kept = {(row["horse_id"], row["bookmaker_id"]) for row in race.rows}
+        race.raw_history = {k: v for k, v in race.raw_history.items() if k in kept}
     return race
 
 
-def _parse_runner(race: ParsedRace, runner: dict) -> None:
+def _parse_runner(race: ParsedRace, runner: dict) -> str:
     horse_id = text(runner["horse_id"], 32)
     if not horse_id:
         raise ValueError("no horse_id")
@@ -145,10 +162,14 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
         "weight": text(runner.get("lbs"), 8),
         "form": text(runner.get("form"), 32),
     }
+    race.horses.add(horse_id)
     odds = runner.get("odds") or []
     if not isinstance(odds, list):
         raise ValueError("odds is not a list")
     race.runners += 1
+    # '-' from every book is how a declared non-runner shows on a racecard.
+    if odds and all(isinstance(q, dict) and str(q.get("decimal")).strip() == "-" for q in odds):
+        race.non_runners.add(horse_id)
     seen = set()
     for quote in odds:
         bookmaker = bookmaker_for(quote.get("bookmaker")) if isinstance(quote, dict) else None
@@ -157,6 +178,8 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
             race.skipped_prices += 1
             continue
         seen.add(bookmaker.id)
+        if bookmaker.type == "unknown":
+            race.unknown_bookmakers.setdefault(bookmaker.id, bookmaker.name)
         race.rows.append({
             **race.meta, **runner_meta,
             "bookmaker_id": bookmaker.id,
@@ -170,6 +193,7 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
         })
         if quote.get("history"):
             race.raw_history[(horse_id, bookmaker.id)] = quote["history"]
+    return horse_id
 
 
 def earlier_prices(race_id: str, horse_id: str, bookmaker_id: str, history) -> list[dict]:
@@ -205,19 +229,27 @@ def next_poll_seconds(seconds_to_next_off: float | None, table, elapsed: float =
     return round(max(0.0, min(interval, MAX_SLEEP) - elapsed), 3)
 
 
-def _off(card) -> datetime | None:
-    return parse_timestamp(card.get("off_dt")) if isinstance(card, dict) else None
-
-
-def _fetch_cards(client: RacingAPIClient, now: datetime, regions) -> list[dict]:
-    """Today's cards, plus tomorrow's when the look-ahead crosses midnight or today is over
-    (so the countdown can aim at tomorrow's first race)."""
-    today = uk_date(now)
-    cards = client.racecards_pro(today, regions)
-    today_has_more = any(off > now for off in map(_off, cards) if off)
-    if uk_date(now + LOOKAHEAD) != today or not today_has_more:
-        cards = cards + client.racecards_pro(today + timedelta(days=1), regions)
-    return cards
+def _fetch_tomorrow(client: RacingAPIClient, now: datetime, settings, summary: CycleSummary) -> list[dict]:
+    """Tomorrow's cards when due on their own clock: every interval of the far band (races
+    more than 2 hours away), however often today's races are polled. The due time lives in
+    the database, so it holds across cycles, restarts and processes. A failure is logged
+    and retried when next due; it never fails today's cycle."""
+    with session_scope() as session:
+        schedule = session.get(LiveSchedule, TOMORROW)
+        if schedule is not None and schedule.due_at > now:
+            return []
+    cards, error = [], None
+    try:
+        cards = client.racecards_pro(uk_date(now) + timedelta(days=1), settings.regions)
+    except Exception as exc:  # noqa: BLE001 - today's prices matter more than any error here
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("tomorrow's racecards not fetched (today's cycle carries on): %s", error)
+    with session_scope() as session:
+        upsert(session, LiveSchedule.__table__, [{
+            "name": TOMORROW, "due_at": now + timedelta(seconds=settings.poll_intervals[-1][1]),
+            "last_attempt_at": now, "last_error": error}], ("name",), ("due_at", "last_attempt_at", "last_error"))
+    summary.tomorrow_races = len(cards) if isinstance(cards, list) else 0
+    return cards if isinstance(cards, list) else []
 
 
 def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None,
@@ -228,19 +260,24 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
     now = now or datetime.now(timezone.utc)
     own_client = client is None
     client = client or RacingAPIClient(settings)
+    summary = CycleSummary()
     try:
-        cards = _fetch_cards(client, now, settings.regions)
+        cards = client.racecards_pro(uk_date(now), settings.regions)
+        cards = cards + _fetch_tomorrow(client, now, settings, summary)
     finally:
         if own_client:
             client.close()
 
-    summary = CycleSummary()
     with session_scope() as session:
-        open_cards, unchanged, finished, abandoned = _classify(session, cards, now, summary)
+        cards, digests, unchanged = card_digests.skip_unchanged(session, cards, now)
+    open_races, finished, abandoned = _sort_races(cards, now, summary)
+
+    with session_scope() as session:
         summary.closed = _close_markets(session, finished, abandoned)
-        written = _write_open_races(session, open_cards, now, summary)
-        _count_unchanged(session, unchanged, now, summary)
-        upcoming = [r.off_dt for r in written] + [off for _, off, _ in unchanged]
+        bookmakers = _write_open_races(session, open_races, now, summary, digests)
+        card_digests.count_unchanged(session, unchanged, now, summary, bookmakers,
+                                     {i for race in open_races for i in race.unknown_bookmakers})
+        upcoming = [r.off_dt for r in open_races] + [off for _, off in unchanged]
         next_off = min(upcoming) if upcoming else None
         summary.next_off = next_off.isoformat() if next_off else None
         summary.errors = summary.skipped_races + summary.skipped_runners
@@ -251,11 +288,42 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
         session.add(LiveFetch(
             fetch_timestamp=now, races_count=summary.races, horses_count=summary.runners,
             bookmakers_found=summary.bookmakers, total_odds_fetched=summary.prices,
-            bookmaker_list=sorted(summary.bookmakers_seen), fetch_duration_ms=round(summary.duration_seconds * 1000, 1),
+            bookmaker_list=sorted(bookmakers), fetch_duration_ms=round(summary.duration_seconds * 1000, 1),
             errors_count=summary.errors, prices_changed=summary.changed, created_at=now,
             detail={k: v for k, v in summary.as_dict().items() if k not in (
                 "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")}))
     return summary
+
+
+def _sort_races(cards: list, now: datetime, summary: CycleSummary):
+    """(open races, ids of races that are off, ids of abandoned races); a race repeated on two
+    pages (the API paging while races are added) is taken once, its last card kept."""
+    parsed: dict[str, ParsedRace] = {}
+    bad_races, bad_runners = Tally(), Tally()
+    for card in cards:
+        try:
+            race = parse_racecard(card, bad_runners)
+        except MalformedRace as exc:
+            summary.skipped_races += 1
+            bad_races.add(str(exc))
+            continue
+        summary.duplicates += race.duplicate_runners
+        if race.race_id in parsed:
+            summary.duplicates += 1
+        parsed[race.race_id] = race
+    bad_races.warn(log, "racecards")
+    bad_runners.warn(log, "racecard runners")
+    if summary.duplicates:
+        log.warning("racecards repeated %d races or runners; the last of each kept", summary.duplicates)
+    open_races, finished, abandoned = [], [], []
+    for race in parsed.values():
+        if race.abandoned:
+            abandoned.append(race.race_id)
+        elif race.off_dt <= now:
+            finished.append(race.race_id)
+        else:
+            open_races.append(race)
+    return open_races, finished, abandoned
 
 
 def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
@@ -272,204 +340,175 @@ def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
     return closed
 
 
-def _card_digest(card: dict) -> str:
-    return hashlib.blake2b((DIGEST_VERSION + json.dumps(card, separators=(",", ":"), default=str)).encode(),
-                           digest_size=16).hexdigest()
-
-
-def _classify(session, cards: list, now: datetime, summary: CycleSummary):
-    """(open cards to write as (card, digest), unchanged open races, finished ids, abandoned ids).
-
-    An open race whose card is byte-for-byte the one written last time is not parsed at all:
-    its rows are already what parsing would produce (the digest is stored with them). Open
-    cards are parsed later, one at a time, so a cycle never holds every parsed row at once."""
-    digests = {}
-    for card in cards:
-        off = _off(card)
-        race_id = text(card.get("race_id"), 32) if off else None
-        if race_id and off > now and card.get("is_abandoned") is not True:
-            digests[id(card)] = (race_id, off, _card_digest(card))
-    stored = _stored_digests(session, {race_id: digest for race_id, _, digest in digests.values()})
-    open_cards, unchanged, finished, abandoned = [], [], [], []
-    for card in cards:
-        race_id, off, digest = digests.get(id(card), (None, None, None))
-        if digest is not None:
-            if stored.get(race_id) == digest:
-                unchanged.append((race_id, off, digest))
-            else:
-                open_cards.append((card, digest))
-            continue
-        try:
-            race = parse_racecard(card)
-        except MalformedRace as exc:
-            summary.skipped_races += 1
-            log.warning("skipped malformed race: %s", exc)
-            continue
-        if race.abandoned:
-            abandoned.append(race.race_id)
-        elif race.off_dt <= now:
-            finished.append(race.race_id)
-    return open_cards, unchanged, finished, abandoned
-
-
-def _stored_digests(session, digests: dict[str, str]) -> dict[str, str]:
-    """{race: digest} of the races whose stored digest matches and whose rows are still there
-    (a race whose rows were deleted behind our back is written again, whatever its digest)."""
-    if not digests:
-        return {}
-    races, live = LiveRace.__table__, OddsLive.__table__
-    has_rows = exists().where(live.c.race_id == races.c.race_id)  # one index probe per race
-    return {race_id: digest for race_id, digest in session.execute(
-        select(races.c.race_id, races.c.card_digest).where(races.c.race_id.in_(list(digests)), has_rows))
-        if digest == digests[race_id]}
-
-
-def _count_unchanged(session, unchanged: list, now: datetime, summary: CycleSummary) -> None:
-    """Unchanged races count in the summary as their last parse did; only their check time moves."""
-    if not unchanged:
-        return
-    races = LiveRace.__table__
-    ids = [race_id for race_id, _, _ in unchanged]
-    bookmakers = summary.bookmakers_seen
-    for counts in session.execute(select(races.c.card_counts).where(races.c.race_id.in_(ids))).scalars():
-        counts = counts or {}
-        summary.races += 1
-        summary.runners += counts.get("runners", 0)
-        summary.prices += counts.get("prices", 0)
-        summary.skipped_runners += counts.get("skipped_runners", 0)
-        summary.skipped_prices += counts.get("skipped_prices", 0)
-        bookmakers.update(counts.get("bookmakers", ()))
-    summary.bookmakers = len(bookmakers)
-    session.execute(update(races).where(races.c.race_id.in_(ids)).values(
-        captures=races.c.captures + 1, fetched_at=now))
-
-
-_RUNNER_META = len(COMPARED) - 7   # race and runner columns lead COMPARED; 7 per-quote ones follow
-
-
-def _stored_rows(session, race_ids: list[str]) -> tuple[dict, dict]:
-    """({(race, horse, bookmaker): its bookmaker and quote values, then odds_timestamp},
-    {(race, horse): {meta values}}).
-
-    Race and runner values are read once per runner, not once per price (a set: rows written
-    at different times may differ). Less to read, convert and hold than every column of every row."""
+def _stored_rows(session, race_ids: list[str]) -> dict:
+    """key -> (compared values, the bookmaker's `updated` stamp as stored)."""
     live = OddsLive.__table__
-    meta_columns, quote_columns = COMPARED[:_RUNNER_META], COMPARED[_RUNNER_META:] + ("odds_timestamp",)
     if session.get_bind().dialect.name == "postgresql":
-        # Straight from the driver: psycopg2 already returns the types the rows compare with,
-        # and SQLAlchemy's per-value result processing would cost more than the query.
+        # Straight from the driver (numeric read as float8): psycopg2 returns the types the
+        # rows compare with; SQLAlchemy's per-value result processing would cost more.
         cursor = session.connection().connection.dbapi_connection.cursor()
-        # numeric(10,3) read as float8: floats to compare with, no Decimal per row.
-        selected = ", ".join("odds_decimal::float8" if c == "odds_decimal" else c for c in LIVE_KEY + quote_columns)
+        selected = ", ".join("odds_decimal::float8" if c == "odds_decimal" else c
+                             for c in LIVE_KEY + COMPARED + ("odds_timestamp",))
         cursor.execute(f"SELECT {selected} FROM {live.name} WHERE race_id = ANY(%s)", (race_ids,))
-        quotes = {row[:3]: row[3:] for row in cursor}
-        cursor.execute("SELECT DISTINCT " + ", ".join(("race_id", "horse_id") + meta_columns)
-                       + f" FROM {live.name} WHERE race_id = ANY(%s)", (race_ids,))
-        meta_rows = cursor.fetchall()
-    else:
-        quotes = {tuple(row[:3]): tuple(row[3:]) for row in session.execute(
-            select(*(live.c[c] for c in LIVE_KEY + quote_columns)).where(live.c.race_id.in_(race_ids)))}
-        meta_rows = session.execute(select(*(live.c[c] for c in ("race_id", "horse_id") + meta_columns))
-                                    .where(live.c.race_id.in_(race_ids)).distinct()).all()
-    meta: dict = {}
-    for row in meta_rows:
-        meta.setdefault((row[0], row[1]), set()).add(tuple(row[2:]))
-    return quotes, meta
+        return {row[:3]: (row[3:-1], row[-1]) for row in cursor}
+    columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c]
+               for c in LIVE_KEY + COMPARED + ("odds_timestamp",)]
+    return {tuple(row[:3]): (tuple(row[3:-1]), row[-1]) for row in session.execute(
+        select(*columns).where(live.c.race_id.in_(race_ids)))}
 
 
-class _Changes:
-    """The rows a cycle writes, sorted by how: new, whole row, or the quote's own columns only."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-        # History rows whose stamp the stored price already has go through the merge: their
-        # key may exist. The rest are new by construction and are COPYed straight in.
-        self.new, self.whole, self.quotes, self.history, self.same_stamp = [], [], [], [], []
-
-    def add(self, row: dict, before, runner_same: bool) -> None:
-        row["odds_timestamp"] = row["odds_timestamp"] or self.now  # not null in the contract
-        values = _compared(row)
-        if before is not None and runner_same and before[:-1] == values[_RUNNER_META:]:
-            return
-        now = self.now
-        if before is None:
-            self.new.append(row)
-        elif runner_same and before[:2] == values[_RUNNER_META:_RUNNER_META + 2]:
-            self.quotes.append({**{c: row[c] for c in LIVE_KEY + QUOTE}, "in_play": False,
-                                "odds_timestamp": row["odds_timestamp"], "fetched_at": now, "updated_at": now})
-        else:
-            self.whole.append(row)
-        row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now)
-        if before is None or any(before[i - _RUNNER_META] != values[i] for i in _PRICE_AT):
-            same = before is not None and before[-1] == row["odds_timestamp"]
-            (self.same_stamp if same else self.history).append({
-                "race_id": row["race_id"], "horse_id": row["horse_id"], "bookmaker_id": row["bookmaker_id"],
-                "odds_decimal": row["odds_decimal"], "odds_fractional": row["odds_fractional"],
-                "changed_at": row["odds_timestamp"] or now, "observed_at": now})
-
-
-def _race_changes(race: ParsedRace, quotes: dict, meta: dict, changes: _Changes, summary: CycleSummary) -> None:
-    summary.races += 1
-    summary.runners += race.runners
-    summary.skipped_runners += race.skipped_runners
-    summary.skipped_prices += race.skipped_prices
-    runner_same: dict = {}
-    for row in race.rows:
-        row["market_status"] = "OPEN"
-        summary.prices += 1
-        summary.bookmakers_seen.add(row["bookmaker_id"])
-        runner = (row["race_id"], row["horse_id"])
-        if runner not in runner_same:
-            runner_same[runner] = meta.get(runner) == {_compared(row)[:_RUNNER_META]}
-        changes.add(row, quotes.get(runner + (row["bookmaker_id"],)), runner_same[runner])
-    # Earlier prices the API still reports: our own first sight of a price may be late.
-    for (horse_id, bookmaker_id), history in race.raw_history.items():
-        if (race.race_id, horse_id, bookmaker_id) not in quotes:
-            changes.history.extend({**h, "observed_at": changes.now}
-                                   for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
-
-
-def _write_open_races(session, open_cards: list, now: datetime, summary: CycleSummary) -> list[ParsedRace]:
-    """Parse and write the changed open races; returns them (their rows dropped once sorted)."""
-    if not open_cards:
-        return []
-    quotes, meta = _stored_rows(session, [text(card.get("race_id"), 32) for card, _ in open_cards])
-    changes, races = _Changes(now), []
-    for card, digest in open_cards:
-        try:
-            race = parse_racecard(card)
-        except MalformedRace as exc:
-            summary.skipped_races += 1
-            log.warning("skipped malformed race: %s", exc)
-            continue
-        race.digest = digest
-        _race_changes(race, quotes, meta, changes, summary)
-        race.counts_seen = race.counts()
-        race.rows, race.raw_history = [], {}
-        races.append(race)
-    del quotes, meta
-    summary.bookmakers = len(summary.bookmakers_seen)
-    summary.changed = len(changes.new) + len(changes.whole) + len(changes.quotes)
-    live = OddsLive.__table__
-    upsert(session, live, changes.quotes, LIVE_KEY, QUOTE_UPDATED, known=True)
-    upsert(session, live, changes.whole, LIVE_KEY, UPDATED, known=True)
-    upsert(session, live, changes.new, LIVE_KEY, UPDATED, expect_new=True)
-    history_key = ("race_id", "horse_id", "bookmaker_id", "changed_at")
-    summary.history = upsert(session, OddsHistory.__table__, changes.history, history_key, expect_new=True) \
-        + upsert(session, OddsHistory.__table__, changes.same_stamp, history_key)
-    _record_races(session, races, now)
-    return races
-
-
-def _record_races(session, races: list[ParsedRace], now: datetime) -> None:
+def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary,
+                      digests: dict[str, str] | None = None) -> set[str]:
+    """Write the prices that changed; returns the ids of the bookmakers seen."""
     if not races:
-        return
-    table = LiveRace.__table__
-    upsert(session, table, [
+        return set()
+    race_ids = [r.race_id for r in races]
+    live = OddsLive.__table__
+    stored = _stored_rows(session, race_ids)
+    _mark_non_runners(session, races, stored, now, summary)
+
+    # New rows are COPYed straight in; known keys are one UPDATE … FROM, of the quote's
+    # columns alone when nothing else about the row changed.
+    new_rows, whole_rows, quote_rows, history_rows, bookmakers = [], [], [], [], set()
+    for race in races:
+        summary.races += 1
+        summary.runners += race.runners
+        summary.skipped_runners += race.skipped_runners
+        summary.skipped_prices += race.skipped_prices
+        for row in race.rows:
+            row["market_status"] = "OPEN"
+            summary.prices += 1
+            bookmakers.add(row["bookmaker_id"])
+            key = (row["race_id"], row["horse_id"], row["bookmaker_id"])
+            before = stored.get(key)
+            if before is not None and before[0] == _compared(row):
+                continue
+            row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now,
+                       odds_timestamp=row["odds_timestamp"] or now)
+            _sort_change(row, before, new_rows, whole_rows, quote_rows)
+            if before is None or any(before[0][i] != row[COMPARED[i]] for i in _PRICE_AT):
+                history_rows.append({
+                    "race_id": row["race_id"], "horse_id": row["horse_id"],
+                    "bookmaker_id": row["bookmaker_id"], "odds_decimal": row["odds_decimal"],
+                    "odds_fractional": row["odds_fractional"],
+                    "changed_at": _changed_at(row["odds_timestamp"], before, now), "observed_at": now})
+        # Earlier prices the API still reports: our own first sight of a price may be late.
+        for (horse_id, bookmaker_id), history in race.raw_history.items():
+            if (race.race_id, horse_id, bookmaker_id) not in stored:
+                history_rows.extend({**h, "observed_at": now}
+                                    for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
+    summary.bookmakers = len(bookmakers)
+    summary.changed = len(new_rows) + len(whole_rows) + len(quote_rows)
+    del stored
+    _register_unknown_bookmakers(session, races, summary)
+    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True)
+    upsert(session, live, whole_rows, LIVE_KEY, UPDATED, known=True)
+    upsert(session, live, new_rows, LIVE_KEY, UPDATED, expect_new=True)
+    # A new price's changed_at is past the stored stamp (_changed_at): its key is new.
+    summary.history = upsert(session, OddsHistory.__table__, history_rows,
+                             ("race_id", "horse_id", "bookmaker_id", "changed_at"), expect_new=True)
+
+    digests = digests or {}
+    upsert(session, LiveRace.__table__, [
         {"race_id": r.race_id, "race_date": r.meta["race_date"], "off_dt": r.off_dt,
          "course": r.meta["course"], "race_name": r.meta["race_name"], "market_status": "OPEN",
-         "captures": 0, "first_seen_at": now, "fetched_at": now, "card_digest": r.digest,
-         "card_counts": r.counts_seen} for r in races],
+         "captures": 0, "first_seen_at": now, "fetched_at": now, "card_digest": digests.get(r.race_id),
+         "card_counts": card_digests.race_counts(r)} for r in races],
         ("race_id",), ("race_date", "off_dt", "course", "race_name", "card_digest", "card_counts"))
-    session.execute(update(table).where(table.c.race_id.in_([r.race_id for r in races])).values(
-        captures=table.c.captures + 1, fetched_at=now))
+    races_table = LiveRace.__table__
+    session.execute(update(races_table).where(races_table.c.race_id.in_(race_ids)).values(
+        captures=races_table.c.captures + 1, fetched_at=now))
+    return bookmakers
+
+
+def _sort_change(row: dict, before, new_rows: list, whole_rows: list, quote_rows: list) -> None:
+    if before is None:
+        new_rows.append(row)
+        return
+    values = before[0]
+    if all(values[i] == row[COMPARED[i]] for i in _NOT_QUOTE_AT):
+        quote_rows.append({c: row[c] for c in LIVE_KEY + QUOTE_UPDATED})
+    else:
+        whole_rows.append(row)
+
+
+def _changed_at(stamp: datetime | None, before, now: datetime) -> datetime:
+    """When a new price was set: the bookmaker's `updated` stamp, or our own time when the
+    stamp did not move past the stored one (a move the bookmaker did not re-stamp would
+    otherwise collide with the earlier price's history row and be lost)."""
+    if stamp is None or (before is not None and before[1] is not None and stamp <= before[1]):
+        return now
+    return stamp
+
+
+_unknown_logged: set[str] = set()
+
+
+def _register_unknown_bookmakers(session, races: list[ParsedRace], summary: CycleSummary) -> None:
+    """Bookmakers outside our list join ra_bookmakers as 'unknown'; each is logged once per process."""
+    unknown = {}
+    for race in races:
+        for bookmaker_id, name in race.unknown_bookmakers.items():
+            unknown.setdefault(bookmaker_id, name)
+    summary.unknown_bookmakers = len(unknown)
+    if not unknown:
+        return
+    upsert(session, Bookmaker.__table__, [{"bookmaker_id": bookmaker_id, "bookmaker_name": name, "bookmaker_type": "unknown"}
+                                          for bookmaker_id, name in sorted(unknown.items())], ("bookmaker_id",))
+    for bookmaker_id, name in unknown.items():
+        if bookmaker_id not in _unknown_logged:
+            _unknown_logged.add(bookmaker_id)
+            log.warning("bookmaker %r is not in our list: stored as %r (type unknown)", name, bookmaker_id)
+
+
+_STATUS_AT, _PRICE_DECIMAL_AT, _NAME_AT = (COMPARED.index(c) for c in ("market_status", "odds_decimal", "horse_name"))
+
+
+def _mark_non_runners(session, races: list[ParsedRace], stored: dict, now: datetime, summary: CycleSummary) -> None:
+    """Close the live rows of runners gone from their card (or priced '-' by every book), once,
+    and record each withdrawal with its last best price; reopen a runner that comes back."""
+    by_id = {race.race_id: race for race in races}
+    leaving: dict[tuple[str, str], list] = {}
+    back = set()
+    for (race_id, horse_id, _), (values, _stamp) in stored.items():
+        race = by_id[race_id]
+        status = values[_STATUS_AT]
+        if status == "OPEN":
+            # A race with a malformed runner cannot tell us who is missing from it.
+            if horse_id in race.non_runners or (horse_id not in race.horses and not race.skipped_runners):
+                leaving.setdefault((race_id, horse_id), []).append(values)
+        elif status == "NON_RUNNER" and horse_id in race.horses and horse_id not in race.non_runners:
+            back.add((race_id, horse_id))
+    for (race_id, horse_id), rows in sorted(leaving.items()):
+        prices = [v[_PRICE_DECIMAL_AT] for v in rows if v[_PRICE_DECIMAL_AT]]
+        _withdraw(session, by_id[race_id], horse_id, rows[0][_NAME_AT], prices, now, summary)
+    for race_id, horse_id in sorted(back):
+        _reopen(session, by_id[race_id], horse_id, now, summary)
+
+
+def _withdraw(session, race: ParsedRace, horse_id: str, name, prices: list[float], now, summary) -> None:
+    live = OddsLive.__table__
+    session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
+                                       live.c.market_status == "OPEN")
+                    .values(market_status="NON_RUNNER", withdrawn_at=now))
+    values = {"race_date": race.meta["race_date"], "horse_name": name, "withdrawn_at": now,
+              "last_price": max(prices) if prices else None, "last_price_books": len(prices),
+              "reason": "no_prices" if horse_id in race.horses else "off_card", "reopened_at": None}
+    upsert(session, Withdrawal.__table__, [{"race_id": race.race_id, "horse_id": horse_id, **values}],
+           ("race_id", "horse_id"), values.keys())
+    summary.withdrawn += 1
+    log.info("race %s: runner %s withdrawn (%s); last best price %s", race.race_id, horse_id,
+             values["reason"], values["last_price"])
+
+
+def _reopen(session, race: ParsedRace, horse_id: str, now, summary) -> None:
+    live = OddsLive.__table__
+    session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
+                                       live.c.market_status == "NON_RUNNER")
+                    .values(market_status="OPEN", withdrawn_at=None))
+    table = Withdrawal.__table__
+    session.execute(update(table).where(table.c.race_id == race.race_id, table.c.horse_id == horse_id)
+                    .values(reopened_at=now))
+    summary.reopened += 1
+    log.warning("race %s: runner %s is back on the card after being withdrawn; reopened (a glitch?)",
+                race.race_id, horse_id)

@@ -5,7 +5,7 @@ month that holds rows (plus the current month and three ahead), a default partit
 outliers, every existing row copied across in this transaction. SQLite keeps a plain table.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-29 23:30:00
 """
 from datetime import date
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0005'
-down_revision = '0003'  # '0002' in the brief; main now has 0003 before it (the coordinator re-chains)
+down_revision = '0004'  # '0002' in the brief; chained after main's latest (the coordinator re-chains)
 branch_labels = None
 depends_on = None
 
