@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0005'
-down_revision = '0004'  # '0002' in the brief; chained after main's latest (the coordinator re-chains)
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
