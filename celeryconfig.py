@@ -68,6 +68,12 @@ beat_schedule = {
         "schedule": _settings.historical_resume_seconds,
         "options": {"expires": max(1.0, _settings.historical_resume_seconds - 10)},
     },
+    # Next months' history partitions exist long before rows arrive; retention drops old ones.
+    "maintenance-partitions": {
+        "task": names.MAINTENANCE_PARTITIONS,
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
     "stats-update": {
         "task": names.STATS_UPDATE,
         "schedule": 600.0,

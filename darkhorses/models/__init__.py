@@ -3,10 +3,10 @@ from .base import Base, utcnow
 from .historical import (LEDGER_DONE, LEDGER_STATUSES, BackfillRequest, CollectionLedger, LedgerStatus,
                          OddsHistorical)
 from .live import Bookmaker, LiveRace, LiveSchedule, MarketLine, OddsHistory, OddsLive, Withdrawal
-from .operations import Adoption, LiveFetch, RunRecord, TaskStatus
+from .operations import Adoption, LiveFetch, RunRecord, StatsCount, StatsDay, StatsSeen, TaskStatus
 
 __all__ = [
     "Base", "utcnow", "Bookmaker", "OddsLive", "OddsHistory", "LiveRace", "OddsHistorical",
     "CollectionLedger", "LedgerStatus", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "LiveFetch",
-    "RunRecord", "TaskStatus", "Adoption", "Withdrawal", "LiveSchedule", "MarketLine",
+    "RunRecord", "TaskStatus", "Adoption", "Withdrawal", "LiveSchedule", "MarketLine", "StatsCount", "StatsDay", "StatsSeen",
 ]

@@ -40,6 +40,7 @@ class OddsHistorical(Base):
         UniqueConstraint("race_id", "horse_id"),
         Index("ix_ra_odds_historical_date_of_race_track", "date_of_race", "track"),
         Index("ix_ra_odds_historical_country", "country"),
+        Index("ix_ra_odds_historical_updated_at", "updated_at"),  # recent activity without a scan
     )
 
     racing_bet_data_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -11,15 +11,18 @@ HISTORICAL_BACKFILL = "darkhorses.historical.backfill"
 HISTORICAL_DAILY = "darkhorses.historical.daily"
 HISTORICAL_RESUME = "darkhorses.historical.resume"
 STATS_UPDATE = "darkhorses.stats.update"
+MAINTENANCE_PARTITIONS = "darkhorses.maintenance.partitions"
 
 LIVE_QUEUE, HISTORICAL_QUEUE, STATS_QUEUE = "live", "historical", "stats"
 QUEUES = (LIVE_QUEUE, HISTORICAL_QUEUE, STATS_QUEUE)
 
-# Each task runs on the queue named by its middle part (darkhorses.<queue>.<task>).
+# Each task runs on the queue named by its middle part (darkhorses.<queue>.<task>);
+# maintenance shares `stats`.
 ROUTES = {
     "darkhorses.live.*": {"queue": LIVE_QUEUE},
     "darkhorses.historical.*": {"queue": HISTORICAL_QUEUE},
     "darkhorses.stats.*": {"queue": STATS_QUEUE},
+    "darkhorses.maintenance.*": {"queue": STATS_QUEUE},
 }
 ALL = (LIVE_POLL, LIVE_WATCHDOG, HISTORICAL_COLLECT_DAY, HISTORICAL_BACKFILL, HISTORICAL_DAILY, HISTORICAL_RESUME,
-       STATS_UPDATE)
+       STATS_UPDATE, MAINTENANCE_PARTITIONS)

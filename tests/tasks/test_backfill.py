@@ -68,13 +68,13 @@ def test_tasks_refuse_dates_not_over_yet_and_record_nothing(database_url, redis_
                       RACING_API_URL="http://127.0.0.1:9", RACING_API_USERNAME="u", RACING_API_PASSWORD="p")
     client = Celery("test-client", broker=redis_url, backend=redis_url)
     with celery_worker(env, queues="historical", log_path=tmp_path / "worker.log"):
-        day = client.send_task("darkhorses.historical.collect_day", args=[today.isoformat()], queue="historical")
+        day = client.send_task(names.HISTORICAL_COLLECT_DAY, args=[today.isoformat()], queue="historical")
         assert day.get(timeout=60)["status"] == "refused"
-        backfill = client.send_task("darkhorses.historical.backfill", queue="historical",
+        backfill = client.send_task(names.HISTORICAL_BACKFILL, queue="historical",
                                     args=[(today - timedelta(days=2)).isoformat(), (today + timedelta(days=1)).isoformat()])
         outcome = backfill.get(timeout=60)
         assert outcome["status"] == "refused" and "not over yet" in outcome["error"]
-        reversed_range = client.send_task("darkhorses.historical.backfill", args=["2026-02-05", "2026-02-01"],
+        reversed_range = client.send_task(names.HISTORICAL_BACKFILL, args=["2026-02-05", "2026-02-01"],
                                           queue="historical")
         assert reversed_range.get(timeout=60)["status"] == "refused"
     engine = create_engine(database_url)

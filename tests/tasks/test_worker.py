@@ -33,7 +33,7 @@ def test_every_registered_task_and_every_scheduled_task_is_named_in_one_place():
     assert registered == TASK_NAMES
     scheduled = {entry["task"] for entry in darkhorses_app.conf.beat_schedule.values()}
     assert scheduled == {"darkhorses.live.watchdog", "darkhorses.historical.daily", "darkhorses.historical.resume",
-                         "darkhorses.stats.update"}
+                         "darkhorses.stats.update", "darkhorses.maintenance.partitions"}
 
 
 def test_routes_send_each_task_to_its_queue():
@@ -42,7 +42,8 @@ def test_routes_send_each_task_to_its_queue():
     assert queues == {"darkhorses.live.poll": "live", "darkhorses.live.watchdog": "live",
                       "darkhorses.historical.daily": "historical", "darkhorses.historical.resume": "historical",
                       "darkhorses.historical.collect_day": "historical",
-                      "darkhorses.historical.backfill": "historical", "darkhorses.stats.update": "stats"}
+                      "darkhorses.historical.backfill": "historical", "darkhorses.stats.update": "stats",
+                      "darkhorses.maintenance.partitions": "stats"}
     conf = darkhorses_app.conf
     assert conf.accept_content == ["json"] and conf.task_serializer == "json"
     assert conf.task_acks_late and conf.worker_prefetch_multiplier == 1 and conf.enable_utc
