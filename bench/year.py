@@ -196,10 +196,16 @@ def stats_job(now: datetime, output_dir: str) -> tuple[float, float, float, dict
     from darkhorses import legacy_stats, report, stats
     from darkhorses.db import session_scope
     from darkhorses.prices import uk_date
+    from darkhorses.settings import get_settings
+
+    def job():
+        with session_scope() as session:
+            stats.update_statistics(session, get_settings(), now, output_dir=output_dir)
+
     started = time.perf_counter()
-    stats.update_statistics(now, output_dir=output_dir)
+    job()
     first = time.perf_counter() - started
-    p50, worst = timed(lambda: stats.update_statistics(now, output_dir=output_dir), 3)
+    p50, worst = timed(job, 3)
     parts = {}
     with session_scope() as session:
         for name, part in (("live", stats.live_statistics), ("historical", stats.historical_statistics),

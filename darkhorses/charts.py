@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from .db import session_scope
 from .market import lines_for
 from .models import LiveRace, OddsHistory, OddsLive
 from .prices import UK
@@ -206,9 +205,8 @@ def build_race_figure(session, race_id: str, bookmaker: str | None = None, now: 
     return figure
 
 
-def draw_race_chart(race_id: str, out: str | None = None, bookmaker: str | None = None) -> int:
-    with session_scope() as session:
-        figure = build_race_figure(session, race_id, bookmaker)
+def draw_race_chart(session, race_id: str, out: str | None = None, bookmaker: str | None = None) -> int:
+    figure = build_race_figure(session, race_id, bookmaker)
     if figure is None:
         print(f"chart: no price history for race {race_id}"
               + (f" at bookmaker {bookmaker}" if bookmaker else "") + "; nothing to draw", file=sys.stderr)

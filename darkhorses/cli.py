@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 
 from .settings import SettingsError, get_settings, mask_url
@@ -145,21 +146,26 @@ def _require_credentials() -> bool:
 
 def cmd_live_once(args) -> int:
     from .live import run_cycle
+    from .racing_api import RacingAPIClient
     if not _require_credentials():
         return 2
-    print(json.dumps(run_cycle().as_dict()))
+    settings = get_settings()
+    with closing(RacingAPIClient(settings)) as client:
+        print(json.dumps(run_cycle(client, settings=settings).as_dict()))
     return 0
 
 
 def cmd_historical(args) -> int:
     from .historical import DateUnavailable, check_date, collect_day
+    from .racing_api import RacingAPIClient
     from .prices import uk_date
     day = args.date or uk_date(datetime.now(timezone.utc)) - timedelta(days=1)
     check_date(day)
     if not _require_credentials():
         return 2
     try:
-        print(json.dumps(collect_day(day)))
+        with closing(RacingAPIClient(get_settings())) as client:
+            print(json.dumps(collect_day(day, client, get_settings())))
     except DateUnavailable as exc:
         print(json.dumps({"date": day.isoformat(), "status": "unavailable", "error": str(exc)}))
     return 0
@@ -167,6 +173,7 @@ def cmd_historical(args) -> int:
 
 def cmd_backfill(args) -> int:
     from . import historical
+    from .racing_api import RacingAPIClient
     settings = get_settings()
     first, last = args.start, args.end
     historical.check_range(first, last)
@@ -186,12 +193,13 @@ def cmd_backfill(args) -> int:
         if args.refresh:
             historical.release_legacy_dates(first, last)
         started, baseline = time.monotonic(), historical.backfill_progress(first, last)["done"]
-        for day in historical.plan_backfill(first, last, not args.oldest_first):
-            try:
-                historical.collect_day(day)
-            except historical.DateUnavailable:
-                pass
-            _print_progress(historical.backfill_progress(first, last), started, baseline)
+        with closing(RacingAPIClient(settings)) as client:
+            for day in historical.plan_backfill(first, last, not args.oldest_first):
+                try:
+                    historical.collect_day(day, client, settings)
+                except historical.DateUnavailable:
+                    pass
+                _print_progress(historical.backfill_progress(first, last), started, baseline)
         print()
     if args.wait and settings.broker_url:
         return _wait_for_backfill(first, last)
@@ -225,14 +233,21 @@ def _print_progress(progress: dict, started: float, baseline: int | None) -> Non
 
 
 def cmd_stats(args) -> int:
+    from .db import session_scope
     from .stats import update_statistics
-    print(json.dumps(update_statistics()))
+    with session_scope() as session:
+        summary = update_statistics(session, get_settings())
+    print(json.dumps(summary))
     return 0
 
 
 def cmd_status(args) -> int:
+    from .coordination import store_for
+    from .db import session_scope
     from .status import collect_status, render_status
-    report = collect_status()
+    settings = get_settings()
+    with session_scope() as session:
+        report = collect_status(session, settings, store_for(settings) if settings.uses_redis else None)
     print(json.dumps(report, default=str, indent=2) if args.json else render_status(report))
     return 0
 
@@ -244,4 +259,6 @@ def cmd_run(args) -> int:
 
 def cmd_chart(args) -> int:
     from .charts import draw_race_chart
-    return draw_race_chart(args.race_id, args.out, args.bookmaker)
+    from .db import session_scope
+    with session_scope() as session:
+        return draw_race_chart(session, args.race_id, args.out, args.bookmaker)

@@ -28,7 +28,7 @@ from .prices import day_start
 from .racing_api import RacingAPIClient, RequestRefused
 from .results_mapping import DATA_SOURCE, FILE_SOURCE, MappedDay, map_results
 from .returns import compute_returns, favourite_ranks, place_terms
-from .settings import get_settings
+from .settings import Settings, get_settings
 
 __all__ = ["DATA_SOURCE", "EARLIEST_DATE", "FILE_SOURCE", "SETTLED", "DateRefused", "DateUnavailable", "MappedDay",
            "backfill_progress", "check_date", "check_range", "collect_day", "compute_returns", "daily_dates",
@@ -73,15 +73,17 @@ class DateUnavailable(Exception):
     """The API refuses this date under the account's plan; the ledger says so."""
 
 
-def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
-    """Fetch and store every result of one UK date; returns a summary for logs and the CLI.
+def collect_day(day: date, client: RacingAPIClient, settings: Settings | None = None) -> dict:
+    """Fetch and store every result of one UK date with the caller's `client`; returns a
+    summary for logs and the CLI. The ledger's `running` commits before the API call and a
+    failure is recorded in a transaction of its own, so this opens its own short sessions.
 
     Raises DateRefused for a date not over yet (nothing recorded), RequestRefused-derived
     DateUnavailable after recording `unavailable`; any other error is recorded as `failed`
     (never left `running`) and propagates for the task's retry policy.
     """
     check_date(day)
-    settings = get_settings()
+    settings = settings or get_settings()
     started = time.monotonic()
     started_at = datetime.now(timezone.utc)
     with session_scope() as session:
@@ -100,9 +102,7 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
         raise
 
 
-def _fetch_results(day: date, client: RacingAPIClient | None, settings, had_legacy_rows: bool) -> list[dict]:
-    own_client = client is None
-    client = client or RacingAPIClient(settings)
+def _fetch_results(day: date, client: RacingAPIClient, settings, had_legacy_rows: bool) -> list[dict]:
     try:
         return client.results(day, settings.regions)
     except RequestRefused as exc:
@@ -110,9 +110,6 @@ def _fetch_results(day: date, client: RacingAPIClient | None, settings, had_lega
         mark_ledger(day, status=LedgerStatus.LEGACY if had_legacy_rows else LedgerStatus.UNAVAILABLE,
                     last_error=exc.detail or str(exc), finished_at=datetime.now(timezone.utc))
         raise DateUnavailable(str(exc)) from exc
-    finally:
-        if own_client:
-            client.close()
 
 
 def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetime,

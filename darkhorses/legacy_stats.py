@@ -12,7 +12,6 @@ from pathlib import Path
 from sqlalchemy import case, func, select
 
 from . import rollups
-from .db import session_scope
 from .files import write_json_atomic
 from .models import Bookmaker, LiveRace, OddsHistorical, OddsLive
 
@@ -140,10 +139,9 @@ def _merge(ours: dict, contract: dict) -> dict:
     return merged
 
 
-def write_contract_files(directory: Path, stats: dict, now: datetime) -> None:
+def write_contract_files(session, directory: Path, stats: dict, now: datetime) -> None:
     """The three files the readers serve, each written atomically."""
-    with session_scope() as session:
-        live, historical = live_sections(session, now), historical_sections(session, now)
+    live, historical = live_sections(session, now), historical_sections(session, now)
     stamp = now.isoformat()
     live, historical = _merge(stats["ra_odds_live"], live), _merge(stats["ra_odds_historical"], historical)
     write_json_atomic(directory / "live_stats_latest.json", {"timestamp": stamp, "table": "live", "ra_odds_live": live})

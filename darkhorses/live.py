@@ -252,21 +252,18 @@ def _fetch_tomorrow(client: RacingAPIClient, now: datetime, settings, summary: C
     return cards if isinstance(cards, list) else []
 
 
-def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None,
-              settings=None) -> CycleSummary:
-    """Fetch, parse and write one cycle; returns its summary (also stored as a run record)."""
+def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings=None) -> CycleSummary:
+    """Fetch, parse and write one cycle; returns its summary (also stored as a run record).
+
+    The caller owns `client` (and closes it). The cycle commits in stages (the due time of
+    tomorrow's cards, then the prices) so no transaction stays open across an API call; that
+    is why it opens its own short sessions rather than taking one."""
     settings = settings or get_settings()
     started = time.monotonic()
     now = now or datetime.now(timezone.utc)
-    own_client = client is None
-    client = client or RacingAPIClient(settings)
     summary = CycleSummary()
-    try:
-        cards = client.racecards_pro(uk_date(now), settings.regions)
-        cards = cards + _fetch_tomorrow(client, now, settings, summary)
-    finally:
-        if own_client:
-            client.close()
+    cards = client.racecards_pro(uk_date(now), settings.regions)
+    cards = cards + _fetch_tomorrow(client, now, settings, summary)
 
     with session_scope() as session:
         cards, digests, unchanged = card_digests.skip_unchanged(session, cards, now)

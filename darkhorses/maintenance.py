@@ -15,8 +15,6 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import text
 
-from .db import session_scope
-from .settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -59,32 +57,30 @@ def create_partition(session, month: date) -> int:
     return moved
 
 
-def maintain_partitions(today: date | None = None, retention_months: int | None = None) -> dict:
-    """Create the partitions due, drop those past retention; a summary for logs and Flower."""
+def maintain_partitions(session, retention_months: int, today: date | None = None) -> dict:
+    """Create the partitions due, drop those past retention (0: keep all), in `session`'s
+    transaction; a summary for logs and Flower."""
     today = today or datetime.now(timezone.utc).date()
-    if retention_months is None:
-        retention_months = get_settings().history_retention_months
     summary = {"created": [], "dropped": [], "moved_from_default": 0, "deleted_from_default": 0}
-    with session_scope() as session:
-        if session.get_bind().dialect.name != "postgresql":
-            return {**summary, "skipped": "not PostgreSQL: history is one plain table"}
-        # One maintainer at a time (beat may run twice); released at commit.
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('darkhorses.partitions'))"))
-        have = set(existing_partitions(session))
-        this_month = month_start(today)
-        for shift in range(MONTHS_AHEAD + 1):
-            month = month_start(this_month, shift)
-            if month not in have:
-                summary["moved_from_default"] += create_partition(session, month)
-                summary["created"].append(partition_name(month))
-        if retention_months > 0:
-            cutoff = month_start(this_month, -retention_months)
-            for month in sorted(have):
-                if month < cutoff:
-                    session.execute(text(f'DROP TABLE "{partition_name(month)}"'))
-                    summary["dropped"].append(partition_name(month))
-            summary["deleted_from_default"] = session.execute(text(
-                f"DELETE FROM {DEFAULT} WHERE changed_at < {_bound(cutoff)}")).rowcount
+    if session.get_bind().dialect.name != "postgresql":
+        return {**summary, "skipped": "not PostgreSQL: history is one plain table"}
+    # One maintainer at a time (beat may run twice); released at commit.
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('darkhorses.partitions'))"))
+    have = set(existing_partitions(session))
+    this_month = month_start(today)
+    for shift in range(MONTHS_AHEAD + 1):
+        month = month_start(this_month, shift)
+        if month not in have:
+            summary["moved_from_default"] += create_partition(session, month)
+            summary["created"].append(partition_name(month))
+    if retention_months > 0:
+        cutoff = month_start(this_month, -retention_months)
+        for month in sorted(have):
+            if month < cutoff:
+                session.execute(text(f'DROP TABLE "{partition_name(month)}"'))
+                summary["dropped"].append(partition_name(month))
+        summary["deleted_from_default"] = session.execute(text(
+            f"DELETE FROM {DEFAULT} WHERE changed_at < {_bound(cutoff)}")).rowcount
     if summary["created"] or summary["dropped"]:
         log.info("history partitions: created %s, dropped %s", summary["created"], summary["dropped"])
     return summary

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from sqlalchemy import and_, func, select
 
-from .db import session_scope
 from .files import write_text_atomic
 from .market import withdrawals_on
 from .models import OddsHistory, OddsLive, Withdrawal
@@ -284,12 +283,11 @@ def render_report(stats: dict, movers: list[dict], today: date, withdrawals: lis
     return "\n".join(html)
 
 
-def write_report(directory: Path, stats: dict, now: datetime | None = None) -> Path:
+def write_report(session, directory: Path, stats: dict, now: datetime | None = None) -> Path:
     now = now or datetime.now(timezone.utc)
     today = uk_date(now)
-    with session_scope() as session:
-        movers = biggest_movers(session, today)
-        withdrawals = withdrawals_on(session, today)
+    movers = biggest_movers(session, today)
+    withdrawals = withdrawals_on(session, today)
     path = directory / "report.html"
     write_text_atomic(path, render_report(stats, movers, today, withdrawals))
     return path

@@ -16,7 +16,6 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from . import rollups
-from .db import session_scope
 from .files import write_json_atomic
 from .legacy_stats import write_contract_files
 from .models import (LEDGER_DONE, CollectionLedger, LiveFetch, LiveRace, OddsHistorical, OddsHistory, OddsLive,
@@ -24,7 +23,7 @@ from .models import (LEDGER_DONE, CollectionLedger, LiveFetch, LiveRace, OddsHis
 from .prices import UK, day_start, uk_date
 from .rollups import HISTORICAL_NULL_COLUMNS, LIVE_NULL_COLUMNS
 from .report import write_report
-from .settings import get_settings
+from .settings import Settings
 
 SCHEMA_VERSION = 1
 
@@ -277,12 +276,12 @@ def _uk_day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UK).astimezone(timezone.utc)
 
 
-def collection_health(session, now: datetime) -> dict:
+def collection_health(session, now: datetime, lease_grace: float) -> dict:
     """Did we watch every race up to its off — counting as missed only a race that went off
-    while the live loop was running?"""
+    while the live loop was running? `lease_grace`: how late a loop's next cycle may be."""
     today = uk_date(now)
     since = today - timedelta(days=7)
-    runs = loop_runs(session, _uk_day_bounds(since)[0] - timedelta(days=1), now, get_settings().live_lease_grace)
+    runs = loop_runs(session, _uk_day_bounds(since)[0] - timedelta(days=1), now, lease_grace)
     races = _known_races(session, since)
     for race in races:
         race["outcome"] = _outcome(race, runs, now)
@@ -331,32 +330,33 @@ def collection_health(session, now: datetime) -> dict:
     }
 
 
-def compute_statistics(now: datetime | None = None) -> dict:
+def compute_statistics(session, settings: Settings, now: datetime | None = None) -> dict:
     now = now or datetime.now(timezone.utc)
-    with session_scope() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            # The grouping below hashes up to a few hundred thousand keys: keep that in memory.
-            session.execute(text("SET LOCAL work_mem = '64MB'"))
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "generated_at": now.isoformat(),
-            "ra_odds_live": live_statistics(session, now),
-            "ra_odds_historical": historical_statistics(session, now),
-            "collection_health": collection_health(session, now),
-        }
+    if session.get_bind().dialect.name == "postgresql":
+        # The grouping below hashes up to a few hundred thousand keys: keep that in memory
+        # (SET LOCAL: until the caller's transaction ends).
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": now.isoformat(),
+        "ra_odds_live": live_statistics(session, now),
+        "ra_odds_historical": historical_statistics(session, now),
+        "collection_health": collection_health(session, now, settings.live_lease_grace),
+    }
 
 
-def update_statistics(now: datetime | None = None, output_dir: str | None = None) -> dict:
-    """Compute, write every file, record a summary row; returns the summary."""
+def update_statistics(session, settings: Settings, now: datetime | None = None,
+                      output_dir: str | None = None) -> dict:
+    """Compute, write every file, record a summary row (in `session`); returns the summary."""
     started = time.monotonic()
     now = now or datetime.now(timezone.utc)
-    stats = compute_statistics(now)
-    directory = Path(output_dir or get_settings().stats_output_dir)
+    stats = compute_statistics(session, settings, now)
+    directory = Path(output_dir or settings.stats_output_dir)
     header = {"schema_version": SCHEMA_VERSION, "generated_at": stats["generated_at"]}
     for name in ("ra_odds_live", "ra_odds_historical", "collection_health"):
         write_json_atomic(directory / f"{name}_latest.json", {**header, name: stats[name]})
-    write_contract_files(directory, stats, now)  # live_, historical_ and all_stats_latest.json
-    write_report(directory, stats, now)
+    write_contract_files(session, directory, stats, now)  # live_, historical_ and all_stats_latest.json
+    write_report(session, directory, stats, now)
     duration = round(time.monotonic() - started, 3)
     summary = {
         "generated_at": stats["generated_at"], "duration_seconds": duration, "output_dir": str(directory),
@@ -365,9 +365,8 @@ def update_statistics(now: datetime | None = None, output_dir: str | None = None
         "races_watched_7d": stats["collection_health"]["races_watched"],
         "missed_7d": len(stats["collection_health"]["missed"]),
     }
-    with session_scope() as session:
-        session.add(RunRecord(kind="stats", started_at=now, duration_seconds=duration,
-                                  races=stats["ra_odds_live"]["distinct"]["races"],
-                                  prices=summary["live_rows"], runners=summary["historical_rows"],
-                                  detail=summary))
+    session.add(RunRecord(kind="stats", started_at=now, duration_seconds=duration,
+                          races=stats["ra_odds_live"]["distinct"]["races"],
+                          prices=summary["live_rows"], runners=summary["historical_rows"],
+                          detail=summary))
     return summary

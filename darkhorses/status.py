@@ -7,48 +7,44 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from .db import session_scope
 from .models import CollectionLedger, LiveFetch, OddsHistorical, OddsHistory, OddsLive
-from .settings import get_settings
+from .settings import Settings
 from .task_status import task_statuses
 from .tasks import names
 
 
-def collect_status() -> dict:
+def collect_status(session, settings: Settings, store=None) -> dict:
+    """`store`: the coordination store holding the live loop's lease (None without Redis)."""
     from . import loop
-    from .coordination import store_for
-    settings = get_settings()
     now = datetime.now(timezone.utc)
     report: dict = {"generated_at": now.isoformat()}
-    if settings.uses_redis:
+    if store is not None:
         try:
-            store = store_for(settings)
             report["live_loop"] = {"lease_held": loop.is_alive(store), "heartbeat": loop.heartbeat(store)}
         except Exception as exc:
             report["live_loop"] = {"lease_held": False, "error": f"cannot reach Redis: {exc}"}
-    with session_scope() as session:
-        if "live_loop" not in report:
-            # No Redis (the one-process `run` mode keeps its lease in memory): judge the loop
-            # by its last cycle on record instead.
-            last = session.execute(select(LiveFetch).order_by(LiveFetch.fetch_timestamp.desc()).limit(1)).scalar()
-            heartbeat, alive = None, False
-            if last is not None:
-                next_poll_at = last.fetch_timestamp + timedelta(seconds=(last.detail or {}).get("next_poll_seconds", 0))
-                heartbeat = {"at": last.fetch_timestamp.isoformat(), "ok": True, "races": last.races_count,
-                             "prices": last.total_odds_fetched, "changed": last.prices_changed,
-                             "errors": last.errors_count, "next_poll_at": next_poll_at.isoformat()}
-                alive = now <= next_poll_at + timedelta(seconds=settings.live_lease_grace)
-            report["live_loop"] = {"lease_held": alive, "heartbeat": heartbeat}
-        report["tasks"] = task_statuses(session)
-        report["rows"] = {name: session.execute(select(func.count()).select_from(model)).scalar()
-                          for name, model in (("ra_odds_live", OddsLive), ("ra_odds_history", OddsHistory),
-                                              ("ra_odds_historical", OddsHistorical))}
-        report["ledger"] = dict(session.execute(
-            select(CollectionLedger.status, func.count()).group_by(CollectionLedger.status)).all())
-        from .adoption import legacy_faults
-        legacy = legacy_faults(session)
-        if legacy:
-            report["legacy"] = legacy
+    if "live_loop" not in report:
+        # No Redis (the one-process `run` mode keeps its lease in memory): judge the loop
+        # by its last cycle on record instead.
+        last = session.execute(select(LiveFetch).order_by(LiveFetch.fetch_timestamp.desc()).limit(1)).scalar()
+        heartbeat, alive = None, False
+        if last is not None:
+            next_poll_at = last.fetch_timestamp + timedelta(seconds=(last.detail or {}).get("next_poll_seconds", 0))
+            heartbeat = {"at": last.fetch_timestamp.isoformat(), "ok": True, "races": last.races_count,
+                         "prices": last.total_odds_fetched, "changed": last.prices_changed,
+                         "errors": last.errors_count, "next_poll_at": next_poll_at.isoformat()}
+            alive = now <= next_poll_at + timedelta(seconds=settings.live_lease_grace)
+        report["live_loop"] = {"lease_held": alive, "heartbeat": heartbeat}
+    report["tasks"] = task_statuses(session)
+    report["rows"] = {name: session.execute(select(func.count()).select_from(model)).scalar()
+                      for name, model in (("ra_odds_live", OddsLive), ("ra_odds_history", OddsHistory),
+                                          ("ra_odds_historical", OddsHistorical))}
+    report["ledger"] = dict(session.execute(
+        select(CollectionLedger.status, func.count()).group_by(CollectionLedger.status)).all())
+    from .adoption import legacy_faults
+    legacy = legacy_faults(session)
+    if legacy:
+        report["legacy"] = legacy
     poll = report["tasks"].get(names.LIVE_POLL)
     heartbeat = report["live_loop"].get("heartbeat") or {}
     problems = []

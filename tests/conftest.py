@@ -10,6 +10,7 @@ import uuid
 import pytest
 import redis
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from darkhorses import db
 from darkhorses.settings import reset_settings
@@ -64,19 +65,47 @@ def pg_database():
     admin.dispose()
 
 
-@pytest.fixture
-def database_url(pg_database, monkeypatch):
-    """The run's PostgreSQL database, emptied of collected data, set as DATABASE_URL."""
-    engine = create_engine(pg_database)
+def _empty_collected_tables(url: str) -> None:
+    engine = create_engine(url)
     with engine.begin() as conn:
         tables = [t for t in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
             if t not in ("ra_bookmakers", "alembic_version")]
         conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY"))
     engine.dispose()
+
+
+@pytest.fixture
+def database_url(pg_database, monkeypatch):
+    """The run's PostgreSQL database, emptied of collected data, set as DATABASE_URL. For tests
+    whose code commits in its own sessions or runs other processes; emptied again afterwards
+    so the rolled-back tests (db_session) start from an empty database too."""
+    _empty_collected_tables(pg_database)
     monkeypatch.setenv("DATABASE_URL", pg_database)
     reset_settings()
-    return pg_database
+    yield pg_database
+    db.dispose_engines()
+    _empty_collected_tables(pg_database)
+
+
+@pytest.fixture
+def db_session(pg_database, monkeypatch):
+    """A session inside a transaction that is rolled back after the test: whatever the code
+    under test writes, and commits, is gone afterwards. A commit by the code releases a
+    SAVEPOINT (join_transaction_mode="create_savepoint"), never the outer transaction."""
+    monkeypatch.setenv("DATABASE_URL", pg_database)
+    reset_settings()
+    engine = create_engine(pg_database)
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

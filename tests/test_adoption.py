@@ -60,8 +60,11 @@ def test_adoption_keeps_every_row_shows_faults_and_refreshes_a_date(monkeypatch,
 
         monkeypatch.setenv("DATABASE_URL", url)
         reset_settings()
+        from darkhorses.db import session_scope
+        from darkhorses.settings import get_settings
         from darkhorses.status import collect_status, render_status
-        report = collect_status()
+        with session_scope() as session:
+            report = collect_status(session, get_settings())
         assert report["legacy"] == {"rows_without_ids": 5 * RACES_PER_DATE * RUNNERS,
                                     "twelve_hour_race_time": 5 * TWELVE_HOUR_PER_DATE,
                                     "gb_for_irish_race": 5 * GB_FOR_IRISH_PER_DATE, "dates_covered": 5,

@@ -16,6 +16,16 @@ from darkhorses.tasks import names
 BASE = "http://api.example.test"
 
 
+def collect_day(day):
+    """As the task does it: a client of its own, closed afterwards."""
+    from darkhorses.racing_api import RacingAPIClient
+    client = RacingAPIClient()
+    try:
+        return historical.collect_day(day, client)
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def canned_api(monkeypatch):
     """Settings pointing at BASE, where `responses` answers."""
@@ -127,13 +137,13 @@ def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_ap
             session.add(OddsLive(race_id="rac_1", horse_id="h1", bookmaker_id=bookmaker, race_date=date(2026, 3, 1),
                                  course="Kempton (AW)", horse_name="H1", bookmaker_name=bookmaker,
                                  odds_timestamp=seen, odds_decimal=price, bookmaker_type=kind, market_status="CLOSED"))
-    first = historical.collect_day(date(2026, 3, 1))
+    first = collect_day(date(2026, 3, 1))
     assert first["status"] == "complete" and (first["races"], first["runners"]) == (1, 8)
 
     runners[0]["sp_dec"] = "6.5"  # a correction from the API overwrites
     responses.replace(responses.GET, f"{BASE}/v1/results",
                       json={**page, "results": [result("rac_1", runners)]})
-    historical.collect_day(date(2026, 3, 1))
+    collect_day(date(2026, 3, 1))
     with session_scope() as session:
         assert session.execute(select(func.count()).select_from(OddsHistorical)).scalar() == 8
         h1 = session.execute(select(OddsHistorical).where(OddsHistorical.horse_id == "h1")).scalar_one()
@@ -154,9 +164,9 @@ def test_a_day_without_racing_is_settled_empty_and_an_unavailable_date_says_why(
                   match=[responses.matchers.query_param_matcher({"start_date": "2025-12-25"}, strict_match=False)])
     responses.get(f"{BASE}/v1/results", status=422, json={"detail": "Outside your plan: results before 2025-11-28 need the add-on"},
                   match=[responses.matchers.query_param_matcher({"start_date": "2015-01-01"}, strict_match=False)])
-    assert historical.collect_day(date(2025, 12, 25))["status"] == "empty"
+    assert collect_day(date(2025, 12, 25))["status"] == "empty"
     with pytest.raises(historical.DateUnavailable):
-        historical.collect_day(date(2015, 1, 1))
+        collect_day(date(2015, 1, 1))
     with session_scope() as session:
         ledger = session.get(CollectionLedger, date(2015, 1, 1))
         assert ledger.status == "unavailable" and "add-on" in ledger.last_error
@@ -257,7 +267,7 @@ def test_a_runner_listed_twice_is_one_runner_not_a_dead_heat_with_itself(databas
         result_runner(f"h{i}", str(i), "6/1", "7.0") for i in range(2, 7)]
     runners.append(dict(runners[0]))  # the same winner again
     responses.get(f"{BASE}/v1/results", json=_page([result("rac_1", runners)]))
-    summary = historical.collect_day(date(2026, 3, 1))
+    summary = collect_day(date(2026, 3, 1))
     with session_scope() as session:
         h1 = session.execute(select(OddsHistorical).where(OddsHistorical.horse_id == "h1")).scalar_one()
     # 6 runners, not a handicap: 2 places at 1/4; 4/1 wins 5.0, places at 1 + 4/4 = 2.0
@@ -278,7 +288,7 @@ def test_a_race_repeated_on_two_pages_of_a_large_day_is_stored_once(database_url
                   match=[responses.matchers.query_param_matcher({"skip": "0"}, strict_match=False)])
     responses.get(f"{BASE}/v1/results", json={**_page(races[20:] + [repeated]), "total": 26, "skip": 20},
                   match=[responses.matchers.query_param_matcher({"skip": "20"}, strict_match=False)])
-    summary = historical.collect_day(date(2026, 3, 1))
+    summary = collect_day(date(2026, 3, 1))
     assert (summary["status"], summary["races"], summary["runners"], summary["duplicate_races"]) == (
         "complete", 25, 250, 1)
     with session_scope() as session:
@@ -292,13 +302,13 @@ def test_an_amended_day_replaces_what_was_stored_in_one_go(database_url, canned_
              result("rac_2", [result_runner(f"g{i}", str(i), "5/1", "6.0") for i in range(1, 6)], off_dt="2026-03-01T15:00:00+00:00"),
              result("rac_3", [result_runner(f"k{i}", str(i), "5/1", "6.0") for i in range(1, 6)], off_dt="2026-03-01T15:30:00+00:00")]
     responses.get(f"{BASE}/v1/results", json=_page(first))
-    historical.collect_day(date(2026, 3, 1))
+    collect_day(date(2026, 3, 1))
     assert len(_stored()[0]) == 15
     # h1 disqualified and removed (h2 promoted), rac_2 voided and gone, rac_3 unreadable this time
     amended = [result("rac_1", [result_runner("h2", "1", "5/1", "6.0")] + [
         result_runner(f"h{i}", str(i - 1), "5/1", "6.0") for i in range(3, 6)]), {"race_id": "rac_3", "runners": None}]
     responses.replace(responses.GET, f"{BASE}/v1/results", json=_page(amended))
-    summary = historical.collect_day(date(2026, 3, 1))
+    summary = collect_day(date(2026, 3, 1))
     stored, ledger = _stored()
     assert summary["removed"] == 6 and summary["skipped_races"] == 1
     assert sorted(stored) == [("rac_1", "h2"), ("rac_1", "h3"), ("rac_1", "h4"), ("rac_1", "h5")] + [
@@ -307,14 +317,14 @@ def test_an_amended_day_replaces_what_was_stored_in_one_go(database_url, canned_
     assert (ledger.status, ledger.races, ledger.runners) == ("complete", 2, 9)
     # an answer with no races at all is an API fault, not an amendment: nothing is dropped
     responses.replace(responses.GET, f"{BASE}/v1/results", json=_page([]))
-    historical.collect_day(date(2026, 3, 1))
+    collect_day(date(2026, 3, 1))
     assert len(_stored()[0]) == 9
     # the replaced service's rows of the date (no race or horse ids) are not counted as amended
     # runners nor in the ledger (re-collecting replaces them: _replace_legacy_rows)
     with session_scope() as session:
         session.add(OddsHistorical(date_of_race=datetime(2026, 3, 1, tzinfo=timezone.utc), track="Kempton"))
     responses.replace(responses.GET, f"{BASE}/v1/results", json=_page(amended[:1]))
-    summary = historical.collect_day(date(2026, 3, 1))
+    summary = collect_day(date(2026, 3, 1))
     stored, ledger = _stored()
     assert summary["removed"] == 5 and len(stored) == 4
     assert (ledger.races, ledger.runners) == (1, 4)
@@ -326,7 +336,7 @@ def test_a_malformed_result_runner_is_skipped_and_counted_never_the_race(databas
                "not a runner", {"horse": "no id"},
                result_runner("h2", "2", "6/1", "7.0")]
     responses.get(f"{BASE}/v1/results", json=_page([result("rac_1", runners)]))
-    summary = historical.collect_day(date(2026, 3, 1))
+    summary = collect_day(date(2026, 3, 1))
     assert (summary["races"], summary["runners"], summary["skipped_runners"], summary["skipped_races"]) == (1, 2, 2, 0)
     stored, _ = _stored()
     assert stored == {("rac_1", "h1"): ("1", 5.0), ("rac_1", "h2"): ("2", 0.0)}
@@ -337,7 +347,7 @@ def test_a_date_not_over_yet_is_refused_and_nothing_is_recorded(database_url):
     today = uk_date(datetime.now(timezone.utc))
     for day in (today, today + timedelta(days=1), date(2014, 12, 31)):
         with pytest.raises(historical.DateRefused) as error:
-            historical.collect_day(day)
+            collect_day(day)
         assert "\n" not in str(error.value) and str(day) in str(error.value)
     with pytest.raises(historical.DateRefused, match="starts after it ends"):
         historical.plan_backfill(date(2026, 2, 5), date(2026, 2, 1))
@@ -354,6 +364,6 @@ def test_a_failed_collection_never_leaves_the_date_running(database_url, canned_
     from darkhorses.racing_api import CredentialsRejected
     responses.get(f"{BASE}/v1/results", status=401, json={"detail": "Not authenticated"})
     with pytest.raises(CredentialsRejected):
-        historical.collect_day(date(2026, 3, 1))
+        collect_day(date(2026, 3, 1))
     _, ledger = _stored()
     assert ledger.status == "failed" and "CredentialsRejected" in ledger.last_error

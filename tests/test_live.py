@@ -276,7 +276,7 @@ def test_a_runner_gone_from_the_card_is_closed_once_recorded_and_reopened_if_it_
                                .order_by(OddsLive.horse_id, OddsLive.bookmaker_id)).all()
         assert rows == [("h1", "OPEN", None)] * 2 + [("h2", "NON_RUNNER", at)] * 2 + [("h3", "NON_RUNNER", at)] * 2
         assert best_prices(session, "rac_1") == {"h1": 3.5}
-        book = {r["bookmaker_id"]: r["book_percent"] for r in collection_health(session, at)["overround_today"]}
+        book = {r["bookmaker_id"]: r["book_percent"] for r in collection_health(session, at, 60)["overround_today"]}
         assert book == {"bet365": round(100 / 3.0, 2), "coral": round(100 / 3.5, 2)}  # h1 alone
         gone = [(w["horse_id"], w["withdrawn_at"], w["last_price"], w["last_price_books"], w["reason"])
                 for w in withdrawals_on(session, at.date())]

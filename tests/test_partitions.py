@@ -8,10 +8,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
-from darkhorses.maintenance import maintain_partitions
+from darkhorses import maintenance
+from darkhorses.db import session_scope
 from darkhorses.migrations import alembic_config, downgrade, upgrade
 from darkhorses.settings import reset_settings
 from tests.conftest import PG_ADMIN_URL, _unavailable
+
+
+def maintain_partitions(today, retention_months=0):
+    """The daily task's work, in a session of its own as the task opens one."""
+    with session_scope() as session:
+        return maintenance.maintain_partitions(session, retention_months, today)
 
 # (horse, bookmaker, price, changed_at): three months with rows, two prices in one month.
 ROWS = [("h1", "bet365", 3.0, datetime(2025, 3, 20, 14, 0, tzinfo=timezone.utc)),

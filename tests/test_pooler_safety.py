@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import create_engine, text
 
 from darkhorses import db, live
-from darkhorses.settings import settings_from_env
+from darkhorses.settings import get_settings, settings_from_env
 from darkhorses.stats import update_statistics
 from tests.test_live import FakeCards, card, quote, runner
 
@@ -28,7 +28,8 @@ def test_no_session_state_outlives_a_transaction(database_url, monkeypatch, tmp_
     runners = [runner(f"h{i}", [quote(b, str(2 + i / 4), "5/2") for b in books]) for i in range(30)]
     summary = live.run_cycle(FakeCards([card("rac_1", off, runners)]), now)
     assert summary.changed == 240 >= db.COPY_THRESHOLD  # the COPY + temporary table path ran
-    update_statistics(now, output_dir=str(tmp_path / "stats"))  # SET LOCAL work_mem ran
+    with db.session_scope() as session:
+        update_statistics(session, get_settings(), now, output_dir=str(tmp_path / "stats"))  # SET LOCAL work_mem ran
     with db.get_engine().connect() as conn:
         state = conn.execute(text(
             "SELECT (SELECT count(*) FROM pg_prepared_statements), "

@@ -9,11 +9,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from darkhorses.db import session_scope
-from darkhorses.historical import mark_ledger
+from darkhorses import ledger
 from darkhorses.models import LiveFetch, LiveRace, OddsHistorical, OddsHistory, OddsLive
 from darkhorses.prices import day_start
 from darkhorses.report import write_report
+from darkhorses.settings import get_settings
 from darkhorses.stats import compute_statistics
 from tests.test_charts import OFF, load_fixture
 
@@ -26,9 +26,13 @@ def at(hour, minute=0, second=0):
     return datetime(2026, 11, 28, hour, minute, second, tzinfo=timezone.utc)
 
 
-def make_report(tmp_path):
-    load_fixture()
-    return write_report(tmp_path, compute_statistics(NOW), NOW)
+def statistics(session, now):
+    return compute_statistics(session, get_settings(), now)
+
+
+def make_report(session, tmp_path):
+    load_fixture(session)
+    return write_report(session, tmp_path, statistics(session, NOW), NOW)
 
 
 def add_cycle(session, started_at, next_poll_seconds):
@@ -40,7 +44,7 @@ def add_result(session, race_id, off, track):
                                track=track, race_time=off.time(), race_name=f"Race {race_id}"))
 
 
-def seed_day():
+def seed_day(session):
     """A day the loop watched from 12:00, with an outage 12:55-13:30 (it promised a cycle by
     13:01 with the 60 s lease grace, the next came at 13:30), and these races:
     10:00, 11:00  results only: before the loop first ran
@@ -48,39 +52,39 @@ def seed_day():
     14:00, 15:00  watched to the off, last captures 5 s and 20 s before
     14:30         MISSED: the loop was running and never captured it
     17:00         still to run."""
-    with session_scope() as session:
-        cycle = at(12)
-        while cycle <= at(15, 55):
-            if not at(12, 55) < cycle < at(13, 30):
-                add_cycle(session, cycle, 300)
-            cycle += timedelta(minutes=5)
-        for race_id, off, last, status in (("w1", at(14), at(13, 59, 55), "CLOSED"),
-                                           ("w2", at(15), at(14, 59, 40), "CLOSED"),
-                                           ("u1", at(17), at(15, 55), "OPEN")):
-            session.add(LiveRace(race_id=race_id, race_date=DAY, off_dt=off, course="Watchford",
-                                 race_name=f"Watched {race_id}", market_status=status, captures=30, fetched_at=last))
-        for race_id, off, track in (("b1", at(10), "Earlyton"), ("b2", at(11), "Earlyton"),
-                                    ("d1", at(13, 15), "Downham"), ("m1", at(14, 30), "Missedbury"),
-                                    ("y1", at(14) - timedelta(days=1), "Yesterbury")):
-            add_result(session, race_id, off, track)
-        # w1 at two books: A prices all three runners still running (1/2 + 1/3 + 1/6 = 100 %),
-        # B only two of them; h4 is a non-runner, whatever A still shows for it.
-        for horse, book, price, status in (("h1", "booka", 2.0, "CLOSED"), ("h2", "booka", 3.0, "CLOSED"),
-                                           ("h3", "booka", 6.0, "CLOSED"), ("h4", "booka", 10.0, "NON_RUNNER"),
-                                           ("h1", "bookb", 2.1, "CLOSED"), ("h2", "bookb", 3.2, "CLOSED")):
-            session.add(OddsLive(race_id="w1", horse_id=horse, bookmaker_id=book, race_date=DAY, course="Watchford",
-                                 off_dt=at(14), horse_name=f"Horse {horse}", odds_decimal=price, market_status=status,
-                                 bookmaker_name=book, odds_timestamp=at(13, 50)))
-        for minute in (1, 2, 3):
-            session.add(OddsHistory(race_id="w1", horse_id="h1", bookmaker_id="booka", odds_decimal=2.0 + minute,
-                                    changed_at=at(13, minute), observed_at=at(13, minute)))
+    cycle = at(12)
+    while cycle <= at(15, 55):
+        if not at(12, 55) < cycle < at(13, 30):
+            add_cycle(session, cycle, 300)
+        cycle += timedelta(minutes=5)
+    for race_id, off, last, status in (("w1", at(14), at(13, 59, 55), "CLOSED"),
+                                       ("w2", at(15), at(14, 59, 40), "CLOSED"),
+                                       ("u1", at(17), at(15, 55), "OPEN")):
+        session.add(LiveRace(race_id=race_id, race_date=DAY, off_dt=off, course="Watchford",
+                             race_name=f"Watched {race_id}", market_status=status, captures=30, fetched_at=last))
+    for race_id, off, track in (("b1", at(10), "Earlyton"), ("b2", at(11), "Earlyton"),
+                                ("d1", at(13, 15), "Downham"), ("m1", at(14, 30), "Missedbury"),
+                                ("y1", at(14) - timedelta(days=1), "Yesterbury")):
+        add_result(session, race_id, off, track)
+    # w1 at two books: A prices all three runners still running (1/2 + 1/3 + 1/6 = 100 %),
+    # B only two of them; h4 is a non-runner, whatever A still shows for it.
+    for horse, book, price, status in (("h1", "booka", 2.0, "CLOSED"), ("h2", "booka", 3.0, "CLOSED"),
+                                       ("h3", "booka", 6.0, "CLOSED"), ("h4", "booka", 10.0, "NON_RUNNER"),
+                                       ("h1", "bookb", 2.1, "CLOSED"), ("h2", "bookb", 3.2, "CLOSED")):
+        session.add(OddsLive(race_id="w1", horse_id=horse, bookmaker_id=book, race_date=DAY, course="Watchford",
+                             off_dt=at(14), horse_name=f"Horse {horse}", odds_decimal=price, market_status=status,
+                             bookmaker_name=book, odds_timestamp=at(13, 50)))
+    for minute in (1, 2, 3):
+        session.add(OddsHistory(race_id="w1", horse_id="h1", bookmaker_id="booka", odds_decimal=2.0 + minute,
+                                changed_at=at(13, minute), observed_at=at(13, minute)))
     for day, status in ((date(2025, 1, 1), "complete"), (date(2025, 1, 2), "complete"), (date(2025, 1, 3), "failed")):
-        mark_ledger(day, status=status)
+        ledger.update(session, day, status=status)
+    session.flush()
 
 
-def test_collection_health_counts_as_missed_only_a_race_that_went_off_while_the_loop_ran(database_url):
-    seed_day()
-    health = compute_statistics(SEEDED_NOW)["collection_health"]
+def test_collection_health_counts_as_missed_only_a_race_that_went_off_while_the_loop_ran(db_session):
+    seed_day(db_session)
+    health = statistics(db_session, SEEDED_NOW)["collection_health"]
     assert [r["race_id"] for r in health["missed"]] == ["m1"]
     assert health["results_only"] == {"races": 4, "by_date": {"2026-11-27": 1, "2026-11-28": 3}}
     glance = health["at_a_glance"]
@@ -99,9 +103,9 @@ def test_collection_health_counts_as_missed_only_a_race_that_went_off_while_the_
     assert books["bookb"]["runners_priced"] == 2
 
 
-def test_the_report_opens_with_the_day_and_shows_exactly_the_missed_race_in_red(database_url, tmp_path):
-    seed_day()
-    html = write_report(tmp_path, compute_statistics(SEEDED_NOW), SEEDED_NOW).read_text()
+def test_the_report_opens_with_the_day_and_shows_exactly_the_missed_race_in_red(db_session, tmp_path):
+    seed_day(db_session)
+    html = write_report(db_session, tmp_path, statistics(db_session, SEEDED_NOW), SEEDED_NOW).read_text()
     assert html.index("id='glance'") < html.index("id='missed'") < html.index("id='health'")
     red_rows = re.findall(r"<tr class='missing'>.*?</tr>", html)
     assert len(red_rows) == 1 and "Missedbury" in red_rows[0] and "14:30" in red_rows[0]
@@ -113,9 +117,9 @@ def test_the_report_opens_with_the_day_and_shows_exactly_the_missed_race_in_red(
     assert "100.0 % <small>booka</small>" in html and "bookb 2/3" in html
 
 
-def test_every_section_with_the_fixture_numbers(database_url, tmp_path):
-    mark_ledger(date(2015, 3, 1), status="unavailable")
-    html = make_report(tmp_path).read_text()
+def test_every_section_with_the_fixture_numbers(db_session, tmp_path):
+    ledger.update(db_session, date(2015, 3, 1), status="unavailable")
+    html = make_report(db_session, tmp_path).read_text()
     for section in ("glance", "missed", "health", "overround", "bookmakers", "backfill", "movers"):
         assert f"id='{section}'" in html
     assert "Fixture Handicap" in html and ">40<" in html  # captures of r1
@@ -143,15 +147,13 @@ def _chromium():
     return path
 
 
-def test_the_days_non_runners_are_listed_and_left_out_of_the_movers(database_url, tmp_path):
-    from darkhorses.db import session_scope
+def test_the_days_non_runners_are_listed_and_left_out_of_the_movers(db_session, tmp_path):
     from darkhorses.models import Withdrawal
-    load_fixture()
-    with session_scope() as session:
-        session.add(Withdrawal(race_id="r1", horse_id="h2", race_date=OFF.date(), horse_name="Name h2",
-                               withdrawn_at=OFF - timedelta(minutes=25), last_price=8.0, last_price_books=2,
-                               reason="off_card"))
-    html = write_report(tmp_path, compute_statistics(NOW), NOW).read_text()
+    load_fixture(db_session)
+    db_session.add(Withdrawal(race_id="r1", horse_id="h2", race_date=OFF.date(), horse_name="Name h2",
+                              withdrawn_at=OFF - timedelta(minutes=25), last_price=8.0, last_price_books=2,
+                              reason="off_card"))
+    html = write_report(db_session, tmp_path, statistics(db_session, NOW), NOW).read_text()
     section = html[html.index("id='withdrawals'"):]
     assert "Name h2" in section and "14:05:00" in section and "8.00" in section and "gone from the card" in section
     movers = html[html.index("id='movers'"):html.index("id='withdrawals'")]
@@ -174,10 +176,10 @@ def chromium(page, *args):
              *args, f"file://{page}"], capture_output=True, text=True, timeout=120)
 
 
-def test_a_real_browser_shows_it_at_1300_px_without_scrolling_sideways_or_console_errors(database_url, tmp_path):
-    seed_day()
-    load_fixture()
-    report = write_report(tmp_path, compute_statistics(SEEDED_NOW), SEEDED_NOW)
+def test_a_real_browser_shows_it_at_1300_px_without_scrolling_sideways_or_console_errors(db_session, tmp_path):
+    seed_day(db_session)
+    load_fixture(db_session)
+    report = write_report(db_session, tmp_path, statistics(db_session, SEEDED_NOW), SEEDED_NOW)
     screenshot = tmp_path / "report.png"
     shot = chromium(report, "--window-size=1300,2000", f"--screenshot={screenshot}")
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

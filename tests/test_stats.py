@@ -4,11 +4,12 @@ import threading
 from datetime import date, datetime, time, timedelta, timezone
 
 
+from darkhorses import ledger
 from darkhorses.db import session_scope
-from darkhorses.historical import mark_ledger
 from darkhorses.files import write_json_atomic
 from darkhorses.models import LiveRace, OddsHistorical, OddsLive, RunRecord
 from darkhorses.prices import day_start
+from darkhorses.settings import get_settings
 from darkhorses.stats import compute_statistics, update_statistics
 from darkhorses.tasks import names
 
@@ -25,38 +26,38 @@ def live_row(race, horse, bookmaker, price, day, course, status="OPEN", minutes_
                     fetched_at=moment, created_at=moment, updated_at=moment)
 
 
-def load_fixture():
-    with session_scope() as session:
-        # race r1 yesterday at Kempton: closed, 2 horses x 2 books; one row changed 3 hours ago
-        session.add_all([
-            live_row("r1", "h1", "bet365", 2.0, YESTERDAY, "Kempton", "CLOSED", minutes_ago=180),
-            live_row("r1", "h1", "coral", 2.2, YESTERDAY, "Kempton", "CLOSED"),
-            live_row("r1", "h2", "bet365", None, YESTERDAY, "Kempton", "CLOSED"),  # no price
-            live_row("r1", "h2", "coral", 3.5, YESTERDAY, "Kempton", "CLOSED"),
-            # race r2 today at Ascot: open, 3 horses at bet365 (book 1/1.5 + 1/3 + 1/6 = 116.67%)
-            live_row("r2", "h3", "bet365", 1.5, TODAY, "Ascot"),
-            live_row("r2", "h4", "bet365", 3.0, TODAY, "Ascot"),
-            live_row("r2", "h5", "bet365", 6.0, TODAY, "Ascot", minutes_ago=5),
-        ])
-        session.add_all([
-            LiveRace(race_id="r1", race_date=YESTERDAY, off_dt=datetime(2026, 11, 27, 14, 0, tzinfo=timezone.utc),
-                     course="Kempton", market_status="CLOSED", captures=40,
-                     fetched_at=datetime(2026, 11, 27, 13, 59, 52, tzinfo=timezone.utc)),
-            LiveRace(race_id="r2", race_date=TODAY, off_dt=NOW + timedelta(hours=1), course="Ascot",
-                     market_status="OPEN", captures=3, fetched_at=NOW - timedelta(minutes=5)),
-        ])
-        for race, horse, day, country, track, jockey, sp, low in (
-                ("r1", "h1", YESTERDAY, "GB", "Kempton", "j1", 2.0, 1.9),
-                ("r1", "h2", YESTERDAY, "GB", "Kempton", "j2", 3.0, None),
-                ("r9", "h7", YESTERDAY, "IRE", "Naas", "j1", None, None),     # never captured live
-                ("r8", "h8", date(2026, 11, 10), "IRE", "Naas", "j3", 5.0, None)):
-            session.add(OddsHistorical(race_id=race, horse_id=horse, date_of_race=day_start(day), country=country,
-                                       track=track, race_time=time(14, 0), jockey_id=jockey, trainer_id="t1", horse_name=horse,
-                                       industry_sp=sp, pre_race_min=low, pre_race_max=low,
-                                       updated_at=NOW - timedelta(hours=2 if race != "r8" else 400)))
+def load_fixture(session):
+    # race r1 yesterday at Kempton: closed, 2 horses x 2 books; one row changed 3 hours ago
+    session.add_all([
+        live_row("r1", "h1", "bet365", 2.0, YESTERDAY, "Kempton", "CLOSED", minutes_ago=180),
+        live_row("r1", "h1", "coral", 2.2, YESTERDAY, "Kempton", "CLOSED"),
+        live_row("r1", "h2", "bet365", None, YESTERDAY, "Kempton", "CLOSED"),  # no price
+        live_row("r1", "h2", "coral", 3.5, YESTERDAY, "Kempton", "CLOSED"),
+        # race r2 today at Ascot: open, 3 horses at bet365 (book 1/1.5 + 1/3 + 1/6 = 116.67%)
+        live_row("r2", "h3", "bet365", 1.5, TODAY, "Ascot"),
+        live_row("r2", "h4", "bet365", 3.0, TODAY, "Ascot"),
+        live_row("r2", "h5", "bet365", 6.0, TODAY, "Ascot", minutes_ago=5),
+    ])
+    session.add_all([
+        LiveRace(race_id="r1", race_date=YESTERDAY, off_dt=datetime(2026, 11, 27, 14, 0, tzinfo=timezone.utc),
+                 course="Kempton", market_status="CLOSED", captures=40,
+                 fetched_at=datetime(2026, 11, 27, 13, 59, 52, tzinfo=timezone.utc)),
+        LiveRace(race_id="r2", race_date=TODAY, off_dt=NOW + timedelta(hours=1), course="Ascot",
+                 market_status="OPEN", captures=3, fetched_at=NOW - timedelta(minutes=5)),
+    ])
+    for race, horse, day, country, track, jockey, sp, low in (
+            ("r1", "h1", YESTERDAY, "GB", "Kempton", "j1", 2.0, 1.9),
+            ("r1", "h2", YESTERDAY, "GB", "Kempton", "j2", 3.0, None),
+            ("r9", "h7", YESTERDAY, "IRE", "Naas", "j1", None, None),     # never captured live
+            ("r8", "h8", date(2026, 11, 10), "IRE", "Naas", "j3", 5.0, None)):
+        session.add(OddsHistorical(race_id=race, horse_id=horse, date_of_race=day_start(day), country=country,
+                                   track=track, race_time=time(14, 0), jockey_id=jockey, trainer_id="t1", horse_name=horse,
+                                   industry_sp=sp, pre_race_min=low, pre_race_max=low,
+                                   updated_at=NOW - timedelta(hours=2 if race != "r8" else 400)))
     for day, status in ((date(2015, 1, 1), "unavailable"), (date(2015, 1, 2), "unavailable"),
                         (date(2025, 6, 1), "complete"), (date(2025, 12, 25), "empty"), (YESTERDAY, "complete")):
-        mark_ledger(day, status=status)
+        ledger.update(session, day, status=status)
+    session.flush()
 
 
 def check_fixture_answers(stats):
@@ -96,9 +97,9 @@ def check_fixture_answers(stats):
                                           "runners_priced": 3, "complete": True, "book_percent": 116.67}]
 
 
-def test_every_statistic_on_postgresql(database_url):
-    load_fixture()
-    check_fixture_answers(compute_statistics(NOW))
+def test_every_statistic_on_postgresql(db_session):
+    load_fixture(db_session)
+    check_fixture_answers(compute_statistics(db_session, get_settings(), NOW))
 
 
 def test_the_same_answers_on_sqlite_for_the_embedded_mode(tmp_path, monkeypatch):
@@ -108,21 +109,21 @@ def test_the_same_answers_on_sqlite_for_the_embedded_mode(tmp_path, monkeypatch)
     upgrade(url)
     monkeypatch.setenv("DATABASE_URL", url)
     reset_settings()
-    load_fixture()
-    check_fixture_answers(compute_statistics(NOW))
+    with session_scope() as session:
+        load_fixture(session)
+        check_fixture_answers(compute_statistics(session, get_settings(), NOW))
 
 
-def test_files_and_summary_row(database_url, tmp_path):
-    load_fixture()
-    summary = update_statistics(NOW, output_dir=str(tmp_path / "out"))
+def test_files_and_summary_row(db_session, tmp_path):
+    load_fixture(db_session)
+    summary = update_statistics(db_session, get_settings(), NOW, output_dir=str(tmp_path / "out"))
     assert summary["live_rows"] == 7 and summary["historical_rows"] == 4 and summary["missed_7d"] == 0
     for name in ("all_stats_latest", "ra_odds_live_latest", "ra_odds_historical_latest", "collection_health_latest"):
         payload = json.loads((tmp_path / "out" / f"{name}.json").read_text())
         assert payload["schema_version"] == 1 and payload["generated_at"] == NOW.isoformat()
     assert not list((tmp_path / "out").glob(".*.tmp"))
-    with session_scope() as session:
-        run = session.query(RunRecord).filter_by(kind="stats").one()
-        assert run.prices == 7 and run.runners == 4 and run.detail["missed_7d"] == 0
+    run = db_session.query(RunRecord).filter_by(kind="stats").one()
+    assert run.prices == 7 and run.runners == 4 and run.detail["missed_7d"] == 0
 
 
 def test_a_reader_never_sees_a_half_written_file(tmp_path):
@@ -154,7 +155,8 @@ def test_status_after_a_failing_task(database_url, monkeypatch):
     app.loader.import_default_modules()
     outcome = app.tasks[names.HISTORICAL_COLLECT_DAY].apply(args=["not-a-date"])
     assert outcome.failed()
-    report = collect_status()
+    with session_scope() as session:
+        report = collect_status(session, get_settings())
     task = report["tasks"][names.HISTORICAL_COLLECT_DAY]
     assert task["state"] == "FAILURE" and "not-a-date" in task["last_error"] and task["failures"] == 1
     assert report["healthy"] is False
@@ -172,18 +174,18 @@ def test_status_is_healthy_at_a_glance_after_live_cycles(database_url):
     off = (now + timedelta(minutes=20)).isoformat()
     cards = [card("rac_1", off, [runner("h1", [quote("Bet365", "3.0", "2/1")])])]
     live.run_cycle(FakeCards(cards), now)
-    report = collect_status()
+    with session_scope() as session:
+        report = collect_status(session, get_settings())
     text = render_status(report)
     assert report["healthy"] is True and report["problems"] == []
     assert "HEALTHY" in text and "Live loop: running" in text and "ra_odds_live 1" in text
 
 
-def test_contract_sections_from_the_rollups(database_url):
+def test_contract_sections_from_the_rollups(db_session):
     from darkhorses.legacy_stats import historical_sections, live_sections
-    load_fixture()
-    compute_statistics(NOW)  # keeps the rollups the contract sections read
-    with session_scope() as session:
-        live, hist = live_sections(session, NOW), historical_sections(session, NOW)
+    load_fixture(db_session)
+    compute_statistics(db_session, get_settings(), NOW)  # keeps the rollups the contract sections read
+    live, hist = live_sections(db_session, NOW), historical_sections(db_session, NOW)
     assert live["basic_metrics"]["total_records"] == 7
     assert live["unique_entities"] == {"unique_races": 2, "unique_horses": 5, "unique_courses": 2,
                                        "unique_bookmakers": 2}

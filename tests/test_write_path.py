@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from darkhorses.db import COPY_THRESHOLD, session_scope, upsert
 from darkhorses.historical import mark_ledger
 from darkhorses.models import OddsHistorical, OddsHistory, StatsDay
+from darkhorses.settings import get_settings
 from darkhorses.stats import compute_statistics
 
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -57,25 +58,30 @@ def _historical(race, horse, day, sp):
                           trainer_id="t", updated_at=AT)
 
 
+def statistics(now):
+    with session_scope() as session:
+        return compute_statistics(session, get_settings(), now)
+
+
 def test_rollups_rebuild_new_and_recollected_days_only(database_url):
     old_day, now = date(2026, 10, 1), AT
     with session_scope() as session:
         session.add(_historical("r1", "h1", old_day, 2.0))
-    first = compute_statistics(now)["ra_odds_historical"]
+    first = statistics(now)["ra_odds_historical"]
     assert first["total_rows"] == 1 and first["price_coverage"]["with_sp"]["rows"] == 1
     # A day that appears later is picked up; the settled day is not rebuilt.
     with session_scope() as session:
         session.add(_historical("r2", "h2", date(2026, 10, 2), None))
         before = session.execute(select(StatsDay.computed_at).where(StatsDay.race_date == old_day)).scalar()
     later = now + timedelta(minutes=10)
-    second = compute_statistics(later)["ra_odds_historical"]
+    second = statistics(later)["ra_odds_historical"]
     assert second["total_rows"] == 2 and second["distinct"]["horses"] == 2
     with session_scope() as session:
         assert session.execute(select(StatsDay.computed_at).where(StatsDay.race_date == old_day)).scalar() == before
         # Re-collected: its rows change and its ledger entry moves, so the day is rebuilt.
         session.add(_historical("r1", "h3", old_day, 5.0))
     mark_ledger(old_day, status="complete")
-    third = compute_statistics(datetime.now(timezone.utc))["ra_odds_historical"]
+    third = statistics(datetime.now(timezone.utc))["ra_odds_historical"]
     assert third["total_rows"] == 3 and third["price_coverage"]["with_sp"]["rows"] == 2
     with session_scope() as session:
         assert session.execute(select(func.count()).select_from(StatsDay)).scalar() == 2

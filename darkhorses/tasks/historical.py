@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError, InterfaceError
 from ..celery_app import app
 from .. import historical, ledger
 from ..prices import uk_date
-from ..racing_api import BadResponse, TemporarilyUnavailable
+from ..racing_api import BadResponse, RacingAPIClient, TemporarilyUnavailable
 from ..settings import get_settings
 from . import names
 
@@ -29,8 +29,10 @@ def collect_day(self, day: str):
     except historical.DateRefused as exc:  # settling a day not over yet would lose its later races
         log.error("collect_day refused: %s", exc)
         return {"date": day, "status": "refused", "error": str(exc)}
+    settings = get_settings()
+    client = RacingAPIClient(settings)
     try:
-        return historical.collect_day(race_date)
+        return historical.collect_day(race_date, client, settings)
     except historical.DateUnavailable as exc:
         log.warning("results for %s are not available under this plan: %s", day, exc)
         return {"date": day, "status": "unavailable", "error": str(exc)}
@@ -40,8 +42,10 @@ def collect_day(self, day: str):
         ledger.record_failure(race_date, exc, retrying=not final)
         if final:
             raise
-        backoff = get_settings().historical_retry_seconds * 2 ** self.request.retries
+        backoff = settings.historical_retry_seconds * 2 ** self.request.retries
         raise self.retry(exc=exc, countdown=min(600, backoff))
+    finally:
+        client.close()
 
 
 def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:

@@ -8,7 +8,7 @@ from celery.signals import worker_ready
 from ..celery_app import app
 from .. import live, loop
 from ..coordination import store_for
-from ..racing_api import CredentialsRejected
+from ..racing_api import CredentialsRejected, RacingAPIClient
 from ..settings import get_settings
 from . import names
 
@@ -24,14 +24,17 @@ def poll(loop_id: str | None = None, seq: int = 0):
         log.info("live poll skipped: another live loop holds the lease")
         return {"status": "skipped", "reason": "another live loop holds the lease"}
     error = None
+    client = RacingAPIClient(settings)
     try:
-        summary = live.run_cycle()
+        summary = live.run_cycle(client, settings=settings)
         countdown, outcome = summary.next_poll_seconds, {"ok": True, **summary.as_dict()}
     except CredentialsRejected as exc:
         # Rejected credentials need a person: poll slowly until they work again.
         error, countdown, outcome = exc, settings.live_credentials_backoff, {"ok": False, "error": str(exc)}
     except Exception as exc:
         error, countdown, outcome = exc, settings.live_failure_backoff, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        client.close()
     # The successor is enqueued even after a failure: the loop must outlive a bad cycle.
     if loop.hand_over(store, loop_id, seq, countdown, settings.live_lease_grace):
         poll.apply_async(args=[loop_id, seq + 1], countdown=countdown)

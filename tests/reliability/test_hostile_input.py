@@ -266,9 +266,9 @@ CHILD = """
 import resource, sys
 from datetime import datetime, timezone
 from darkhorses import live
-from darkhorses.racing_api import RacingAPIError
+from darkhorses.racing_api import RacingAPIClient, RacingAPIError
 try:
-    live.run_cycle(now=datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
+    live.run_cycle(RacingAPIClient(), now=datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
     print("no error")
 except RacingAPIError as exc:
     print("error:", exc)
