@@ -173,7 +173,6 @@ def cmd_historical(args) -> int:
 
 def cmd_backfill(args) -> int:
     from . import historical
-    from .racing_api import RacingAPIClient
     settings = get_settings()
     first, last = args.start, args.end
     historical.check_range(first, last)
@@ -190,28 +189,43 @@ def cmd_backfill(args) -> int:
     elif not _require_credentials():
         return 2
     else:  # no broker: collect in this process, one date after another
-        if args.refresh:
-            historical.release_legacy_dates(first, last)
-        started, baseline = time.monotonic(), historical.backfill_progress(first, last)["done"]
-        with closing(RacingAPIClient(settings)) as client:
-            for day in historical.plan_backfill(first, last, not args.oldest_first):
-                try:
-                    historical.collect_day(day, client, settings)
-                except historical.DateUnavailable:
-                    pass
-                _print_progress(historical.backfill_progress(first, last), started, baseline)
-        print()
+        _backfill_here(settings, first, last, args.refresh, not args.oldest_first)
     if args.wait and settings.broker_url:
         return _wait_for_backfill(first, last)
     return 0
 
 
+def _backfill_progress(first: date, last: date) -> dict:
+    from .backfill import progress
+    from .db import session_scope
+    with session_scope() as session:
+        return progress(session, first, last)
+
+
+def _backfill_here(settings, first: date, last: date, refresh: bool, newest_first: bool) -> None:
+    from . import backfill, historical, ledger
+    from .db import session_scope
+    from .racing_api import RacingAPIClient
+    with session_scope() as session:
+        if refresh:
+            ledger.release_legacy(session, first, last)
+        dates = backfill.plan(session, first, last, newest_first)
+    started, baseline = time.monotonic(), _backfill_progress(first, last)["done"]
+    with closing(RacingAPIClient(settings)) as client:
+        for day in dates:
+            try:
+                historical.collect_day(day, client, settings)
+            except historical.DateUnavailable:
+                pass
+            _print_progress(_backfill_progress(first, last), started, baseline)
+    print()
+
+
 def _wait_for_backfill(first: date, last: date) -> int:
-    from . import historical
     started = time.monotonic()
-    baseline = historical.backfill_progress(first, last)["done"]
+    baseline = _backfill_progress(first, last)["done"]
     while True:
-        progress = historical.backfill_progress(first, last)
+        progress = _backfill_progress(first, last)
         _print_progress(progress, started, baseline)
         if progress["remaining"] == 0:
             print()

@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import case, delete, func, select, tuple_
 
-from . import backfill, ledger
+from . import ledger
 from .backfill import EARLIEST_DATE, DateRefused, check_date, check_range, dates_between, latest_date
 from .db import session_scope, upsert
 from .ledger import SETTLED
@@ -31,10 +31,8 @@ from .returns import compute_returns, favourite_ranks, place_terms
 from .settings import Settings, get_settings
 
 __all__ = ["DATA_SOURCE", "EARLIEST_DATE", "FILE_SOURCE", "SETTLED", "DateRefused", "DateUnavailable", "MappedDay",
-           "backfill_progress", "check_date", "check_range", "collect_day", "compute_returns", "daily_dates",
-           "dates_between", "favourite_ranks", "latest_date", "map_results", "mark_ledger", "note_resume",
-           "open_backfill", "place_terms", "plan_backfill", "release_legacy_dates", "report_backfill",
-           "settled_dates", "stalled_backfills"]
+           "check_date", "check_range", "collect_day", "compute_returns", "dates_between", "favourite_ranks",
+           "latest_date", "map_results", "mark_ledger", "place_terms"]
 
 log = logging.getLogger(__name__)
 
@@ -189,53 +187,3 @@ def _replace_legacy_rows(session, day: date) -> int:
     table = OddsHistorical.__table__
     return session.execute(delete(table).where(table.c.race_id.is_(None),
                                                table.c.date_of_race == day_start(day))).rowcount
-
-
-# -- entry points for tasks and the CLI: each opens its own session ---------------------------
-
-def release_legacy_dates(first: date, last: date) -> int:
-    """`--refresh`: dates the old service's rows cover become collectable again."""
-    with session_scope() as session:
-        return ledger.release_legacy(session, first, last)
-
-
-def settled_dates(first: date, last: date) -> dict[date, str]:
-    with session_scope() as session:
-        return ledger.settled_dates(session, first, last)
-
-
-def daily_dates(today: date, catchup_days: int) -> list[date]:
-    """Yesterday and every earlier day within the catch-up window not yet settled."""
-    with session_scope() as session:
-        return backfill.daily_dates(session, today, catchup_days)
-
-
-def plan_backfill(first: date, last: date, newest_first: bool = True) -> list[date]:
-    """Raises DateRefused for a range that cannot be collected."""
-    with session_scope() as session:
-        return backfill.plan(session, first, last, newest_first)
-
-
-def backfill_progress(first: date, last: date) -> dict:
-    with session_scope() as session:
-        return backfill.progress(session, first, last)
-
-
-def open_backfill(task_id: str, first: date, last: date, newest_first: bool) -> None:
-    with session_scope() as session:
-        backfill.open_request(session, task_id, first, last, newest_first, datetime.now(timezone.utc))
-
-
-def report_backfill(task_id: str, progress: dict) -> None:
-    with session_scope() as session:
-        backfill.report(session, task_id, progress, datetime.now(timezone.utc))
-
-
-def stalled_backfills(now: datetime, stall_seconds: float, report_every: float) -> list:
-    with session_scope() as session:
-        return backfill.stalled(session, now, stall_seconds, report_every)
-
-
-def note_resume(task_id: str) -> None:
-    with session_scope() as session:
-        backfill.note_resume(session, task_id, datetime.now(timezone.utc))

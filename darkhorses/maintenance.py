@@ -15,7 +15,6 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import text
 
-
 log = logging.getLogger(__name__)
 
 PARENT = "ra_odds_history"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from datetime import date, datetime, time as clock, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as clock
 from pathlib import Path
 
 from sqlalchemy import func, select, text
@@ -18,11 +19,20 @@ from sqlalchemy import func, select, text
 from . import rollups
 from .files import write_json_atomic
 from .legacy_stats import write_contract_files
-from .models import (LEDGER_DONE, CollectionLedger, LiveFetch, LiveRace, OddsHistorical, OddsHistory, OddsLive,
-                     RunRecord, Withdrawal)
+from .models import (
+    LEDGER_DONE,
+    CollectionLedger,
+    LiveFetch,
+    LiveRace,
+    OddsHistorical,
+    OddsHistory,
+    OddsLive,
+    RunRecord,
+    Withdrawal,
+)
 from .prices import UK, day_start, uk_date
-from .rollups import HISTORICAL_NULL_COLUMNS, LIVE_NULL_COLUMNS
 from .report import write_report
+from .rollups import HISTORICAL_NULL_COLUMNS, LIVE_NULL_COLUMNS
 from .settings import Settings
 
 SCHEMA_VERSION = 1

@@ -13,11 +13,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from .db import session_scope, upsert
+from .db import upsert
 from .files import write_json_atomic
 from .models import LiveFetch, TaskStatus
 from .prices import UK
-from .settings import get_settings
 from .tasks import names
 
 STATUS_FILE_NAME = "scheduler_status.json"
@@ -54,25 +53,8 @@ def write_running(session, task_name: str, now: datetime | None = None) -> None:
         current.last_state, current.last_run_at = "STARTED", now
 
 
-def record_task_run(task_name: str, state: str, duration: float | None, error: str | None = None) -> None:
-    """Record a finished run and rewrite the file (each in its own transaction)."""
-    with session_scope() as session:
-        write_task_run(session, task_name, state, duration, error)
-    mirror_to_file()
-
-
-def mark_running(task_name: str) -> None:
-    with session_scope() as session:
-        write_running(session, task_name)
-    mirror_to_file()
-
-
 def task_statuses(session) -> dict[str, dict]:
     return {t.task_name: _task_dict(t) for t in session.execute(select(TaskStatus)).scalars()}
-
-
-def status_file() -> Path:
-    return Path(get_settings().scheduler_status_dir) / STATUS_FILE_NAME
 
 
 def status_payload(session, now: datetime) -> dict:
@@ -84,11 +66,13 @@ def status_payload(session, now: datetime) -> dict:
     return payload
 
 
-def mirror_to_file() -> None:
-    with session_scope() as session:
-        payload = status_payload(session, datetime.now(timezone.utc))
-    with _file_lock:
-        write_json_atomic(status_file(), payload)
+def write_status_file(session, directory: str | Path, now: datetime | None = None) -> Path:
+    """Rewrite scheduler_status.json in `directory` from the rows `session` sees."""
+    payload = status_payload(session, now or datetime.now(timezone.utc))
+    path = Path(directory) / STATUS_FILE_NAME
+    with _file_lock:  # threads of the embedded run write it too
+        write_json_atomic(path, payload)
+    return path
 
 
 def _job_status(rows: list[TaskStatus]) -> dict:

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import create_engine, inspect, text
 
-from darkhorses import historical
+from darkhorses import backfill, historical
 from darkhorses.migrations import downgrade
 from darkhorses.prices import uk_date
 from darkhorses.settings import reset_settings
@@ -72,7 +72,9 @@ def test_adoption_keeps_every_row_shows_faults_and_refreshes_a_date(monkeypatch,
         assert "12-hour race_time" in render_status(report)
 
         # A backfill skips the old dates; with --refresh, yesterday is re-collected by ids.
-        assert historical.plan_backfill(OLD_DATES[0], yesterday) == [
+        with session_scope() as session:
+            planned = backfill.plan(session, OLD_DATES[0], yesterday)
+        assert planned == [
             d for d in historical.dates_between(OLD_DATES[0], yesterday) if d not in OLD_DATES + [yesterday]]
         cli = subprocess.run([sys.executable, "-m", "darkhorses", "backfill", yesterday.isoformat(),
                               yesterday.isoformat(), "--refresh"], cwd=REPO, capture_output=True, text=True,

@@ -34,3 +34,20 @@ def test_a_key_repeated_in_one_batch_is_written_once_with_its_last_values(databa
         prices = dict(session.execute(select(OddsHistory.horse_id, OddsHistory.odds_decimal)).all())
     assert len(prices) == size and prices["h3"] == 11.0 and prices["h5"] == 7.0 and prices["h4"] == 2.0
     assert any("3 rows repeated a key" in r.getMessage() for r in caplog.records)
+
+
+def test_db_session_keeps_a_commit_by_the_code_inside_the_test(db_session, pg_database):
+    from datetime import date
+
+    from sqlalchemy import create_engine, text
+
+    from darkhorses import ledger
+    ledger.update(db_session, date(2026, 2, 1), status="complete")
+    db_session.commit()  # what a service's caller would do: here it only releases a SAVEPOINT
+    assert db_session.execute(text("SELECT count(*) FROM ra_collection_ledger")).scalar() == 1
+    outside = create_engine(pg_database)
+    try:
+        with outside.connect() as conn:  # another connection sees nothing: the test's transaction is open
+            assert conn.execute(text("SELECT count(*) FROM ra_collection_ledger")).scalar() == 0
+    finally:
+        outside.dispose()

@@ -6,7 +6,7 @@ import responses
 from celery.schedules import crontab
 from sqlalchemy import func, select
 
-from darkhorses import historical
+from darkhorses import backfill, historical, ledger
 from darkhorses.db import session_scope
 from darkhorses.historical import compute_returns, favourite_ranks, map_results, place_terms
 from darkhorses.models import CollectionLedger, OddsHistorical, OddsHistory, OddsLive
@@ -171,23 +171,24 @@ def test_a_day_without_racing_is_settled_empty_and_an_unavailable_date_says_why(
         ledger = session.get(CollectionLedger, date(2015, 1, 1))
         assert ledger.status == "unavailable" and "add-on" in ledger.last_error
     # neither date is planned again, and they do not block later dates
-    assert historical.plan_backfill(date(2015, 1, 1), date(2015, 1, 3), newest_first=False) == [
-        date(2015, 1, 2), date(2015, 1, 3)]
-    assert date(2025, 12, 25) not in historical.daily_dates(date(2025, 12, 27), 14)
+    with session_scope() as session:
+        assert backfill.plan(session, date(2015, 1, 1), date(2015, 1, 3), newest_first=False) == [
+            date(2015, 1, 2), date(2015, 1, 3)]
+        assert date(2025, 12, 25) not in backfill.daily_dates(session, date(2025, 12, 27), 14)
 
 
-def test_ledger_resume_skips_settled_dates_in_both_orders(database_url):
+def test_ledger_resume_skips_settled_dates_in_both_orders(db_session):
     for day, status in ((date(2026, 2, 2), "complete"), (date(2026, 2, 3), "failed"), (date(2026, 2, 4), "empty")):
-        historical.mark_ledger(day, status=status)
-    assert historical.plan_backfill(date(2026, 2, 1), date(2026, 2, 5)) == [
+        ledger.update(db_session, day, status=status)
+    assert backfill.plan(db_session, date(2026, 2, 1), date(2026, 2, 5)) == [
         date(2026, 2, 5), date(2026, 2, 3), date(2026, 2, 1)]
-    assert historical.plan_backfill(date(2026, 2, 1), date(2026, 2, 5), newest_first=False) == [
+    assert backfill.plan(db_session, date(2026, 2, 1), date(2026, 2, 5), newest_first=False) == [
         date(2026, 2, 1), date(2026, 2, 3), date(2026, 2, 5)]
-    progress = historical.backfill_progress(date(2026, 2, 1), date(2026, 2, 5))
+    progress = backfill.progress(db_session, date(2026, 2, 1), date(2026, 2, 5))
     assert (progress["total"], progress["done"], progress["remaining"]) == (5, 3, 2)
 
 
-def test_daily_schedule_through_both_2026_clock_changes_collects_every_day_once(database_url):
+def test_daily_schedule_through_both_2026_clock_changes_collects_every_day_once(db_session):
     """Beat's 01:00 Europe/London crontab walked minute by minute from March to November 2026
     with a controlled clock. 01:00 does not exist on 29 March (clocks jump 01:00 -> 02:00) and
     happens once on 25 October; whatever beat does, every UK day is collected exactly once."""
@@ -197,10 +198,10 @@ def test_daily_schedule_through_both_2026_clock_changes_collects_every_day_once(
 
     def collect(day):  # stands in for the API; the ledger logic under test is the real one
         collected.append(day)
-        historical.mark_ledger(day, status="complete", races=1, runners=1)
+        ledger.update(db_session, day, status="complete", races=1, runners=1)
 
     for n in range(1, 16):  # everything before the walk was collected already
-        historical.mark_ledger(date(2026, 3, 20) - timedelta(days=n), status="complete")
+        ledger.update(db_session, date(2026, 3, 20) - timedelta(days=n), status="complete")
     last_run = clock["now"].astimezone(UK)
     runs = []
     end = datetime(2026, 11, 5, 12, 0, tzinfo=timezone.utc)
@@ -210,7 +211,7 @@ def test_daily_schedule_through_both_2026_clock_changes_collects_every_day_once(
             now_uk = clock["now"].astimezone(UK)
             runs.append(now_uk)
             last_run = now_uk
-            for day in historical.daily_dates(now_uk.date(), 14):
+            for day in backfill.daily_dates(db_session, now_uk.date(), 14):
                 collect(day)
         clock["now"] += timedelta(minutes=5)
     expected = [date(2026, 3, 20) + timedelta(days=n) for n in range((date(2026, 11, 4) - date(2026, 3, 20)).days + 1)]
@@ -227,8 +228,10 @@ def test_resume_re_enqueues_a_stalled_backfill_and_restarts_its_lost_progress_ch
     from darkhorses.db import session_scope as scope
     from darkhorses.models import BackfillRequest
     app.loader.import_default_modules()
-    historical.open_backfill("bf-1", date(2026, 2, 1), date(2026, 2, 5), True)
-    historical.open_backfill("bf-2", date(2026, 3, 1), date(2026, 3, 2), True)
+    with session_scope() as session:
+        opened = datetime.now(timezone.utc)
+        backfill.open_request(session, "bf-1", date(2026, 2, 1), date(2026, 2, 5), True, opened)
+        backfill.open_request(session, "bf-2", date(2026, 3, 1), date(2026, 3, 2), True, opened)
     historical.mark_ledger(date(2026, 2, 3), status="complete")
     long_ago = datetime.now(timezone.utc) - timedelta(hours=1)
     with scope() as session:
@@ -349,13 +352,13 @@ def test_a_date_not_over_yet_is_refused_and_nothing_is_recorded(database_url):
         with pytest.raises(historical.DateRefused) as error:
             collect_day(day)
         assert "\n" not in str(error.value) and str(day) in str(error.value)
-    with pytest.raises(historical.DateRefused, match="starts after it ends"):
-        historical.plan_backfill(date(2026, 2, 5), date(2026, 2, 1))
-    with pytest.raises(historical.DateRefused, match="not over yet"):
-        historical.plan_backfill(today - timedelta(days=3), today)
-    assert historical.check_date(today - timedelta(days=1)) == today - timedelta(days=1)
-    assert historical.daily_dates(date(2015, 1, 3), 30) == [date(2015, 1, 1), date(2015, 1, 2)]
     with session_scope() as session:
+        with pytest.raises(historical.DateRefused, match="starts after it ends"):
+            backfill.plan(session, date(2026, 2, 5), date(2026, 2, 1))
+        with pytest.raises(historical.DateRefused, match="not over yet"):
+            backfill.plan(session, today - timedelta(days=3), today)
+        assert historical.check_date(today - timedelta(days=1)) == today - timedelta(days=1)
+        assert backfill.daily_dates(session, date(2015, 1, 3), 30) == [date(2015, 1, 1), date(2015, 1, 2)]
         assert session.execute(select(func.count()).select_from(CollectionLedger)).scalar() == 0
 
 

@@ -173,7 +173,7 @@ def write_files(tmp_path, now) -> None:
     from darkhorses.db import session_scope
     from darkhorses.settings import get_settings
     from darkhorses.stats import update_statistics
-    from darkhorses.task_status import record_task_run
+    from darkhorses.tasks.signals import record_task_run
     with session_scope() as session:
         update_statistics(session, get_settings(), now, output_dir=str(tmp_path / "stats"))
     for task in (names.LIVE_POLL, names.HISTORICAL_COLLECT_DAY, names.STATS_UPDATE):

@@ -5,10 +5,12 @@ import logging
 from datetime import date, datetime, timezone
 
 from celery.exceptions import Ignore
-from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from ..celery_app import app
+from .. import backfill as planning
 from .. import historical, ledger
+from ..celery_app import app
+from ..db import session_scope
 from ..prices import uk_date
 from ..racing_api import BadResponse, RacingAPIClient, TemporarilyUnavailable
 from ..settings import get_settings
@@ -53,7 +55,8 @@ def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
     first, last = max(first, historical.EARLIEST_DATE), min(last, historical.latest_date())
     if first > last:
         return 0
-    dates = historical.plan_backfill(first, last, newest_first)
+    with session_scope() as session:
+        dates = planning.plan(session, first, last, newest_first)
     for race_date in dates:
         collect_day.apply_async(args=[race_date.isoformat()])
     log.info("backfill %s..%s: %d dates enqueued, %d already settled",
@@ -68,9 +71,12 @@ def resume():
     unsettled dates (idempotent) and restart the reporting chain under the same task id."""
     settings = get_settings()
     nudged = []
-    for request, chain_lost, work_stalled in historical.stalled_backfills(
-            datetime.now(timezone.utc), settings.historical_stall_seconds, PROGRESS_EVERY):
-        historical.note_resume(request.task_id)
+    with session_scope() as session:
+        stalled = planning.stalled(session, datetime.now(timezone.utc), settings.historical_stall_seconds,
+                                   PROGRESS_EVERY)
+    for request, chain_lost, _work_stalled in stalled:
+        with session_scope() as session:
+            planning.note_resume(session, request.task_id, datetime.now(timezone.utc))
         _enqueue_unsettled(request.start_date, request.end_date, request.newest_first)
         if chain_lost:
             backfill.apply_async(args=[request.start_date.isoformat(), request.end_date.isoformat()],
@@ -85,7 +91,9 @@ def resume():
 @app.task(name=names.HISTORICAL_DAILY)
 def daily():
     """Yesterday plus any missed day in the catch-up window, each as its own task."""
-    dates = historical.daily_dates(uk_date(datetime.now(timezone.utc)), get_settings().historical_catchup_days)
+    with session_scope() as session:
+        dates = planning.daily_dates(session, uk_date(datetime.now(timezone.utc)),
+                                     get_settings().historical_catchup_days)
     for race_date in dates:
         collect_day.apply_async(args=[race_date.isoformat()])
     return {"enqueued": [d.isoformat() for d in dates]}
@@ -105,13 +113,15 @@ def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bo
     except historical.DateRefused as exc:
         log.error("backfill refused: %s", exc)
         return {"start": start, "end": end, "status": "refused", "error": str(exc)}
-    if refresh and not enqueued:
-        historical.release_legacy_dates(first, last)
     if not enqueued:
-        historical.open_backfill(self.request.id, first, last, newest_first)
+        with session_scope() as session:
+            if refresh:
+                ledger.release_legacy(session, first, last)
+            planning.open_request(session, self.request.id, first, last, newest_first, datetime.now(timezone.utc))
         _enqueue_unsettled(first, last, newest_first)
-    progress = historical.backfill_progress(first, last)
-    historical.report_backfill(self.request.id, progress)
+    with session_scope() as session:
+        progress = planning.progress(session, first, last)
+        planning.report(session, self.request.id, progress, datetime.now(timezone.utc))
     if progress["remaining"] == 0:
         return progress
     self.update_state(state="PROGRESS", meta=progress)

@@ -5,8 +5,8 @@ import logging
 
 from celery.signals import worker_ready
 
-from ..celery_app import app
 from .. import live, loop
+from ..celery_app import app
 from ..coordination import store_for
 from ..racing_api import CredentialsRejected, RacingAPIClient
 from ..settings import get_settings

@@ -10,10 +10,30 @@ import time
 
 from celery import signals
 
-from ..task_status import JOB_TASKS, STATUS_FILE_NAME, mark_running, mirror_to_file, record_task_run
+from ..db import session_scope
+from ..settings import get_settings
+from ..task_status import JOB_TASKS, STATUS_FILE_NAME, write_running, write_status_file, write_task_run
 
 log = logging.getLogger(__name__)
 _started: dict[str, float] = {}
+
+
+def record_task_run(task_name: str, state: str, duration: float | None, error: str | None = None) -> None:
+    """Record a finished run and rewrite the file (each in its own transaction)."""
+    with session_scope() as session:
+        write_task_run(session, task_name, state, duration, error)
+    mirror_to_file()
+
+
+def mark_running(task_name: str) -> None:
+    with session_scope() as session:
+        write_running(session, task_name)
+    mirror_to_file()
+
+
+def mirror_to_file() -> None:
+    with session_scope() as session:
+        write_status_file(session, get_settings().scheduler_status_dir)
 
 
 def _ours(sender) -> bool:
