@@ -157,15 +157,16 @@ def cmd_live_once(args) -> int:
 
 def cmd_historical(args) -> int:
     from .historical import DateUnavailable, check_date, collect_day
-    from .racing_api import RacingAPIClient
     from .prices import uk_date
+    from .racing_api import RacingAPIClient
     day = args.date or uk_date(datetime.now(timezone.utc)) - timedelta(days=1)
     check_date(day)
     if not _require_credentials():
         return 2
     try:
-        with closing(RacingAPIClient(get_settings())) as client:
-            print(json.dumps(collect_day(day, client, get_settings())))
+        settings = get_settings()
+        with closing(RacingAPIClient(settings)) as client:
+            print(json.dumps(collect_day(day, client, settings)))
     except DateUnavailable as exc:
         print(json.dumps({"date": day.isoformat(), "status": "unavailable", "error": str(exc)}))
     return 0
