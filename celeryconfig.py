@@ -37,6 +37,8 @@ task_routes = {
     "darkhorses.live.*": {"queue": "live"},
     "darkhorses.historical.*": {"queue": "historical"},
     "darkhorses.stats.*": {"queue": "stats"},
+    # Alerts are cheap queries: they share the stats queue rather than need a worker of their own.
+    "darkhorses.ops.*": {"queue": "stats"},
 }
 
 # Every task is idempotent, so a message is acknowledged only after the work is done:
@@ -70,6 +72,11 @@ beat_schedule = {
         "task": "darkhorses.historical.resume",
         "schedule": _settings.historical_resume_seconds,
         "options": {"expires": max(1.0, _settings.historical_resume_seconds - 10)},
+    },
+    "ops-alerts": {
+        "task": "darkhorses.ops.alerts",
+        "schedule": 60.0,
+        "options": {"expires": 50},
     },
     "stats-update": {
         "task": "darkhorses.stats.update",

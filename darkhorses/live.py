@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Fetch tomorrow's cards too when this window from now crosses midnight UK time.
 LOOKAHEAD = timedelta(hours=2)
 MAX_SLEEP = 900.0
+UNCAPTURED_LOOKBACK = timedelta(hours=1)
 LIVE_KEY = ("race_id", "horse_id", "bookmaker_id")
 # What decides whether a stored row must be rewritten; timestamps are not part of it.
 COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country", "race_name",
@@ -72,6 +73,8 @@ class CycleSummary:
     next_off: str | None = None
     next_poll_seconds: float = MAX_SLEEP
     duration_seconds: float = 0.0
+    # Races of the last hour that went off without one capture: darkhorses.ops.alerts reads them.
+    uncaptured_off: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -220,7 +223,7 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
             client.close()
 
     summary = CycleSummary()
-    open_races, finished, abandoned = [], [], []
+    open_races, finished, abandoned, off_races = [], [], [], []
     for card in cards:
         try:
             race = parse_racecard(card)
@@ -232,10 +235,12 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
             abandoned.append(race.race_id)
         elif race.off_dt <= now:
             finished.append(race.race_id)
+            off_races.append(race)
         else:
             open_races.append(race)
 
     with session_scope() as session:
+        summary.uncaptured_off = _uncaptured(session, off_races, now)
         summary.closed = _close_markets(session, finished, abandoned)
         _write_open_races(session, open_races, now, summary)
         upcoming = [r.off_dt for r in open_races]
@@ -253,6 +258,18 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
             detail={k: v for k, v in summary.as_dict().items() if k not in (
                 "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")}))
     return summary
+
+
+def _uncaptured(session, off_races: list[ParsedRace], now: datetime) -> list[dict]:
+    """Races that went off in the last hour and that no cycle ever wrote (missing from the
+    cards, malformed, or the loop was down): recorded per cycle so a beat task can alert."""
+    recent = [r for r in off_races if r.off_dt >= now - UNCAPTURED_LOOKBACK]
+    if not recent:
+        return []
+    seen = set(session.execute(select(LiveRace.race_id).where(
+        LiveRace.race_id.in_([r.race_id for r in recent]))).scalars())
+    return [{"race_id": r.race_id, "off_dt": r.off_dt.isoformat(), "course": r.meta.get("course")}
+            for r in recent if r.race_id not in seen]
 
 
 def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:

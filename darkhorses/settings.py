@@ -33,6 +33,14 @@ def mask_url(url: str | None) -> str:
     return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
 
 
+def mask_webhook(url: str | None) -> str:
+    """Scheme and host only: a webhook URL's path is its secret."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/***"
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -61,6 +69,8 @@ class Settings:
     stats_output_dir: str = "var/stats"
     log_level: str = "INFO"
     flower_basic_auth: str | None = field(default=None, repr=False)
+    # Slack/Discord webhook URLs carry their secret in the path: never printed whole.
+    alert_webhook_url: str | None = field(default=None, repr=False)
 
     @property
     def has_credentials(self) -> bool:
@@ -163,6 +173,12 @@ def settings_from_env(env=None) -> Settings:
     if flower_auth and not re.fullmatch(r"[^:,]+:[^,]+(,[^:,]+:[^,]+)*", flower_auth):
         raise SettingsError("FLOWER_BASIC_AUTH: expected 'user:password' (comma-separated for several)")
 
+    alert_webhook_url = _get(env, "ALERT_WEBHOOK_URL")
+    if alert_webhook_url:
+        parts = urlsplit(alert_webhook_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"ALERT_WEBHOOK_URL: expected http(s)://HOST/PATH, got {mask_webhook(alert_webhook_url)!r}")
+
     return Settings(
         database_url=database_url,
         broker_url=broker_url,
@@ -192,6 +208,7 @@ def settings_from_env(env=None) -> Settings:
         stats_output_dir=_get(env, "STATS_OUTPUT_DIR") or "var/stats",
         log_level=log_level,
         flower_basic_auth=flower_auth,
+        alert_webhook_url=alert_webhook_url,
     )
 
 
