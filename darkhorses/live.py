@@ -73,8 +73,6 @@ class CycleSummary:
     next_off: str | None = None
     next_poll_seconds: float = MAX_SLEEP
     duration_seconds: float = 0.0
-    # Races of the last hour that went off without one capture: darkhorses.ops.alerts reads them.
-    uncaptured_off: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -240,7 +238,8 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
             open_races.append(race)
 
     with session_scope() as session:
-        summary.uncaptured_off = _uncaptured(session, off_races, now)
+        # Kept in the run record only (darkhorses.ops.alerts reads it), not in logs or results.
+        uncaptured = _uncaptured(session, off_races, now)
         summary.closed = _close_markets(session, finished, abandoned)
         _write_open_races(session, open_races, now, summary)
         upcoming = [r.off_dt for r in open_races]
@@ -255,8 +254,9 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
             kind="live", started_at=now, duration_seconds=summary.duration_seconds,
             races=summary.races, runners=summary.runners, bookmakers=summary.bookmakers,
             prices=summary.prices, changed=summary.changed, errors=summary.errors,
-            detail={k: v for k, v in summary.as_dict().items() if k not in (
-                "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")}))
+            detail={**{k: v for k, v in summary.as_dict().items() if k not in (
+                "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")},
+                "uncaptured_off": uncaptured}))
     return summary
 
 
