@@ -167,3 +167,14 @@ def test_live_cadence_holds_during_a_backfill_in_the_one_worker(blueprint, datab
         "the backfill ran throughout the window (up to 5 dates/s at the results limit)"
     assert len(late) >= MEASURE_SECONDS / (POLL_SECONDS + TOLERANCE_SECONDS), "the loop kept polling"
     assert max(late) <= TOLERANCE_SECONDS, late
+
+
+def test_deployment_files_point_at_readme_sections_that_exist():
+    headings = {line.lstrip("#").strip() for line in (REPO / "README.md").read_text().splitlines()
+                if line.startswith("#")}
+    for name in ("Dockerfile", "render.yaml", "docker-compose.yml", "deploy/render-small.yaml"):
+        source = (REPO / name).read_text()
+        for path in re.findall(r"(?<![\w/.])docs/[\w./-]+", source):
+            assert (REPO / path).exists(), f"{name} points at {path}, which does not exist"
+        for section in re.findall(r'README\.md, "([^"]+)"', source):
+            assert section in headings, f"{name} points at README section {section!r}, which does not exist"
