@@ -169,7 +169,7 @@ def main() -> None:
                             "extract(epoch FROM max(finished_at)) FROM ra_collection_ledger "
                             "WHERE race_date BETWEEN :first AND :last"), {"first": first, "last": last}).one()
                         task_seconds = conn.execute(text(
-                            "SELECT avg(duration_seconds) FROM ra_odds_statistics "
+                            "SELECT avg(duration_seconds) FROM ra_run_records "
                             "WHERE kind = 'historical' AND detail->>'date' BETWEEN :a AND :b"),
                             {"a": first.isoformat(), "b": last.isoformat()}).scalar()
                     ended_wall = time.time()

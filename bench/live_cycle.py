@@ -77,7 +77,7 @@ def copy_baseline(url: str, rows: list[dict]) -> float:
                           else row[c]) for c in columns])
     connection = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
     with connection, connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE bench_copy (LIKE ra_odds_live INCLUDING DEFAULTS)")
+        cursor.execute("CREATE TABLE bench_copy (LIKE ra_odds_live_prices INCLUDING DEFAULTS)")
         buffer.seek(0)
         started = time.perf_counter()
         cursor.copy_expert(f"COPY bench_copy ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
@@ -116,7 +116,7 @@ def main() -> None:
         cycle("all changed", move_prices(cards, 1.0, now, rng), now + timedelta(seconds=30))
         with get_engine().connect() as conn:
             rows = [dict(r) for r in conn.execute(text(
-                "SELECT * FROM ra_odds_live ORDER BY id")).mappings()]
+                "SELECT * FROM ra_odds_live_prices ORDER BY id")).mappings()]
         for row in rows:
             row.pop("id")
         copy_seconds = copy_baseline(url, rows)

@@ -63,28 +63,28 @@ RACE = """
 """
 
 FILL_LIVE = """
-INSERT INTO ra_odds_live (race_id, horse_id, bookmaker_id, race_date, race_time, off_dt, course, course_id,
+INSERT INTO ra_odds_live_prices (race_id, horse_id, bookmaker_id, race_date, race_time, off_dt, course, course_id,
     country, race_name, race_class, race_type, distance, going, runners, horse_name, horse_number, draw, jockey,
-    trainer, age, weight_lbs, form, bookmaker_name, bookmaker_type, odds_decimal, odds_fractional, ew_places,
+    trainer, age, weight, form, bookmaker_name, bookmaker_type, odds_decimal, odds_fractional, ew_places,
     ew_denom, market_status, in_play, odds_timestamp, fetched_at, created_at, updated_at)
 SELECT 'rac_' || rk, horse, bk.id, d,
-       to_char(off AT TIME ZONE 'Europe/London', 'HH24:MI'),
+       CAST(off AT TIME ZONE 'Europe/London' AS time),
        CASE WHEN (hashint8(rk) & 2147483647) % 500 = 0 THEN NULL ELSE off END,
-       CASE WHEN (hashint8(rk + 1) & 2147483647) % 400 = 0 THEN NULL ELSE (CAST(:courses AS text[]))[1 + ci] END,
+       (CAST(:courses AS text[]))[1 + ci],
        'crs_' || ci, CASE WHEN ci >= :irish_from THEN 'IRE' ELSE 'GB' END,
        'The ' || (CAST(:courses AS text[]))[1 + ci] || ' ' || rtype || CASE WHEN handicap THEN ' Handicap' ELSE '' END,
        'Class ' || (1 + rk % 6), rtype, (5 + rk % 20) || 'f', going, 12,
-       CASE WHEN hr % 200 = 0 THEN NULL ELSE 'Horse ' || horse END, CAST(1 + hh AS text), CAST(1 + hh AS text),
+       'Horse ' || horse, 1 + hh, 1 + hh,
        CASE WHEN hr % 31 = 0 THEN NULL ELSE 'Jockey ' || hr % 1200 END,
        CASE WHEN hr % 97 = 0 THEN NULL ELSE 'Trainer ' || (hr / 7) % 900 END,
-       CAST(2 + hr % 10 AS text), CAST(120 + hr % 50 AS text), '1-2' || hr % 10,
+       2 + hr % 10, CAST(120 + hr % 50 AS text), '1-2' || hr % 10,
        bk.name, bk.type,
        CASE WHEN px % 50 = 0 THEN NULL ELSE 1.5 + px % 600 / 10.0 END,
        CASE WHEN px % 50 = 0 THEN NULL ELSE (5 + px % 600) || '/10' END, '3', '5',
        CASE WHEN (hashint8(rk + 2) & 2147483647) % 67 = 0 THEN 'ABANDONED'
             WHEN off > now() THEN 'OPEN' ELSE 'CLOSED' END,
        false,
-       CASE WHEN px % 47 = 0 THEN NULL ELSE touched - interval '20 seconds' END,
+       touched - interval '20 seconds',
        touched, off - interval '1 day', touched
 FROM generate_series(0, :rows - 1) AS g(i)
 CROSS JOIN LATERAL (SELECT i / 312 AS r, (i / 26) % 12 AS hh, i % 26 AS b) AS k
@@ -97,14 +97,14 @@ CROSS JOIN LATERAL (SELECT CASE WHEN off > now() THEN now() - (px % 5400) * inte
 """
 
 FILL_HISTORICAL = """
-INSERT INTO ra_odds_historical (race_id, horse_id, race_date, country, track, course_id, race_time, off_dt,
+INSERT INTO ra_odds_historical (race_id, horse_id, date_of_race, country, track, course_id, race_time, match_timestamp,
     race_name, going, race_type, distance, distance_f, race_class, is_handicap, runners_count, horse_name,
-    official_rating, age, weight, weight_lbs, jockey, jockey_id, trainer, trainer_id, headgear, stall,
-    finishing_position, beaten_distance, industry_sp, sp_fractional, sp_fav_rank, betfair_sp, pre_race_min,
-    pre_race_max, last_price_before_off, win_return, place_return, ew_return, created_at, updated_at)
-SELECT 'rac_' || rk, horse, d, CASE WHEN ci >= :irish_from THEN 'IRE' ELSE 'GB' END,
+    official_rating, age, weight, weight_lbs, jockey, jockey_id, trainer, trainer_id, headgear, stall_number,
+    finishing_position, winning_distance, industry_sp, sp_fractional, sp_favorite_position, betfair_sp, pre_race_min,
+    pre_race_max, last_price_before_off, sp_win_return, place_return, ew_return, created_at, updated_at)
+SELECT 'rac_' || rk, horse, d::timestamp AT TIME ZONE 'UTC', CASE WHEN ci >= :irish_from THEN 'IRE' ELSE 'GB' END,
        CASE WHEN (hashint8(rk + 1) & 2147483647) % 400 = 0 THEN NULL ELSE (CAST(:courses AS text[]))[1 + ci] END,
-       'crs_' || ci, to_char(off AT TIME ZONE 'Europe/London', 'HH24:MI'),
+       'crs_' || ci, CAST(off AT TIME ZONE 'Europe/London' AS time),
        CASE WHEN (hashint8(rk) & 2147483647) % 500 = 0 THEN NULL ELSE off END,
        'The ' || (CAST(:courses AS text[]))[1 + ci] || ' ' || rtype || CASE WHEN handicap THEN ' Handicap' ELSE '' END,
        going, rtype, (5 + rk % 20) || 'f', 5 + rk % 20, 1 + rk % 6, handicap, 12,
@@ -137,7 +137,7 @@ SELECT DISTINCT ON (race_id) race_id, race_date, off_dt, course, race_name, mark
        coalesce(off_dt, race_date + time '12:00') - interval '1 day',
        CASE WHEN market_status = 'OPEN' THEN now() - interval '7 seconds'
             ELSE coalesce(off_dt, race_date + time '12:00') - ((hashtext(race_id) & 2147483647) % 40) * interval '1 second' END
-FROM ra_odds_live
+FROM ra_odds_live_prices
 -- a few races of the last week the live loop never saw: collection_health lists them
 WHERE NOT (race_date >= CAST(:today AS date) - 8 AND (hashtext(race_id) & 2147483647) % 25 = 0)
 ORDER BY race_id
@@ -249,9 +249,9 @@ def main() -> None:
                        (SELECT min(race_date) || '..' || max(race_date) FROM ra_odds_live),
                        (SELECT count(*) FROM ra_odds_historical),
                        (SELECT count(DISTINCT race_id) FROM ra_odds_historical),
-                       (SELECT min(race_date) || '..' || max(race_date) FROM ra_odds_historical),
+                       (SELECT min(date_of_race)::date || '..' || max(date_of_race)::date FROM ra_odds_historical),
                        (SELECT count(*) FROM ra_live_races), (SELECT count(*) FROM ra_collection_ledger),
-                       pg_size_pretty(pg_total_relation_size('ra_odds_live')),
+                       pg_size_pretty(pg_total_relation_size('ra_odds_live_prices')),
                        pg_size_pretty(pg_total_relation_size('ra_odds_historical'))""")).one()
         print(f"statistics benchmark (loaded in {loaded:.1f} s, VACUUM ANALYZE included)")
         print(f"  ra_odds_live        {shape[0]:>9,} rows  {shape[1]:>6,} races  {shape[2]}  {shape[8]}")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from . import loop
 from .coordination import store_for
 from .db import session_scope
-from .models import CollectionLedger, CollectionRun, TaskStatus
+from .models import CollectionLedger, LiveFetch, RunRecord, TaskStatus
 from .prices import uk_date
 from .settings import get_settings, mask_webhook
 
@@ -61,20 +61,21 @@ def _loop_running(session, settings, now: datetime) -> bool:
     if settings.uses_redis:
         return loop.is_alive(store_for(settings))
     # No Redis (the one-process mode): the last cycle on record and the poll it announced.
-    last = session.execute(select(CollectionRun).where(CollectionRun.kind == "live")
-                           .order_by(CollectionRun.started_at.desc()).limit(1)).scalar()
+    last = session.execute(select(LiveFetch).order_by(LiveFetch.fetch_timestamp.desc()).limit(1)).scalar()
     if last is None:
         return False
-    due = last.started_at + timedelta(seconds=(last.detail or {}).get("next_poll_seconds", 0))
+    due = last.fetch_timestamp + timedelta(seconds=(last.detail or {}).get("next_poll_seconds", 0))
     return now <= due + timedelta(seconds=settings.live_lease_grace)
 
 
 def _stats_stale(session, now: datetime) -> str | None:
-    last = session.execute(select(func.max(CollectionRun.started_at)).where(CollectionRun.kind == "stats")).scalar()
+    last = session.execute(select(func.max(RunRecord.started_at)).where(RunRecord.kind == "stats")).scalar()
     if last is not None:
         return None if now - last <= STATS_STALE_AFTER else f"statistics are stale: last computed {last:%Y-%m-%d %H:%M}Z"
     # Never computed: only a problem once the service has been collecting for a while.
-    first = session.execute(select(func.min(CollectionRun.started_at))).scalar()
+    firsts = [session.execute(select(func.min(LiveFetch.fetch_timestamp))).scalar(),
+              session.execute(select(func.min(RunRecord.started_at))).scalar()]
+    first = min((f for f in firsts if f is not None), default=None)
     if first is not None and now - first > STATS_STALE_AFTER:
         return "statistics have never been computed (is beat running darkhorses.stats.update?)"
     return None
@@ -85,9 +86,8 @@ def _uncaptured_races(session, settings, now: datetime) -> list[dict]:
     off: some cycle started within one full poll interval plus the grace before it."""
     today = uk_date(now)
     since = now - timedelta(hours=26)
-    runs = session.execute(select(CollectionRun.started_at, CollectionRun.detail).where(
-        CollectionRun.kind == "live", CollectionRun.started_at >= since)
-        .order_by(CollectionRun.started_at)).all()
+    runs = session.execute(select(LiveFetch.fetch_timestamp, LiveFetch.detail).where(
+        LiveFetch.fetch_timestamp >= since).order_by(LiveFetch.fetch_timestamp)).all()
     starts = [started for started, _ in runs]
     window = timedelta(seconds=settings.poll_intervals[-1][1] + settings.live_lease_grace)
     found: dict[str, dict] = {}

@@ -39,7 +39,7 @@ BOOKMAKERS: tuple[Bookmaker, ...] = (
     Bookmaker("starsports", "Star Sports", "fixed"),
     Bookmaker("betuk", "BetUK", "fixed"),
     Bookmaker("quinnbet", "QuinnBet", "fixed"),
-    Bookmaker("betfair_ex", "Betfair Exchange", "exchange"),
+    Bookmaker("betfair", "Betfair Exchange", "exchange"),  # the replaced service's id
     Bookmaker("matchbook", "Matchbook", "exchange"),
     Bookmaker("smarkets", "Smarkets", "exchange"),
     Bookmaker("betdaq", "Betdaq", "exchange"),

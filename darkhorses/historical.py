@@ -12,19 +12,22 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from .db import session_scope, upsert
-from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive
-from .prices import parse_sp, parse_timestamp, text, to_float, to_int, uk_clock, uk_date
+from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, OddsHistorical, OddsHistory, OddsLive, RunRecord
+from .prices import day_start, parse_sp, parse_timestamp, text, to_float, to_int, uk_date, uk_time
 from .racing_api import RacingAPIClient, RequestRefused
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
 
 HISTORICAL_KEY = ("race_id", "horse_id")
-# Finished with this date: nothing more to fetch (unavailable = outside the plan).
-SETTLED = LEDGER_DONE + ("unavailable",)
+# Finished with this date: nothing more to fetch (unavailable = outside the plan; legacy =
+# the replaced service's rows cover it, re-collected only when asked to refresh).
+SETTLED = LEDGER_DONE + ("unavailable", "legacy")
+# Who wrote a row (the replaced service left its own values here) and where it came from.
+DATA_SOURCE, FILE_SOURCE = "darkhorses-workers", "Racing API"
 _POSITION = re.compile(r"^\s*(\d+)\s*$")
 
 
@@ -117,10 +120,10 @@ def _map_race(result: dict) -> tuple[list[dict], int]:
     race_class = re.search(r"\d+", str(result.get("class") or ""))
     handicap = "handicap" in (race_name or "").lower()
     race = {
-        "race_id": race_id, "race_date": race_date,
+        "race_id": race_id, "date_of_race": day_start(race_date),
         "country": region.upper() if region else None,
         "track": text(result.get("course"), 64), "course_id": text(result.get("course_id"), 32),
-        "race_time": uk_clock(off_dt) if off_dt else None, "off_dt": off_dt,
+        "race_time": uk_time(off_dt) if off_dt else None, "match_timestamp": off_dt,
         "race_name": race_name, "going": text(result.get("going"), 64),
         "race_type": text(result.get("type"), 32), "distance": text(result.get("dist"), 32),
         "distance_f": to_float(str(result.get("dist_f") or "").rstrip("f")),
@@ -143,19 +146,21 @@ def _map_race(result: dict) -> tuple[list[dict], int]:
                      "weight": text(runner.get("weight"), 16), "weight_lbs": to_int(runner.get("weight_lbs")),
                      "jockey": text(runner.get("jockey"), 128), "jockey_id": text(runner.get("jockey_id"), 32),
                      "trainer": text(runner.get("trainer"), 128), "trainer_id": text(runner.get("trainer_id"), 32),
-                     "headgear": text(runner.get("headgear"), 16), "stall": to_int(runner.get("draw")),
-                     "finishing_position": position, "beaten_distance": text(runner.get("btn"), 16),
+                     "headgear": text(runner.get("headgear"), 16), "stall_number": to_int(runner.get("draw")),
+                     "finishing_position": position, "winning_distance": text(runner.get("btn"), 16),
                      "industry_sp": sp, "sp_fractional": sp_fractional,
                      "betfair_sp": to_float(runner.get("bsp")) if to_float(runner.get("bsp")) else None,
-                     "win_return": win, "place_return": place, "ew_return": each_way})
+                     "sp_win_return": win, "place_return": place, "ew_return": each_way,
+                     "data_source": DATA_SOURCE, "file_source": FILE_SOURCE})
     ranks = favourite_ranks(sps)
     for row in rows:
-        row["sp_fav_rank"] = ranks.get(row["horse_id"])
+        row["sp_favorite_position"] = ranks.get(row["horse_id"])
     return rows, skipped
 
 
 def _attach_captured_prices(session, rows: list[dict]) -> None:
-    """Pre-race min/max and the best closing price from our own live captures (else null)."""
+    """Pre-race min/max (also the readers' ip_min/ip_max), the best closing price and the mean
+    closing price across bookmakers (`forecasted_odds`) from our own live captures (else null)."""
     race_ids = sorted({r["race_id"] for r in rows})
     if not race_ids:
         return
@@ -164,14 +169,18 @@ def _attach_captured_prices(session, rows: list[dict]) -> None:
         select(history.c.race_id, history.c.horse_id, func.min(history.c.odds_decimal).label("low"),
                func.max(history.c.odds_decimal).label("high"))
         .where(history.c.race_id.in_(race_ids)).group_by(history.c.race_id, history.c.horse_id))}
-    closing = {(r.race_id, r.horse_id): r.best for r in session.execute(
-        select(live.c.race_id, live.c.horse_id, func.max(live.c.odds_decimal).label("best"))
-        .where(live.c.race_id.in_(race_ids), live.c.bookmaker_type == "fixed")
-        .group_by(live.c.race_id, live.c.horse_id))}
+    fixed = case((live.c.bookmaker_type == "fixed", live.c.odds_decimal))
+    closing = {(r.race_id, r.horse_id): (r.best, r.mean) for r in session.execute(
+        select(live.c.race_id, live.c.horse_id, func.max(fixed).label("best"), func.avg(live.c.odds_decimal).label("mean"))
+        .where(live.c.race_id.in_(race_ids)).group_by(live.c.race_id, live.c.horse_id))}
     for row in rows:
         key = (row["race_id"], row["horse_id"])
-        row["pre_race_min"], row["pre_race_max"] = ranges.get(key, (None, None))
-        row["last_price_before_off"] = closing.get(key)
+        low, high = ranges.get(key, (None, None))
+        row["pre_race_min"] = row["ip_min"] = low
+        row["pre_race_max"] = row["ip_max"] = high
+        best, mean = closing.get(key, (None, None))
+        row["last_price_before_off"] = float(best) if best is not None else None
+        row["forecasted_odds"] = round(float(mean), 4) if mean is not None else None
 
 
 # -- one day, and the ledger ------------------------------------------------------------------
@@ -228,7 +237,7 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
         _ledger_update(session, day, status=status, races=races, runners=len(rows),
                        finished_at=now, last_error=None)
         duration = round(time.monotonic() - started, 3)
-        session.add(CollectionRun(kind="historical", started_at=started_at, duration_seconds=duration,
+        session.add(RunRecord(kind="historical", started_at=started_at, duration_seconds=duration,
                                   races=races, runners=len(rows), prices=sum(r["industry_sp"] is not None for r in rows),
                                   errors=mapped.skipped_races + mapped.skipped_runners,
                                   detail={"date": day.isoformat(), "status": status}))

@@ -12,12 +12,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import Float, cast, select, update
 
 from .bookmakers import bookmaker_for
 from .db import session_scope, upsert
-from .models import CollectionRun, LiveRace, OddsHistory, OddsLive
-from .prices import (parse_price, parse_timestamp, text, to_int, uk_clock, uk_date)
+from .models import LiveFetch, LiveRace, OddsHistory, OddsLive
+from .prices import (parse_price, parse_timestamp, text, to_int, uk_date, uk_time)
 from .racing_api import RacingAPIClient
 from .settings import get_settings
 
@@ -31,7 +31,7 @@ LIVE_KEY = ("race_id", "horse_id", "bookmaker_id")
 # What decides whether a stored row must be rewritten; timestamps are not part of it.
 COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country", "race_name",
             "race_class", "race_type", "distance", "going", "runners", "horse_name",
-            "horse_number", "draw", "jockey", "trainer", "age", "weight_lbs", "form",
+            "horse_number", "draw", "jockey", "trainer", "age", "weight", "form",
             "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places",
             "ew_denom", "market_status")
 UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
@@ -90,9 +90,9 @@ def parse_racecard(card: dict) -> ParsedRace:
     meta = {
         "race_id": race_id,
         "race_date": uk_date(off_dt),
-        "race_time": uk_clock(off_dt),
+        "race_time": uk_time(off_dt),
         "off_dt": off_dt,
-        "course": text(card.get("course"), 64),
+        "course": text(card.get("course"), 64) or "",  # never null for the readers
         "course_id": text(card.get("course_id"), 32),
         "country": region.upper() if region else None,
         "race_name": text(card.get("race_name"), 255),
@@ -122,13 +122,13 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
         raise ValueError("no horse_id")
     runner_meta = {
         "horse_id": horse_id,
-        "horse_name": text(runner.get("horse"), 128),
-        "horse_number": text(runner.get("number"), 8),
-        "draw": text(runner.get("draw"), 8),
+        "horse_name": text(runner.get("horse"), 128) or horse_id,  # never null for the readers
+        "horse_number": to_int(runner.get("number")),
+        "draw": to_int(runner.get("draw")),
         "jockey": text(runner.get("jockey"), 128),
         "trainer": text(runner.get("trainer"), 128),
-        "age": text(runner.get("age"), 8),
-        "weight_lbs": text(runner.get("lbs"), 8),
+        "age": to_int(runner.get("age")),
+        "weight": text(runner.get("lbs"), 8),
         "form": text(runner.get("form"), 32),
     }
     odds = runner.get("odds") or []
@@ -148,7 +148,7 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
             "bookmaker_id": bookmaker.id,
             "bookmaker_name": bookmaker.name,
             "bookmaker_type": bookmaker.type,
-            "odds_decimal": price,
+            "odds_decimal": round(price, 3),  # as numeric(10,3) stores it, so an unchanged price compares equal
             "odds_fractional": text(quote.get("fractional"), 16),
             "ew_places": text(quote.get("ew_places"), 8),
             "ew_denom": text(quote.get("ew_denom"), 8),
@@ -241,7 +241,7 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
         # Kept in the run record only (darkhorses.ops.alerts reads it), not in logs or results.
         uncaptured = _uncaptured(session, off_races, now)
         summary.closed = _close_markets(session, finished, abandoned)
-        _write_open_races(session, open_races, now, summary)
+        bookmakers = _write_open_races(session, open_races, now, summary)
         upcoming = [r.off_dt for r in open_races]
         next_off = min(upcoming) if upcoming else None
         summary.next_off = next_off.isoformat() if next_off else None
@@ -250,10 +250,11 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
         summary.next_poll_seconds = next_poll_seconds(
             (next_off - now).total_seconds() if next_off else None,
             settings.poll_intervals, summary.duration_seconds)
-        session.add(CollectionRun(
-            kind="live", started_at=now, duration_seconds=summary.duration_seconds,
-            races=summary.races, runners=summary.runners, bookmakers=summary.bookmakers,
-            prices=summary.prices, changed=summary.changed, errors=summary.errors,
+        session.add(LiveFetch(
+            fetch_timestamp=now, races_count=summary.races, horses_count=summary.runners,
+            bookmakers_found=summary.bookmakers, total_odds_fetched=summary.prices,
+            bookmaker_list=sorted(bookmakers), fetch_duration_ms=round(summary.duration_seconds * 1000, 1),
+            errors_count=summary.errors, prices_changed=summary.changed, created_at=now,
             detail={**{k: v for k, v in summary.as_dict().items() if k not in (
                 "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")},
                 "uncaptured_off": uncaptured}))
@@ -286,13 +287,16 @@ def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
     return closed
 
 
-def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary) -> None:
+def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary) -> set[str]:
+    """Write the prices that changed; returns the ids of the bookmakers seen."""
     if not races:
-        return
+        return set()
     race_ids = [r.race_id for r in races]
     live = OddsLive.__table__
+    # numeric(10,3) read as float8: psycopg2 then returns floats, no Decimal per row to convert.
+    columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c] for c in LIVE_KEY + COMPARED]
     stored = {tuple(row[:3]): tuple(row[3:]) for row in session.execute(
-        select(*(live.c[c] for c in LIVE_KEY + COMPARED)).where(live.c.race_id.in_(race_ids)))}
+        select(*columns).where(live.c.race_id.in_(race_ids)))}
 
     changed_rows, history_rows, bookmakers = [], [], set()
     for race in races:
@@ -308,7 +312,8 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
             before = stored.get(key)
             if before is not None and before == _compared(row):
                 continue
-            row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now)
+            row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now,
+                       odds_timestamp=row["odds_timestamp"] or now)
             changed_rows.append(row)
             if before is None or any(before[i] != row[COMPARED[i]] for i in _PRICE_AT):
                 history_rows.append({
@@ -335,3 +340,4 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
     races_table = LiveRace.__table__
     session.execute(update(races_table).where(races_table.c.race_id.in_(race_ids)).values(
         captures=races_table.c.captures + 1, fetched_at=now))
+    return bookmakers

@@ -50,7 +50,7 @@ def biggest_movers(session, day: date, limit: int = 10) -> list[dict]:
             continue
         horse, course, race_time = names.get((race_id, horse_id), (horse_id, None, None))
         movers.append({"race_id": race_id, "horse_id": horse_id, "horse": horse, "course": course,
-                       "race_time": race_time, "first": round(float(first_price), 2),
+                       "race_time": race_time.strftime("%H:%M") if race_time else None, "first": round(float(first_price), 2),
                        "last": round(float(last_price), 2),
                        "change_percent": round(100 * (float(last_price) - float(first_price)) / float(first_price), 1)})
     movers.sort(key=lambda m: m["change_percent"])

@@ -8,27 +8,29 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import String, case, cast, func, literal, select, text, union_all
 
 from .db import session_scope
 from .files import write_text_atomic
-from .models import CollectionLedger, CollectionRun, LiveRace, OddsHistorical, OddsLive
-from .prices import uk_date
+from .models import CollectionLedger, LiveRace, OddsHistorical, OddsLive, RunRecord
+from .prices import day_start, uk_date
 from .report import write_report
 from .settings import get_settings
 
 SCHEMA_VERSION = 1
 LIVE_NULL_COLUMNS = ("odds_decimal", "odds_fractional", "off_dt", "course", "horse_name",
                      "jockey", "trainer", "odds_timestamp")
-HISTORICAL_NULL_COLUMNS = ("off_dt", "track", "horse_name", "finishing_position", "industry_sp",
+HISTORICAL_NULL_COLUMNS = ("match_timestamp", "track", "horse_name", "finishing_position", "industry_sp",
                            "betfair_sp", "official_rating", "jockey", "trainer",
                            "pre_race_min", "pre_race_max")
 
 
 def _iso(value):
+    if isinstance(value, clock):
+        return value.strftime("%H:%M")
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
@@ -121,21 +123,24 @@ def live_statistics(session, now: datetime) -> dict:
 def historical_statistics(session, now: datetime) -> dict:
     t = OddsHistorical.__table__
     row = session.execute(select(
-        func.count().label("total"), func.min(t.c.race_date).label("first_date"),
-        func.max(t.c.race_date).label("last_date"), func.max(t.c.updated_at).label("latest_update"),
+        func.count().label("total"), func.min(t.c.date_of_race).label("first_date"),
+        func.max(t.c.date_of_race).label("last_date"), func.max(t.c.updated_at).label("latest_update"),
         func.sum(case((t.c.updated_at >= now - timedelta(hours=24), 1), else_=0)).label("updated_last_24h"),
         func.count(t.c.industry_sp).label("with_sp"), func.count(t.c.betfair_sp).label("with_bsp"),
         func.count(t.c.pre_race_min).label("with_pre_race_min"),
         func.count(t.c.pre_race_max).label("with_pre_race_max"),
         *_null_counts(t, HISTORICAL_NULL_COLUMNS))).mappings().one()
     total = row["total"]
-    races, breakdowns = _per_race_breakdowns(session, t, {"date": "race_date", "country": "country",
+    races, breakdowns = _per_race_breakdowns(session, t, {"date": "date_of_race", "country": "country",
                                                           "track": "track"})
+    for entry in breakdowns["date"]:  # midnight UTC of the UK date, as text: the date part
+        entry["date"] = entry["date"][:10] if entry["date"] else None
     coverage = {k: {"rows": row[k], "percent": round(100.0 * row[k] / total, 2) if total else 0.0}
                 for k in ("with_sp", "with_bsp", "with_pre_race_min", "with_pre_race_max")}
     return {
         "total_rows": total,
-        "date_range": {"first": _iso(row["first_date"]), "last": _iso(row["last_date"])},
+        "date_range": {"first": _iso(row["first_date"] and row["first_date"].date()),
+                       "last": _iso(row["last_date"] and row["last_date"].date())},
         "latest_update": _iso(row["latest_update"]),
         "recent_activity": {"updated_last_24h": row["updated_last_24h"] or 0},
         "distinct": {"races": races, "horses": _count_distinct(session, t.c.horse_id),
@@ -164,11 +169,12 @@ def collection_health(session, now: datetime) -> dict:
                       "gap_to_off_seconds": round(gap, 1) if gap is not None else None})
     h = OddsHistorical.__table__
     never_captured = [
-        {"race_id": r.race_id, "race_date": _iso(r.race_date), "track": r.track, "race_time": r.race_time}
+        {"race_id": r.race_id, "race_date": _iso(r.date_of_race.date()), "track": r.track,
+         "race_time": _iso(r.race_time)}
         for r in session.execute(
-            select(h.c.race_id, h.c.race_date, h.c.track, h.c.race_time).distinct()
-            .where(h.c.race_date >= since, h.c.race_id.not_in(select(LiveRace.race_id)))
-            .order_by(h.c.race_date, h.c.race_time))]
+            select(h.c.race_id, h.c.date_of_race, h.c.track, h.c.race_time).distinct()
+            .where(h.c.date_of_race >= day_start(since), h.c.race_id.not_in(select(LiveRace.race_id)))
+            .order_by(h.c.date_of_race, h.c.race_time))]
     ledger = CollectionLedger.__table__
     year = _year(session, ledger.c.race_date)
     coverage: dict[str, dict] = {}
@@ -236,7 +242,7 @@ def update_statistics(now: datetime | None = None, output_dir: str | None = None
         "never_captured_7d": len(stats["collection_health"]["never_captured"]),
     }
     with session_scope() as session:
-        session.add(CollectionRun(kind="stats", started_at=now, duration_seconds=duration,
+        session.add(RunRecord(kind="stats", started_at=now, duration_seconds=duration,
                                   races=stats["ra_odds_live"]["distinct"]["races"],
                                   prices=summary["live_rows"], runners=summary["historical_rows"],
                                   detail=summary))

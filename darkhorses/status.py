@@ -15,7 +15,7 @@ from celery import signals
 from sqlalchemy import func, select
 
 from .db import session_scope, upsert
-from .models import CollectionLedger, CollectionRun, OddsHistorical, OddsHistory, OddsLive, TaskStatus
+from .models import CollectionLedger, LiveFetch, OddsHistorical, OddsHistory, OddsLive, TaskStatus
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -113,19 +113,19 @@ def collect_status() -> dict:
         if "live_loop" not in report:
             # No Redis (the one-process `run` mode keeps its lease in memory): judge the loop
             # by its last cycle on record instead.
-            last = session.execute(select(CollectionRun).where(CollectionRun.kind == "live")
-                                   .order_by(CollectionRun.started_at.desc()).limit(1)).scalar()
+            last = session.execute(select(LiveFetch).order_by(LiveFetch.fetch_timestamp.desc()).limit(1)).scalar()
             heartbeat, alive = None, False
             if last is not None:
-                next_poll_at = last.started_at + timedelta(seconds=(last.detail or {}).get("next_poll_seconds", 0))
-                heartbeat = {"at": last.started_at.isoformat(), "ok": True, "races": last.races,
-                             "prices": last.prices, "changed": last.changed, "errors": last.errors,
-                             "next_poll_at": next_poll_at.isoformat()}
+                next_poll_at = last.fetch_timestamp + timedelta(seconds=(last.detail or {}).get("next_poll_seconds", 0))
+                heartbeat = {"at": last.fetch_timestamp.isoformat(), "ok": True, "races": last.races_count,
+                             "prices": last.total_odds_fetched, "changed": last.prices_changed,
+                             "errors": last.errors_count, "next_poll_at": next_poll_at.isoformat()}
                 alive = now <= next_poll_at + timedelta(seconds=settings.live_lease_grace)
             report["live_loop"] = {"lease_held": alive, "heartbeat": heartbeat}
         report["tasks"] = {t.task_name: _task_dict(t) for t in session.execute(select(TaskStatus)).scalars()}
-        report["rows"] = {model.__tablename__: session.execute(select(func.count()).select_from(model)).scalar()
-                          for model in (OddsLive, OddsHistory, OddsHistorical)}
+        report["rows"] = {name: session.execute(select(func.count()).select_from(model)).scalar()
+                          for name, model in (("ra_odds_live", OddsLive), ("ra_odds_history", OddsHistory),
+                                              ("ra_odds_historical", OddsHistorical))}
         report["ledger"] = dict(session.execute(
             select(CollectionLedger.status, func.count()).group_by(CollectionLedger.status)).all())
     poll = report["tasks"].get("darkhorses.live.poll")

@@ -11,7 +11,7 @@ import pytest
 from darkhorses import alerts, historical, loop
 from darkhorses.coordination import store_for
 from darkhorses.db import session_scope
-from darkhorses.models import CollectionRun
+from darkhorses.models import RunRecord
 from darkhorses.settings import SettingsError, get_settings, reset_settings, settings_from_env
 from tests.support import free_port
 
@@ -65,7 +65,7 @@ def test_a_problem_is_announced_once_and_its_clearing_once(database_url, redis_u
     hold_the_loop()
     now = datetime.now(timezone.utc)
     with session_scope() as session:  # statistics fresh: only the failed date is a problem
-        session.add(CollectionRun(kind="stats", started_at=now - timedelta(minutes=5)))
+        session.add(RunRecord(kind="stats", started_at=now - timedelta(minutes=5)))
     historical.mark_ledger(date(2020, 2, 3), status="failed", last_error="BadResponse: truncated")
 
     first = alerts.check_and_notify()
@@ -91,7 +91,7 @@ def test_loop_down_stats_stale_and_rejected_credentials(database_url, redis_url,
     app.loader.import_default_modules()
     now = datetime.now(timezone.utc)
     with session_scope() as session:
-        session.add(CollectionRun(kind="stats", started_at=now - timedelta(minutes=31)))
+        session.add(RunRecord(kind="stats", started_at=now - timedelta(minutes=31)))
     simulator._auth = b"someone:else"  # the API now rejects sim/sim
     assert app.tasks["darkhorses.live.poll"].apply().failed()  # the cycle fails, the loop holds its lease
     result = alerts.check_and_notify()
@@ -119,7 +119,7 @@ def test_a_race_that_went_off_uncaptured_while_the_loop_ran(database_url, redis_
     hold_the_loop()
     now = datetime.now(timezone.utc)
     with session_scope() as session:
-        session.add(CollectionRun(kind="stats", started_at=now))
+        session.add(RunRecord(kind="stats", started_at=now))
     prices = [runner("h1", [quote("Bet365", "3.0", "2/1")])]
     early = card("rac_early", (now - timedelta(minutes=50)).isoformat(), prices)  # off before the loop ran
     missed = card("rac_missed", (now - timedelta(minutes=5)).isoformat(), prices)  # absent from the first cards
@@ -174,4 +174,7 @@ def test_the_beat_entry_expires_within_its_period_on_the_stats_queue():
     import celeryconfig
     entry = celeryconfig.beat_schedule["ops-alerts"]
     assert entry["task"] == "darkhorses.ops.alerts" and entry["options"]["expires"] < entry["schedule"]
-    assert celeryconfig.task_routes["darkhorses.ops.*"] == {"queue": "stats"}
+    from darkhorses.celery_app import app
+    app.loader.import_default_modules()
+    assert app.amqp.router.route({}, "darkhorses.ops.alerts")["queue"].name == "stats"
+    assert "darkhorses.ops.alerts" in app.tasks

@@ -21,7 +21,8 @@ def load_fixture():
         for horse, books in HISTORY.items():
             for book, moves in books.items():
                 session.add(OddsLive(race_id="r1", horse_id=horse, bookmaker_id=book, race_date=date(2026, 11, 28),
-                                     horse_name=f"Name {horse}", off_dt=OFF, odds_decimal=moves[-1][1]))
+                                     horse_name=f"Name {horse}", off_dt=OFF, odds_decimal=moves[-1][1],
+                                     course="Kempton", bookmaker_name=book, odds_timestamp=OFF))
                 for minutes, price in moves:
                     session.add(OddsHistory(race_id="r1", horse_id=horse, bookmaker_id=book, odds_decimal=price,
                                             changed_at=OFF - timedelta(minutes=minutes), observed_at=OFF))

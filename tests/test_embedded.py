@@ -39,7 +39,7 @@ def test_run_in_an_empty_directory_shows_every_part(tmp_path):
     live_rows = db.execute("SELECT count(*) FROM ra_odds_live").fetchone()[0]
     history_rows = db.execute("SELECT count(*) FROM ra_odds_history").fetchone()[0]
     yesterday = (uk_date(datetime.now(timezone.utc)) - timedelta(days=1)).isoformat()
-    historical_rows = db.execute("SELECT count(*) FROM ra_odds_historical WHERE race_date = ?",
+    historical_rows = db.execute("SELECT count(*) FROM ra_odds_historical WHERE date(date_of_race) = ?",
                                  (yesterday,)).fetchone()[0]
     ledger = db.execute("SELECT status FROM ra_collection_ledger WHERE race_date = ?", (yesterday,)).fetchone()
     assert live_rows > 1000 and history_rows >= live_rows and historical_rows > 100

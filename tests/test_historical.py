@@ -1,5 +1,5 @@
 """Results into ra_odds_historical: mapping quirks, returns, the ledger, the daily walk."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 import responses
@@ -97,15 +97,18 @@ def test_mapping_every_quirk():
     assert day.races == 1 and day.skipped_races == 1 and day.skipped_runners == 1
     rows = {r["horse_id"]: r for r in day.rows}
     h1, h2, h3, h4 = rows["h1"], rows["h2"], rows["h3"], rows["h4"]
-    assert h1["race_time"] == "13:50" and h1["race_date"] == date(2026, 7, 4) and h1["country"] == "IRE"
+    assert h1["race_time"] == time(13, 50) and h1["country"] == "IRE"
+    assert h1["date_of_race"] == datetime(2026, 7, 4, tzinfo=timezone.utc)  # midnight UTC of the UK date
+    assert h1["match_timestamp"] == datetime(2026, 7, 4, 12, 50, tzinfo=timezone.utc)
     assert h1["industry_sp"] == 4.5 and h1["sp_fractional"] == "7/2" and h1["betfair_sp"] == 4.8
     assert h2["industry_sp"] == 2.0 and h2["betfair_sp"] is None
-    assert h3["official_rating"] is None and h3["stall"] is None and h3["finishing_position"] == "PU"
+    assert h3["official_rating"] is None and h3["stall_number"] is None and h3["finishing_position"] == "PU"
     assert h1["runners_count"] == 4 and h1["race_class"] == 4 and h1["is_handicap"] is True
-    assert (h2["sp_fav_rank"], h1["sp_fav_rank"], h3["sp_fav_rank"], h4["sp_fav_rank"]) == (1, 2, 3, 3)
+    assert (h2["sp_favorite_position"], h1["sp_favorite_position"], h3["sp_favorite_position"],
+            h4["sp_favorite_position"]) == (1, 2, 3, 3)
     # 4 runners: win only; h2 and h4 dead-heat for second -> nothing on the win
-    assert h1["win_return"] == 4.5 and h1["place_return"] is None and h1["ew_return"] == 9.0
-    assert h4["win_return"] == 0.0
+    assert h1["sp_win_return"] == 4.5 and h1["place_return"] is None and h1["ew_return"] == 9.0
+    assert h4["sp_win_return"] == 0.0
 
 
 @responses.activate
@@ -119,8 +122,10 @@ def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_ap
         for price, minutes in ((6.0, 0), (7.5, 5), (5.5, 10)):
             session.add(OddsHistory(race_id="rac_1", horse_id="h1", bookmaker_id="bet365", odds_decimal=price,
                                     changed_at=seen + timedelta(minutes=minutes), observed_at=seen))
-        session.add(OddsLive(race_id="rac_1", horse_id="h1", bookmaker_id="bet365", race_date=date(2026, 3, 1),
-                             odds_decimal=5.5, bookmaker_type="fixed", market_status="CLOSED"))
+        for bookmaker, kind, price in (("bet365", "fixed", 5.5), ("betfair", "exchange", 6.1)):
+            session.add(OddsLive(race_id="rac_1", horse_id="h1", bookmaker_id=bookmaker, race_date=date(2026, 3, 1),
+                                 course="Kempton (AW)", horse_name="H1", bookmaker_name=bookmaker,
+                                 odds_timestamp=seen, odds_decimal=price, bookmaker_type=kind, market_status="CLOSED"))
     first = historical.collect_day(date(2026, 3, 1))
     assert first["status"] == "complete" and (first["races"], first["runners"]) == (1, 8)
 
@@ -133,6 +138,9 @@ def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_ap
         h1 = session.execute(select(OddsHistorical).where(OddsHistorical.horse_id == "h1")).scalar_one()
         assert h1.industry_sp == 6.5
         assert (h1.pre_race_min, h1.pre_race_max, h1.last_price_before_off) == (5.5, 7.5, 5.5)
+        assert (h1.ip_min, h1.ip_max) == (5.5, 7.5)
+        assert h1.forecasted_odds == 5.8  # (5.5 + 6.1) / 2: every bookmaker's closing price
+        assert (h1.data_source, h1.file_source) == ("darkhorses-workers", "Racing API")
         h2 = session.execute(select(OddsHistorical).where(OddsHistorical.horse_id == "h2")).scalar_one()
         assert (h2.pre_race_min, h2.pre_race_max, h2.last_price_before_off) == (None, None, None)
         ledger = session.get(CollectionLedger, date(2026, 3, 1))

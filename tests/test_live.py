@@ -1,5 +1,5 @@
 """The live cycle's parts: parsing racecards with every quirk, the countdown, the writes."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from darkhorses import live
 from darkhorses.db import session_scope
 from darkhorses.live import next_poll_seconds, parse_racecard
-from darkhorses.models import CollectionRun, LiveRace, OddsHistory, OddsLive
+from darkhorses.models import LiveFetch, LiveRace, OddsHistory, OddsLive
 from darkhorses.settings import parse_poll_intervals
 
 TABLE = parse_poll_intervals("300:10,1800:60,7200:300,*:900")
@@ -44,19 +44,19 @@ def test_prices_with_every_quirk():
     ])]))
     prices = {r["bookmaker_id"]: (r["odds_decimal"], r["odds_fractional"]) for r in race.rows}
     assert prices == {"bet365": (4.5, "7/2"), "williamhill": (2.0, "evens"), "paddypower": (2.0, "evens"),
-                      "betfair_ex": (4.6, "18/5")}
+                      "betfair": (4.6, "18/5")}
     assert race.skipped_prices == 5
-    exchange = next(r for r in race.rows if r["bookmaker_id"] == "betfair_ex")
+    exchange = next(r for r in race.rows if r["bookmaker_id"] == "betfair")
     assert exchange["bookmaker_type"] == "exchange" and exchange["bookmaker_name"] == "Betfair Exchange"
 
 
 def test_race_time_comes_from_off_dt_in_uk_time_never_the_12_hour_off_time():
     summer = parse_racecard(card(off_dt="2026-07-04T13:50:00+01:00", off_time="1:50",
                                  runners=[runner("h1", [quote("Bet365", "3.0", "2/1")])]))
-    assert summer.meta["race_time"] == "13:50"
+    assert summer.meta["race_time"] == time(13, 50)
     assert summer.off_dt == datetime(2026, 7, 4, 12, 50, tzinfo=timezone.utc)
     late = parse_racecard(card(off_dt="2026-11-28T20:15:00+00:00", off_time="8:15"))
-    assert late.meta["race_time"] == "20:15"
+    assert late.meta["race_time"] == time(20, 15)
 
 
 def test_a_malformed_runner_is_skipped_and_counted_and_the_race_kept():
@@ -148,7 +148,7 @@ def test_cycle_writes_changes_only_and_freezes_races_that_are_off(database_url):
         assert set(session.execute(select(OddsLive.going)).scalars()) == {"Standard to Slow"}
         race = session.get(LiveRace, "rac_1")
         assert race.captures == 3 and race.fetched_at == now + timedelta(seconds=120)
-        assert session.execute(select(func.count()).select_from(CollectionRun)).scalar() == 3
+        assert session.execute(select(func.count()).select_from(LiveFetch)).scalar() == 3
 
     # the off: the race is never written again, its market is closed
     after_off = now + timedelta(minutes=21)

@@ -29,7 +29,7 @@ def test_upgrade_downgrade_upgrade_on_postgresql_matches_the_models(pg_database)
     assert _pending_diff(pg_database) == []
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM ra_bookmakers")).scalar() == 26
-        assert conn.execute(text("SELECT count(*) FROM ra_bookmakers WHERE type = 'exchange'")).scalar() == 4
+        assert conn.execute(text("SELECT count(*) FROM ra_bookmakers WHERE bookmaker_type = 'exchange'")).scalar() == 4
     engine.dispose()
 
 
@@ -41,7 +41,7 @@ def test_migrate_command_builds_the_schema_on_sqlite(tmp_path):
     assert "latest schema" in result.stdout
     assert _pending_diff(url) == []
     tables = set(inspect(create_engine(url)).get_table_names())
-    assert {"ra_odds_live", "ra_odds_history", "ra_odds_historical", "ra_odds_statistics",
+    assert {"ra_odds_live_prices", "ra_odds_history", "ra_odds_historical", "ra_odds_statistics",
             "ra_bookmakers", "ra_collection_ledger", "ra_task_status", "ra_live_races"} <= tables
 
 

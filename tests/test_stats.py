@@ -1,24 +1,25 @@
 """Statistics against a small dataset whose answers are worked out by hand."""
 import json
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 
 from darkhorses.db import session_scope
 from darkhorses.historical import mark_ledger
-from darkhorses.models import CollectionRun, LiveRace, OddsHistorical, OddsLive
+from darkhorses.models import LiveRace, OddsHistorical, OddsLive, RunRecord
+from darkhorses.prices import day_start
 from darkhorses.stats import compute_statistics, update_statistics, write_json_atomic
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc)
 TODAY, YESTERDAY = date(2026, 11, 28), date(2026, 11, 27)
 
 
-def live_row(race, horse, bookmaker, price, day, course, status="OPEN", minutes_ago=30, stamp=True):
+def live_row(race, horse, bookmaker, price, day, course, status="OPEN", minutes_ago=30):
     moment = NOW - timedelta(minutes=minutes_ago)
     return OddsLive(race_id=race, horse_id=horse, bookmaker_id=bookmaker, race_date=day, course=course,
                     horse_name=f"Horse {horse}", jockey="J", trainer="T", odds_decimal=price,
                     odds_fractional="x", off_dt=NOW + timedelta(hours=1), market_status=status,
-                    bookmaker_type="fixed", odds_timestamp=moment if stamp else None,
+                    bookmaker_name=bookmaker, bookmaker_type="fixed", odds_timestamp=moment,
                     fetched_at=moment, created_at=moment, updated_at=moment)
 
 
@@ -28,7 +29,7 @@ def load_fixture():
         session.add_all([
             live_row("r1", "h1", "bet365", 2.0, YESTERDAY, "Kempton", "CLOSED", minutes_ago=180),
             live_row("r1", "h1", "coral", 2.2, YESTERDAY, "Kempton", "CLOSED"),
-            live_row("r1", "h2", "bet365", 3.0, YESTERDAY, "Kempton", "CLOSED", stamp=False),
+            live_row("r1", "h2", "bet365", None, YESTERDAY, "Kempton", "CLOSED"),  # no price
             live_row("r1", "h2", "coral", 3.5, YESTERDAY, "Kempton", "CLOSED"),
             # race r2 today at Ascot: open, 3 horses at bet365 (book 1/1.5 + 1/3 + 1/6 = 116.67%)
             live_row("r2", "h3", "bet365", 1.5, TODAY, "Ascot"),
@@ -47,8 +48,8 @@ def load_fixture():
                 ("r1", "h2", YESTERDAY, "GB", "Kempton", "j2", 3.0, None),
                 ("r9", "h7", YESTERDAY, "IRE", "Naas", "j1", None, None),     # never captured live
                 ("r8", "h8", date(2026, 11, 10), "IRE", "Naas", "j3", 5.0, None)):
-            session.add(OddsHistorical(race_id=race, horse_id=horse, race_date=day, country=country, track=track,
-                                       race_time="14:00", jockey_id=jockey, trainer_id="t1", horse_name=horse,
+            session.add(OddsHistorical(race_id=race, horse_id=horse, date_of_race=day_start(day), country=country,
+                                       track=track, race_time=time(14, 0), jockey_id=jockey, trainer_id="t1", horse_name=horse,
                                        industry_sp=sp, pre_race_min=low, pre_race_max=low,
                                        updated_at=NOW - timedelta(hours=2 if race != "r8" else 400)))
     for day, status in ((date(2015, 1, 1), "unavailable"), (date(2015, 1, 2), "unavailable"),
@@ -63,7 +64,7 @@ def check_fixture_answers(stats):
     assert live["distinct"] == {"races": 2, "horses": 5, "courses": 2, "bookmakers": 2}
     assert live["recent_activity"] == {"changed_last_hour": 6, "changed_last_24h": 7}
     assert live["latest_fetched_at"].startswith("2026-11-28T14:55")
-    assert live["null_counts"]["odds_timestamp"] == 1 and live["null_counts"]["odds_decimal"] == 0
+    assert live["null_counts"]["odds_timestamp"] == 0 and live["null_counts"]["odds_decimal"] == 1
     assert {b["bookmaker_id"]: (b["prices"], b["races"], b["horses"]) for b in live["by_bookmaker"]} == {
         "bet365": (5, 2, 5), "coral": (2, 1, 2)}
     assert live["by_date"] == [{"date": "2026-11-28", "rows": 3, "races": 1},
@@ -117,7 +118,7 @@ def test_files_and_summary_row(database_url, tmp_path):
         assert payload["schema_version"] == 1 and payload["generated_at"] == NOW.isoformat()
     assert not list((tmp_path / "out").glob(".*.tmp"))
     with session_scope() as session:
-        run = session.query(CollectionRun).filter_by(kind="stats").one()
+        run = session.query(RunRecord).filter_by(kind="stats").one()
         assert run.prices == 7 and run.runners == 4 and run.detail["never_captured_7d"] == 1
 
 

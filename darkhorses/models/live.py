@@ -1,32 +1,42 @@
-"""Live prices: the current price per bookmaker, every change of it, and the races polled."""
+"""Live prices: the current price per bookmaker, every change of it, and the races polled.
+
+Names and types of the replaced service's columns are kept exactly (legacy-contract.md):
+its readers query them. Ours are added beside them.
+"""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
-from sqlalchemy import Boolean, Date, Float, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, Index, Integer, Numeric, String, Text, Time, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, UTCDateTime, utcnow
+
+# Prices as the readers see them: numeric(10,3), returned to Python as floats.
+OddsDecimal = Numeric(10, 3, asdecimal=False)
 
 
 class Bookmaker(Base):
     __tablename__ = "ra_bookmakers"
 
-    bookmaker_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    type: Mapped[str] = mapped_column(String(16))  # fixed | exchange
+    bookmaker_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    bookmaker_name: Mapped[str] = mapped_column(Text)
+    bookmaker_type: Mapped[str] = mapped_column(Text)  # fixed | exchange
+    active: Mapped[bool | None] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, server_default=text("CURRENT_TIMESTAMP"))
 
 
 class OddsLive(Base):
     """One row per (race, horse, bookmaker): the latest price seen before the off.
 
-    Column names are those of the service this replaces; the read API depends on them.
-    `fetched_at` is when this price was last written (it changed); when the race was last
-    checked is `LiveRace.fetched_at`, so an unchanged price costs no write.
+    This is the physical table; readers query the view `ra_odds_live` over it, whose
+    `fetched_at` is when the race was last checked (`LiveRace.fetched_at`), so "last
+    confirmed" stays true while an unchanged price costs no write. Here `fetched_at` is when
+    the row was last written (for adopted rows, the old service's value).
     """
-    __tablename__ = "ra_odds_live"
+    __tablename__ = "ra_odds_live_prices"
     __table_args__ = (
-        UniqueConstraint("race_id", "horse_id", "bookmaker_id"),
+        UniqueConstraint("race_id", "horse_id", "bookmaker_id", name="uq_ra_odds_live_race_id_horse_id_bookmaker_id"),
         Index("ix_ra_odds_live_race_date_course", "race_date", "course"),
         Index("ix_ra_odds_live_bookmaker_id_horse_id", "bookmaker_id", "horse_id"),  # per-bookmaker coverage
         Index("ix_ra_odds_live_off_dt", "off_dt"),
@@ -35,41 +45,44 @@ class OddsLive(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    race_id: Mapped[str] = mapped_column(String(32))
-    horse_id: Mapped[str] = mapped_column(String(32))
-    bookmaker_id: Mapped[str] = mapped_column(String(32))
+    race_id: Mapped[str] = mapped_column(Text)
+    horse_id: Mapped[str] = mapped_column(Text)
+    bookmaker_id: Mapped[str] = mapped_column(Text)
     race_date: Mapped[date] = mapped_column(Date)
-    race_time: Mapped[str | None] = mapped_column(String(5))  # HH:MM, UK time, 24-hour
+    race_time: Mapped[time | None] = mapped_column(Time)  # UK clock time of the off
     off_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    course: Mapped[str | None] = mapped_column(String(64))
+    course: Mapped[str] = mapped_column(Text)
     course_id: Mapped[str | None] = mapped_column(String(32))
     country: Mapped[str | None] = mapped_column(String(8))
-    race_name: Mapped[str | None] = mapped_column(String(255))
-    race_class: Mapped[str | None] = mapped_column(String(32))
-    race_type: Mapped[str | None] = mapped_column(String(32))
-    distance: Mapped[str | None] = mapped_column(String(32))
-    going: Mapped[str | None] = mapped_column(String(64))
+    race_name: Mapped[str | None] = mapped_column(Text)
+    race_class: Mapped[str | None] = mapped_column(Text)
+    race_type: Mapped[str | None] = mapped_column(Text)
+    distance: Mapped[str | None] = mapped_column(Text)
+    going: Mapped[str | None] = mapped_column(Text)
     runners: Mapped[int | None] = mapped_column(Integer)
-    horse_name: Mapped[str | None] = mapped_column(String(128))
-    horse_number: Mapped[str | None] = mapped_column(String(8))
-    draw: Mapped[str | None] = mapped_column(String(8))
-    jockey: Mapped[str | None] = mapped_column(String(128))
-    trainer: Mapped[str | None] = mapped_column(String(128))
-    age: Mapped[str | None] = mapped_column(String(8))
-    weight_lbs: Mapped[str | None] = mapped_column(String(8))
-    form: Mapped[str | None] = mapped_column(String(32))
-    bookmaker_name: Mapped[str | None] = mapped_column(String(64))
-    bookmaker_type: Mapped[str | None] = mapped_column(String(16))
-    odds_decimal: Mapped[float | None] = mapped_column(Float)
-    odds_fractional: Mapped[str | None] = mapped_column(String(16))
+    horse_name: Mapped[str] = mapped_column(Text)
+    horse_number: Mapped[int | None] = mapped_column(Integer)
+    draw: Mapped[int | None] = mapped_column(Integer)
+    jockey: Mapped[str | None] = mapped_column(Text)
+    trainer: Mapped[str | None] = mapped_column(Text)
+    age: Mapped[int | None] = mapped_column(Integer)
+    weight: Mapped[str | None] = mapped_column(Text)  # the API's `lbs`
+    form: Mapped[str | None] = mapped_column(Text)
+    bookmaker_name: Mapped[str] = mapped_column(Text)
+    bookmaker_type: Mapped[str | None] = mapped_column(Text, server_default=text("'fixed'"))
+    market_type: Mapped[str | None] = mapped_column(Text, server_default=text("'WIN'"))
+    odds_decimal: Mapped[float | None] = mapped_column(OddsDecimal)
+    odds_fractional: Mapped[str | None] = mapped_column(Text)
     ew_places: Mapped[str | None] = mapped_column(String(8))
     ew_denom: Mapped[str | None] = mapped_column(String(8))
-    market_status: Mapped[str] = mapped_column(String(16), default="OPEN")  # OPEN | CLOSED | ABANDONED
-    in_play: Mapped[bool] = mapped_column(Boolean, default=False)
-    odds_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)  # bookmaker's `updated`
-    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    market_status: Mapped[str | None] = mapped_column(Text, default="OPEN", server_default=text("'OPEN'"))
+    in_play: Mapped[bool | None] = mapped_column(Boolean, default=False, server_default=text("false"))
+    odds_timestamp: Mapped[datetime] = mapped_column(UTCDateTime)  # bookmaker's `updated`
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow,
+                                                        server_default=text("CURRENT_TIMESTAMP"))
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow,
+                                                        server_default=text("CURRENT_TIMESTAMP"))
 
 
 class OddsHistory(Base):

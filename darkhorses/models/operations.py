@@ -1,27 +1,48 @@
-"""What the service itself did: one row per collection run, one row per task name."""
+"""What the service itself did: one row per live fetch, one per other run, one per task name."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, Index, Integer, Numeric, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, UTCDateTime, utcnow
 
 
-class CollectionRun(Base):
+class LiveFetch(Base):
+    """One row per live fetch, under the replaced service's names (legacy-contract.md)."""
     __tablename__ = "ra_odds_statistics"
-    __table_args__ = (Index("ix_ra_odds_statistics_kind_started_at", "kind", "started_at"),)
+    __table_args__ = (Index("ix_ra_odds_statistics_fetch_timestamp", "fetch_timestamp"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fetch_timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    race_id: Mapped[str | None] = mapped_column(Text)
+    races_count: Mapped[int | None] = mapped_column(Integer)
+    horses_count: Mapped[int | None] = mapped_column(Integer)
+    bookmakers_found: Mapped[int | None] = mapped_column(Integer)
+    total_odds_fetched: Mapped[int | None] = mapped_column(Integer)
+    bookmaker_list: Mapped[list | None] = mapped_column(ARRAY(Text).with_variant(JSON(), "sqlite"))
+    fetch_duration_ms: Mapped[float | None] = mapped_column(Numeric(asdecimal=False))
+    errors_count: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow,
+                                                        server_default=text("CURRENT_TIMESTAMP"))
+    prices_changed: Mapped[int | None] = mapped_column(Integer)  # ours: rows written this fetch
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class RunRecord(Base):
+    """One row per historical collection or statistics run."""
+    __tablename__ = "ra_run_records"
+    __table_args__ = (Index("ix_ra_run_records_kind_started_at", "kind", "started_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))  # live | historical | stats
+    kind: Mapped[str] = mapped_column(String(16))  # historical | stats
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     duration_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     races: Mapped[int] = mapped_column(Integer, default=0)
     runners: Mapped[int] = mapped_column(Integer, default=0)
-    bookmakers: Mapped[int] = mapped_column(Integer, default=0)
     prices: Mapped[int] = mapped_column(Integer, default=0)
-    changed: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[dict | None] = mapped_column(JSON)
 

@@ -93,8 +93,8 @@ def cadence(database_url, since, until) -> tuple[list[float], list[float], list[
     engine = create_engine(database_url)
     with engine.connect() as conn:
         runs = conn.execute(text(
-            "SELECT started_at, duration_seconds, detail FROM ra_odds_statistics WHERE kind = 'live' "
-            "AND started_at >= :since AND started_at < :until ORDER BY started_at"),
+            "SELECT fetch_timestamp, fetch_duration_ms / 1000.0, detail FROM ra_odds_statistics "
+            "WHERE fetch_timestamp >= :since AND fetch_timestamp < :until ORDER BY fetch_timestamp"),
             {"since": since, "until": until}).all()
     engine.dispose()
     late, gaps, durations = [], [], []

@@ -29,7 +29,7 @@ def stored_rows(database_url) -> dict[str, int]:
     engine = create_engine(database_url)
     with engine.connect() as conn:
         rows = dict(conn.execute(text(
-            "SELECT race_date::text, count(*) FROM ra_odds_historical GROUP BY 1")).all())
+            "SELECT (date_of_race AT TIME ZONE 'UTC')::date::text, count(*) FROM ra_odds_historical GROUP BY 1")).all())
         statuses = dict(conn.execute(text(
             "SELECT race_date::text, status FROM ra_collection_ledger")).all())
     engine.dispose()

@@ -79,7 +79,7 @@ def test_mapping_results_never_crashes(results):
     day = map_results(results)
     assert day.races + day.skipped_races == len(results)
     for row in day.rows:
-        assert row["win_return"] is None or row["win_return"] >= 0
+        assert row["sp_win_return"] is None or row["sp_win_return"] >= 0
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -33,7 +33,7 @@ def test_a_month_backfill_reports_progress_and_settles_every_date_once(database_
     engine = create_engine(database_url)
     with engine.connect() as conn:
         dates, races, rows = conn.execute(text(
-            "SELECT count(DISTINCT race_date), count(DISTINCT race_id), count(*) FROM ra_odds_historical")).one()
+            "SELECT count(DISTINCT date_of_race), count(DISTINCT race_id), count(*) FROM ra_odds_historical")).one()
         ledger_runners = conn.execute(text("SELECT sum(runners) FROM ra_collection_ledger")).scalar()
         attempts = conn.execute(text("SELECT max(attempts) FROM ra_collection_ledger")).scalar()
     engine.dispose()
