@@ -93,7 +93,7 @@ def cadence(database_url, since, until) -> tuple[list[float], list[float], list[
     engine = create_engine(database_url)
     with engine.connect() as conn:
         runs = conn.execute(text(
-            "SELECT fetch_timestamp, fetch_duration_ms / 1000.0, detail FROM ra_odds_statistics "
+            "SELECT fetch_timestamp, CAST(fetch_duration_ms AS float) / 1000, detail FROM ra_odds_statistics "
             "WHERE fetch_timestamp >= :since AND fetch_timestamp < :until ORDER BY fetch_timestamp"),
             {"since": since, "until": until}).all()
     engine.dispose()
