@@ -152,3 +152,27 @@ def test_a_live_cycle_a_days_results_and_the_statistics_through_the_pooler(poole
     assert ledger == {yesterday: "complete", date(2026, 1, 5): "complete"}
     assert results > 0
     assert (Path(os.environ["STATS_OUTPUT_DIR"]) / "all_stats_latest.json").exists()
+
+
+def test_migrations_run_through_the_pooler(pooled_url):
+    import uuid
+    from darkhorses.migrations import upgrade
+    from tests.conftest import PG_ADMIN_URL
+    name = f"darkhorses_test_pool_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = pooled_url.rsplit("/", 1)[0] + "/" + name
+        upgrade(url)
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            assert conn.execute(text("SELECT count(*) FROM ra_bookmakers")).scalar() > 0
+        engine.dispose()
+    finally:
+        from darkhorses import db
+        db.dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
