@@ -263,7 +263,8 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
 
 def _uncaptured(session, off_races: list[ParsedRace], now: datetime) -> list[dict]:
     """Races that went off in the last hour and that no cycle ever wrote (missing from the
-    cards, malformed, or the loop was down): recorded per cycle so a beat task can alert."""
+    cards or skipped as malformed before the off, or the loop was down): recorded per cycle so a
+    beat task can alert."""
     recent = [r for r in off_races if r.off_dt >= now - UNCAPTURED_LOOKBACK]
     if not recent:
         return []
