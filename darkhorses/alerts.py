@@ -29,13 +29,14 @@ STATS_STALE_AFTER = timedelta(minutes=30)
 WEBHOOK_TIMEOUT = 10.0
 
 
-def detect_problems(now: datetime | None = None) -> dict[str, str]:
-    """{stable key: one line for a person} for every current problem."""
+def detect_problems(now: datetime | None = None, include_loop: bool = True) -> dict[str, str]:
+    """{stable key: one line for a person} for every current problem (`status` judges the loop
+    itself, and reports an unreachable Redis rather than failing: include_loop=False)."""
     settings = get_settings()
     now = now or datetime.now(timezone.utc)
     problems: dict[str, str] = {}
     with session_scope() as session:
-        if not _loop_running(session, settings, now):
+        if include_loop and not _loop_running(session, settings, now):
             problems["loop-not-running"] = ("the live loop is not running (the watchdog restarts it within a "
                                             "minute if beat runs)")
         for task in session.execute(select(TaskStatus).where(TaskStatus.last_state == "FAILURE")).scalars():

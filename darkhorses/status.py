@@ -141,6 +141,10 @@ def collect_status() -> dict:
         problems.append(f"darkhorses.live.poll last failed: {poll['last_error']}")
     if report["ledger"].get("failed"):
         problems.append(f"{report['ledger']['failed']} dates failed historical collection")
+    # What the alerts watch beyond the above, so a monitor reading the exit status sees it too.
+    from .alerts import detect_problems
+    problems += [text for key, text in detect_problems(now, include_loop=False).items()
+                 if key.startswith(("credentials-", "stats-", "race-"))]
     report["healthy"] = not problems
     report["problems"] = problems
     report["verdict"], report["exit_code"] = VERDICTS[0 if not problems else 1]

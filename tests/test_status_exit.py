@@ -48,3 +48,18 @@ def test_unreachable_database_exits_2():
     parsed = json.loads(report.stdout)
     assert parsed["verdict"] == "database unreachable" and parsed["exit_code"] == 2
     assert "cannot reach the database" in parsed["problems"][0] and "db-secret" not in report.stdout
+
+
+def test_what_the_alerts_watch_also_needs_attention(database_url):
+    from darkhorses import live
+    from darkhorses.db import session_scope
+    from darkhorses.models import RunRecord
+    from tests.test_live import FakeCards, card, quote, runner
+    now = datetime.now(timezone.utc)
+    cards = [card("rac_1", (now + timedelta(minutes=20)).isoformat(), [runner("h1", [quote("Bet365", "3.0", "2/1")])])]
+    live.run_cycle(FakeCards(cards), now)
+    with session_scope() as session:  # the last statistics run was 40 minutes ago
+        session.add(RunRecord(kind="stats", started_at=now - timedelta(minutes=40)))
+    result = status()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "statistics are stale: last computed" in result.stdout
