@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("end", type=_date)
     back.add_argument("--oldest-first", action="store_true", help="default: newest first")
     back.add_argument("--wait", action="store_true", help="show progress until every date settles")
+    back.add_argument("--refresh", action="store_true",
+                      help="also re-collect dates the old service's rows cover (they are replaced)")
 
     commands.add_parser("stats", help="compute statistics and write the JSON files")
     status = commands.add_parser("status", help="is collection healthy? (loop, tasks, rows, backfill)")
@@ -90,9 +92,18 @@ def cmd_simulator(args) -> int:
 
 
 def cmd_migrate(args) -> int:
+    from .adoption import ForeignDatabase
     from .migrations import upgrade
     url = get_settings().database_url
-    upgrade(url)
+    try:
+        result = upgrade(url)
+    except ForeignDatabase as exc:
+        print(f"migrate refused: {exc}", file=sys.stderr)
+        return 2
+    if result.get("adopted"):
+        rows = ", ".join(f"{table} {count:,}" for table, count in result["rows"].items())
+        print(f"adopted the old service's database, every row kept ({rows}); "
+              "`python -m darkhorses status` shows its known faults")
     print(f"database at {mask_url(url)} is at the latest schema")
     return 0
 
@@ -134,11 +145,13 @@ def cmd_backfill(args) -> int:
     if settings.broker_url:
         from .tasks.historical import backfill
         result = backfill.apply_async(args=[first.isoformat(), last.isoformat()],
-                                      kwargs={"newest_first": not args.oldest_first})
+                                      kwargs={"newest_first": not args.oldest_first, "refresh": args.refresh})
         print(f"backfill {first}..{last} queued as task {result.id}")
     elif not _require_credentials():
         return 2
     else:  # no broker: collect in this process, one date after another
+        if args.refresh:
+            historical.release_legacy_dates(first, last)
         for day in historical.plan_backfill(first, last, not args.oldest_first):
             try:
                 historical.collect_day(day)

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, delete, func, select, update
 
 from .db import session_scope, upsert
 from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, OddsHistorical, OddsHistory, OddsLive, RunRecord
@@ -217,8 +217,9 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
     try:
         results = client.results(day, settings.regions)
     except RequestRefused as exc:
-        mark_ledger(day, status="unavailable", last_error=exc.detail or str(exc),
-                    finished_at=datetime.now(timezone.utc))
+        # A date the old service's rows cover stays theirs when the API no longer serves it.
+        mark_ledger(day, status="legacy" if current and current.legacy_rows else "unavailable",
+                    last_error=exc.detail or str(exc), finished_at=datetime.now(timezone.utc))
         raise DateUnavailable(str(exc)) from exc
     finally:
         if own_client:
@@ -234,8 +235,13 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
         upsert(session, OddsHistorical.__table__, rows, HISTORICAL_KEY, columns)
         races = len({r["race_id"] for r in rows})
         status = "complete" if races else "empty"
+        legacy = {}
+        if races:
+            legacy["legacy_rows"] = _replace_legacy_rows(session, day)
+        elif current and current.legacy_rows:
+            status = "legacy"  # the API has nothing for it: the old rows stay the only copy
         _ledger_update(session, day, status=status, races=races, runners=len(rows),
-                       finished_at=now, last_error=None)
+                       finished_at=now, last_error=None, **({"legacy_rows": 0} if legacy else {}))
         duration = round(time.monotonic() - started, 3)
         session.add(RunRecord(kind="historical", started_at=started_at, duration_seconds=duration,
                                   races=races, runners=len(rows), prices=sum(r["industry_sp"] is not None for r in rows),
@@ -244,6 +250,22 @@ def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
     return {"date": day.isoformat(), "status": status, "races": races, "runners": len(rows),
             "skipped_races": mapped.skipped_races, "skipped_runners": mapped.skipped_runners,
             "duration_seconds": duration}
+
+
+def _replace_legacy_rows(session, day: date) -> int:
+    """Drop the old service's rows of a date just re-collected (ours, keyed by ids, replace
+    them): the date then holds exactly one row per runner. Returns how many went."""
+    table = OddsHistorical.__table__
+    return session.execute(delete(table).where(table.c.race_id.is_(None),
+                                               table.c.date_of_race == day_start(day))).rowcount
+
+
+def release_legacy_dates(first: date, last: date) -> int:
+    """`--refresh`: dates the old service's rows cover become collectable again."""
+    with session_scope() as session:
+        return session.execute(update(CollectionLedger).where(
+            CollectionLedger.race_date.between(first, last), CollectionLedger.status == "legacy")
+            .values(status="pending")).rowcount
 
 
 def settled_dates(first: date, last: date) -> dict[date, str]:

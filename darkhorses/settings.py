@@ -67,6 +67,7 @@ class Settings:
     live_failure_backoff: float = 30.0
     live_watchdog_seconds: float = 60.0
     stats_output_dir: str = "var/stats"
+    scheduler_status_dir: str = "logs"
     log_level: str = "INFO"
     flower_basic_auth: str | None = field(default=None, repr=False)
     # Slack/Discord webhook URLs carry their secret in the path: never printed whole.
@@ -206,6 +207,7 @@ def settings_from_env(env=None) -> Settings:
         live_failure_backoff=_number(env, "LIVE_FAILURE_BACKOFF_SECONDS", 30.0),
         live_watchdog_seconds=_number(env, "LIVE_WATCHDOG_SECONDS", 60.0),
         stats_output_dir=_get(env, "STATS_OUTPUT_DIR") or "var/stats",
+        scheduler_status_dir=_get(env, "SCHEDULER_STATUS_DIR") or "logs",
         log_level=log_level,
         flower_basic_auth=flower_auth,
         alert_webhook_url=alert_webhook_url,

@@ -15,6 +15,7 @@ from sqlalchemy import String, case, cast, func, literal, select, text, union_al
 
 from .db import session_scope
 from .files import write_text_atomic
+from .legacy_stats import write_contract_files
 from .models import CollectionLedger, LiveRace, OddsHistorical, OddsLive, RunRecord
 from .prices import day_start, uk_date
 from .report import write_report
@@ -231,7 +232,7 @@ def update_statistics(now: datetime | None = None, output_dir: str | None = None
     header = {"schema_version": SCHEMA_VERSION, "generated_at": stats["generated_at"]}
     for name in ("ra_odds_live", "ra_odds_historical", "collection_health"):
         write_json_atomic(directory / f"{name}_latest.json", {**header, name: stats[name]})
-    write_json_atomic(directory / "all_stats_latest.json", stats)
+    write_contract_files(directory, stats, now)  # live_, historical_ and all_stats_latest.json
     write_report(directory, stats, now)
     duration = round(time.monotonic() - started, 3)
     summary = {

@@ -1,7 +1,9 @@
 """Task status (recorded from Celery signals) and the `status` report for people.
 
-Every task run lands in ra_task_status and is mirrored to logs/scheduler_status.json, so
-"is it working?" has an answer even when the database is the thing that broke.
+Every task run lands in ra_task_status and is mirrored to scheduler_status.json (in
+SCHEDULER_STATUS_DIR, `logs` by default) by whichever process saw it, the worker's or beat's:
+the replaced service's `live_odds`, `historical_odds` and `statistics` entries for its
+readers, and ours (`tasks`), so "is it working?" has an answer even when the database broke.
 """
 from __future__ import annotations
 
@@ -16,10 +18,17 @@ from sqlalchemy import func, select
 
 from .db import session_scope, upsert
 from .models import CollectionLedger, LiveFetch, OddsHistorical, OddsHistory, OddsLive, TaskStatus
+from .prices import UK
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
-STATUS_FILE = Path("logs") / "scheduler_status.json"
+STATUS_FILE_NAME = "scheduler_status.json"
+# The replaced service's jobs and the tasks that do their work now.
+JOBS = {"live_odds": ("darkhorses.live.poll",),
+        "historical_odds": ("darkhorses.historical.daily", "darkhorses.historical.collect_day",
+                            "darkhorses.historical.backfill"),
+        "statistics": ("darkhorses.stats.update",)}
+_JOB_TASKS = {task for tasks in JOBS.values() for task in tasks}
 _started: dict[str, float] = {}
 _file_lock = threading.Lock()
 
@@ -40,12 +49,65 @@ def record_task_run(task_name: str, state: str, duration: float | None, error: s
     _mirror_to_file()
 
 
+def status_file() -> Path:
+    return Path(get_settings().scheduler_status_dir) / STATUS_FILE_NAME
+
+
+def mark_running(task_name: str) -> None:
+    """A job's task started: `running` in the file until it ends (runs are counted at the end)."""
+    now = datetime.now(timezone.utc)
+    with session_scope() as session:
+        current = session.get(TaskStatus, task_name)
+        if current is None:
+            session.add(TaskStatus(task_name=task_name, last_state="STARTED", last_run_at=now, runs=0, failures=0))
+        else:
+            current.last_state, current.last_run_at = "STARTED", now
+    _mirror_to_file()
+
+
 def _mirror_to_file() -> None:
     from .stats import write_json_atomic
+    now = datetime.now(timezone.utc)
     with session_scope() as session:
-        tasks = {t.task_name: _task_dict(t) for t in session.execute(select(TaskStatus)).scalars()}
+        rows = list(session.execute(select(TaskStatus)).scalars())
+        last_fetch = session.execute(select(LiveFetch).order_by(LiveFetch.fetch_timestamp.desc()).limit(1)).scalar()
+        payload = {job: _job_status([r for r in rows if r.task_name in tasks]) for job, tasks in JOBS.items()}
+        payload["live_odds"].update(_next_check(last_fetch))
+    payload.update(updated_at=now.isoformat(), tasks={t.task_name: _task_dict(t) for t in rows})
     with _file_lock:
-        write_json_atomic(STATUS_FILE, {"updated_at": datetime.now(timezone.utc).isoformat(), "tasks": tasks})
+        write_json_atomic(status_file(), payload)
+
+
+def _job_status(rows: list[TaskStatus]) -> dict:
+    """The old service's keys: last_run, last_success, status (idle / running / success /
+    failed / timeout) and, after a failure, error."""
+    if not rows:
+        return {"last_run": None, "last_success": None, "status": "idle"}
+    latest = max(rows, key=lambda r: r.last_run_at)
+    successes = [r.last_success_at for r in rows if r.last_success_at]
+    error = latest.last_error or ""
+    status = {"STARTED": "running", "SUCCESS": "success"}.get(latest.last_state, "failed")
+    if status == "failed" and "TimeLimitExceeded" in error:
+        status = "timeout"
+    entry = {"last_run": latest.last_run_at.isoformat(),
+             "last_success": max(successes).isoformat() if successes else None, "status": status}
+    if status in ("failed", "timeout"):
+        entry["error"] = error
+    return entry
+
+
+def _next_check(last_fetch) -> dict:
+    """live_odds' next_check (a reason, for people) and next_interval (seconds)."""
+    detail = (last_fetch.detail or {}) if last_fetch else {}
+    interval = detail.get("next_poll_seconds")
+    if interval is None:
+        return {"next_check": "no live cycle yet", "next_interval": None}
+    if detail.get("next_off"):
+        off = datetime.fromisoformat(detail["next_off"]).astimezone(UK)
+        reason = f"next race off at {off:%H:%M} UK: polling again in {interval:.0f} s"
+    else:
+        reason = f"no race ahead: checking again in {interval:.0f} s"
+    return {"next_check": reason, "next_interval": interval}
 
 
 def _task_dict(t: TaskStatus) -> dict:
@@ -69,6 +131,21 @@ def _safely(task_name, state, duration, error=None):
 def _on_prerun(sender=None, task_id=None, **_):
     if _ours(sender):
         _started[task_id] = time.monotonic()
+        if sender.name in _JOB_TASKS:
+            try:
+                mark_running(sender.name)
+            except Exception:  # a report; never fail the task because it could not be written
+                log.warning("could not record the start of %s", sender.name, exc_info=True)
+
+
+@signals.beat_init.connect
+@signals.worker_ready.connect
+def _on_start(**_):
+    """Beat and the worker write the file when they start, so it exists before any job ran."""
+    try:
+        _mirror_to_file()
+    except Exception:
+        log.warning("could not write %s", STATUS_FILE_NAME, exc_info=True)
 
 
 def _duration(task_id):
@@ -128,6 +205,10 @@ def collect_status() -> dict:
                                               ("ra_odds_historical", OddsHistorical))}
         report["ledger"] = dict(session.execute(
             select(CollectionLedger.status, func.count()).group_by(CollectionLedger.status)).all())
+        from .adoption import legacy_faults
+        legacy = legacy_faults(session)
+        if legacy:
+            report["legacy"] = legacy
     poll = report["tasks"].get("darkhorses.live.poll")
     heartbeat = report["live_loop"].get("heartbeat") or {}
     problems = []
@@ -188,6 +269,13 @@ def render_status(report: dict) -> str:
         lines.append("  (no task has run yet)")
     lines += ["", "Rows: " + ", ".join(f"{k} {v:,}" for k, v in report["rows"].items()),
               "Backfill ledger: " + (", ".join(f"{k} {v}" for k, v in sorted(report["ledger"].items())) or "empty")]
+    legacy = report.get("legacy")
+    if legacy:
+        lines += ["", f"Old service's results: {legacy['rows_without_ids']:,} rows without race or horse ids, "
+                      f"{legacy['dates_covered']:,} dates ({legacy['first_date']}..{legacy['last_date']})",
+                  f"  known faults: {legacy['twelve_hour_race_time']:,} with a 12-hour race_time, "
+                  f"{legacy['gb_for_irish_race']:,} with 'GB' for an Irish race",
+                  "  fix by re-collecting dates the API still serves: backfill START END --refresh"]
     if report["problems"]:
         lines += ["", "Problems:"] + [f"  - {p}" for p in report["problems"]]
     return "\n".join(lines)

@@ -187,6 +187,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    from darkhorses.adoption import is_adopted
+    if is_adopted(op.get_bind()):  # the old service's tables stay; only the adoption record goes
+        op.drop_table('ra_adoption')
+        return
     op.drop_table('ra_task_status')
     op.drop_index('ix_ra_odds_statistics_kind_started_at', table_name='ra_odds_statistics')
     op.drop_table('ra_odds_statistics')

@@ -22,6 +22,7 @@ Revises: 0002
 from alembic import op
 import sqlalchemy as sa
 
+from darkhorses.adoption import is_adopted, undo_adoption
 from darkhorses.bookmakers import BOOKMAKERS
 from darkhorses.models.views import DROP_LIVE_VIEW, create_live_view_sql
 
@@ -55,6 +56,12 @@ def upgrade() -> None:
                for b in BOOKMAKERS if b.id not in present]
     if missing:
         op.bulk_insert(bookmakers, missing)
+    op.create_table('ra_adoption',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('adopted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('added', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ra_adoption'))
+    )
     op.execute(create_live_view_sql())
 
 
@@ -383,6 +390,10 @@ def _sqlite_upgrade() -> None:
 def downgrade() -> None:
     if _sqlite():
         raise NotImplementedError("the embedded SQLite database cannot be downgraded: delete it and migrate again")
+    if is_adopted(op.get_bind()):
+        undo_adoption(op.get_bind())  # the old service's tables, as they were; 0002 and 0001 then do nothing
+        return
+    op.drop_table('ra_adoption')
     op.execute(DROP_LIVE_VIEW)
     op.drop_column("ra_collection_ledger", "legacy_rows")
     _runs_downgrade()

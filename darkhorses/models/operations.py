@@ -58,3 +58,13 @@ class TaskStatus(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     runs: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Adoption(Base):
+    """Present only on a database adopted from the replaced service: what adoption added
+    (JSON), so that downgrading removes exactly that and leaves the old tables as they were."""
+    __tablename__ = "ra_adoption"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    adopted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    added: Mapped[str] = mapped_column(Text)

@@ -88,13 +88,16 @@ def daily():
 
 
 @app.task(bind=True, name="darkhorses.historical.backfill")
-def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bool = False):
+def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bool = False, refresh: bool = False):
     """Enqueue one collect_day per unsettled date, then report progress until all settle.
 
     Progress is reported by re-sending this same task id every few seconds rather than by
-    blocking a worker slot, so a backfill never starves the dates it is waiting for.
+    blocking a worker slot, so a backfill never starves the dates it is waiting for. Dates the
+    old service's rows cover are skipped unless `refresh`.
     """
     first, last = sorted((date.fromisoformat(start), date.fromisoformat(end)))
+    if refresh and not enqueued:
+        historical.release_legacy_dates(first, last)
     if not enqueued:
         historical.open_backfill(self.request.id, first, last, newest_first)
         _enqueue_unsettled(first, last, newest_first)
