@@ -11,7 +11,8 @@ Flower shows every task's arguments and results and can shut down or reconfigure
 workers, so it does not start without a login: FLOWER_BASIC_AUTH=user:password (several
 separated by commas), from the environment or .env like every other setting.
 FLOWER_UNAUTHENTICATED=1 overrides that for local use only: Flower then listens on
-127.0.0.1 unless told otherwise, and serves its pages without a login while its HTTP API
+127.0.0.1 even when PORT is set (it refuses to start if --address or FLOWER_ADDRESS asks
+for a non-loopback address), and serves its pages without a login while its HTTP API
 (/api/..., also behind the pages' worker-control buttons) stays closed, as Flower keeps it
 unless FLOWER_UNAUTHENTICATED_API is set, which would let any web page the browser opens
 drive the workers. Nothing printed here contains a password.
@@ -34,6 +35,24 @@ def _configured_elsewhere():
         return False
 
 
+def _address_asked():
+    """The address given on the command line (--address) or in FLOWER_ADDRESS, if any."""
+    try:
+        from tornado.options import options as _opts
+        asked = _opts.address
+    except Exception:  # not loaded by Flower: only the environment can ask
+        asked = None
+    return (asked or _os.environ.get("FLOWER_ADDRESS", "")).strip()
+
+
+def _loopback(address):
+    import ipaddress
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
 # The project's settings: the environment, then .env in the working directory (which also
 # puts .env's FLOWER_UNAUTHENTICATED and PORT into os.environ), validated once; a bad
 # FLOWER_BASIC_AUTH is reported without its value.
@@ -44,12 +63,19 @@ try:
 except _SettingsError as _exc:
     _refuse(f"configuration error: {_exc}")
 _unauthenticated = _os.environ.get("FLOWER_UNAUTHENTICATED", "").strip() == "1"
+_loopback_only = False
 
 if _raw_auth:
     basic_auth = [_e.strip() for _e in _raw_auth.split(",") if _e.strip()]
 elif _configured_elsewhere():
     pass
 elif _unauthenticated:
+    # Without a login Flower is for this machine only, whatever PORT or --address say.
+    _asked = _address_asked()
+    if _asked and not _loopback(_asked):
+        _refuse(f"FLOWER_UNAUTHENTICATED=1 listens on loopback only, but address {_asked!r} was asked for; "
+                "set FLOWER_BASIC_AUTH to serve other machines")
+    _loopback_only = True
     # Flower turns a set-but-empty FLOWER_BASIC_AUTH into [''], which matches no login.
     basic_auth = []
     print("flower: FLOWER_UNAUTHENTICATED=1: no login; for local use only", file=_sys.stderr, flush=True)
@@ -64,9 +90,10 @@ if _platform_port:
     if not _platform_port.isdigit() or not 0 < int(_platform_port) < 65536:
         _refuse("PORT: expected a TCP port number")
     port = int(_platform_port)
-    address = "0.0.0.0"
-elif _unauthenticated and not _raw_auth:
+if _loopback_only:
     address = "127.0.0.1"
+elif _platform_port:
+    address = "0.0.0.0"
 
 # Task history stays in memory: bounded, and not written to a local file (ephemeral
 # containers; the database and the result backend are the records).

@@ -112,8 +112,10 @@ def main() -> None:
 
         cycle("all new", cards, now)
         cycle("no change", cards, now + timedelta(seconds=10))
-        cycle("10% changed", move_prices(cards, 0.10, now, rng), now + timedelta(seconds=20))
-        cycle("all changed", move_prices(cards, 1.0, now, rng), now + timedelta(seconds=30))
+        # A move carries the bookmaker's new `updated` stamp (a move under an unchanged stamp is
+        # rarer, and writes the same one history row).
+        cycle("10% changed", move_prices(cards, 0.10, now + timedelta(seconds=15), rng), now + timedelta(seconds=20))
+        cycle("all changed", move_prices(cards, 1.0, now + timedelta(seconds=25), rng), now + timedelta(seconds=30))
         with get_engine().connect() as conn:
             rows = [dict(r) for r in conn.execute(text(
                 "SELECT * FROM ra_odds_live_prices ORDER BY id")).mappings()]

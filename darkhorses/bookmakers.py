@@ -6,14 +6,16 @@ is also loaded into `ra_bookmakers` by the first migration.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
 class Bookmaker:
     id: str
     name: str  # exactly as the API spells it
-    type: str  # "fixed" or "exchange"
+    type: str  # "fixed", "exchange", or "unknown" for a name not in BOOKMAKERS
 
 
 BOOKMAKERS: tuple[Bookmaker, ...] = (
@@ -46,10 +48,35 @@ BOOKMAKERS: tuple[Bookmaker, ...] = (
 )
 
 _BY_KEY = {b.name.casefold().replace(" ", ""): b for b in BOOKMAKERS}
+_BY_ID = {b.id: b for b in BOOKMAKERS}
+_NOT_ID = re.compile(r"[^a-z0-9]+")
+
+
+def canonical_id(api_name: str) -> str:
+    """A stable id for any bookmaker name: lowercase letters and digits only ('Bet MGM' -> 'betmgm')."""
+    return _NOT_ID.sub("", api_name.casefold())[:32]
+
+
+_BY_CANONICAL_NAME = {canonical_id(b.name): b for b in BOOKMAKERS}
 
 
 def bookmaker_for(api_name: str) -> Bookmaker | None:
-    """The canonical bookmaker for an API name, tolerant of case and spacing; None if unknown."""
+    """The canonical bookmaker for an API name, tolerant of case and spacing. A name outside
+    our list becomes an `unknown` bookmaker under its canonical id, so no price is dropped;
+    None only for a name with no letters or digits."""
     if not isinstance(api_name, str):
         return None
-    return _BY_KEY.get(api_name.casefold().replace(" ", ""))
+    known = _BY_KEY.get(api_name.casefold().replace(" ", ""))
+    return known if known is not None else _unlisted(api_name)
+
+
+@lru_cache(maxsize=256)
+def _unlisted(api_name: str) -> Bookmaker | None:
+    bookmaker_id = canonical_id(api_name)
+    if not bookmaker_id:
+        return None
+    # 'William-Hill' is William Hill: a spelling of one of our names, or of one of our ids
+    # ('Grosvenor'), is that bookmaker; an unknown one must never take a known id.
+    known = _BY_CANONICAL_NAME.get(bookmaker_id) or _BY_ID.get(bookmaker_id)
+    name = "".join(ch for ch in api_name if ch.isprintable()).strip()[:64] or bookmaker_id
+    return known or Bookmaker(bookmaker_id, name, "unknown")

@@ -5,6 +5,7 @@ or with `--bookmaker ID` that one book's line; the off marked; UK times; log-sca
 """
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -12,6 +13,7 @@ from collections import defaultdict
 from sqlalchemy import select
 
 from .db import session_scope
+from .market import lines_for
 from .models import LiveRace, OddsHistory, OddsLive
 from .prices import UK
 
@@ -64,6 +66,7 @@ def build_race_figure(session, race_id: str, bookmaker: str | None = None):
                       label=f"{label} best")
             axes.step(line["times"], line["median"], where="post", color=colour, linewidth=2,
                       label=f"{label} median")
+            mark_opening_closing(axes, session, race_id, horse, off, colour)
     if off:
         axes.axvline(off, color="black", linewidth=1.5, label="off")
     axes.set_yscale("log")
@@ -77,6 +80,16 @@ def build_race_figure(session, race_id: str, bookmaker: str | None = None):
     return figure
 
 
+def mark_opening_closing(axes, session, race_id: str, horse_id: str, off, colour) -> None:
+    """A circle at the runner's opening price (best across books at our first capture) and a
+    square at its closing price (best at our last capture before the off)."""
+    line = lines_for(session, [{"race_id": race_id, "horse_id": horse_id, "race_date": None, "off_dt": off}])[0]
+    for kind, marker in (("opening", "o"), ("closing", "s")):
+        if line[f"{kind}_price"] is not None:
+            axes.scatter([line[f"{kind}_at"]], [line[f"{kind}_price"]], marker=marker, s=45, color=[colour],
+                         edgecolors="black", zorder=3, gid=f"{kind}:{horse_id}")
+
+
 def draw_race_chart(race_id: str, out: str | None = None, bookmaker: str | None = None) -> int:
     with session_scope() as session:
         figure = build_race_figure(session, race_id, bookmaker)
@@ -84,7 +97,23 @@ def draw_race_chart(race_id: str, out: str | None = None, bookmaker: str | None 
         print(f"chart: no price history for race {race_id}"
               + (f" at bookmaker {bookmaker}" if bookmaker else "") + "; nothing to draw", file=sys.stderr)
         return 1
-    path = out or f"race_{race_id}.png"
-    figure.savefig(path, dpi=110)
+    path = _chart_path(race_id, out)
+    try:
+        if not os.path.isdir(os.path.dirname(path) or "."):
+            raise FileNotFoundError(f"no directory {os.path.dirname(path)!r}")
+        figure.savefig(path, dpi=110, format="png")
+    except OSError as exc:
+        print(f"chart: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"chart of race {race_id} written to {path}")
     return 0
+
+
+def _chart_path(race_id: str, out: str | None) -> str:
+    """--out DIR (existing, or ending in a slash) writes DIR/race_ID.png; anything else is the file."""
+    name = f"race_{race_id}.png".replace(os.sep, "_")
+    if not out:
+        return name
+    if os.path.isdir(out) or out.endswith(("/", os.sep)):
+        return os.path.join(out, name)
+    return out

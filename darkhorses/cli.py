@@ -69,16 +69,42 @@ def main(argv=None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     handler = globals()["cmd_" + args.command.replace("-", "_")]
-    from sqlalchemy.exc import OperationalError, ProgrammingError
     try:
         return handler(args) or 0
     except KeyboardInterrupt:
         return 130
-    except (OperationalError, ProgrammingError) as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        print(f"database error: {reason} — is DATABASE_URL ({mask_url(settings.database_url)}) right, "
-              "and has `python -m darkhorses migrate` run?", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        line, code = _one_line_error(exc, settings)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return code
+
+
+def _one_line_error(exc: Exception, settings) -> tuple[str | None, int]:
+    """The one line (and exit code) for an error an operator can act on; (None, 0) for a bug."""
+    from kombu.exceptions import OperationalError as BrokerError
+    from sqlalchemy.exc import DBAPIError, OperationalError
+    from .historical import DateRefused
+    from .logsafe import safe
+    from .racing_api import RacingAPIError
+    if isinstance(exc, DateRefused):
+        return f"error: {exc}", 2
+    if isinstance(exc, RacingAPIError):
+        return f"error: The Racing API: {safe(exc, 500)}", 1
+    if isinstance(exc, BrokerError):
+        return (f"error: cannot reach the broker at {mask_url(settings.broker_url)} (CELERY_BROKER_URL): "
+                f"{safe(exc, 300)}"), 1
+    if isinstance(exc, DBAPIError):
+        reason = safe(str(exc.orig).strip().splitlines()[0] if exc.orig and str(exc.orig).strip()
+                      else type(exc).__name__, 300)
+        if "no such table" in reason or getattr(exc.orig, "pgcode", None) in ("42P01", "42703"):
+            return f"database error: {reason} — has `python -m darkhorses migrate` run?", 2
+        if isinstance(exc, OperationalError):
+            return (f"database error: {reason} — is DATABASE_URL ({mask_url(settings.database_url)}) right, "
+                    "and has `python -m darkhorses migrate` run?"), 2
+        return f"database error: {reason}", 1  # the data, not the connection: DATABASE_URL is fine
+    return None, 0
 
 
 def cmd_simulator(args) -> int:
@@ -126,11 +152,12 @@ def cmd_live_once(args) -> int:
 
 
 def cmd_historical(args) -> int:
-    from .historical import DateUnavailable, collect_day
+    from .historical import DateUnavailable, check_date, collect_day
     from .prices import uk_date
+    day = args.date or uk_date(datetime.now(timezone.utc)) - timedelta(days=1)
+    check_date(day)
     if not _require_credentials():
         return 2
-    day = args.date or uk_date(datetime.now(timezone.utc)) - timedelta(days=1)
     try:
         print(json.dumps(collect_day(day)))
     except DateUnavailable as exc:
@@ -141,9 +168,15 @@ def cmd_historical(args) -> int:
 def cmd_backfill(args) -> int:
     from . import historical
     settings = get_settings()
-    first, last = sorted((args.start, args.end))
+    first, last = args.start, args.end
+    historical.check_range(first, last)
     if settings.broker_url:
+        from .celery_app import app
         from .tasks.historical import backfill
+        # Fail in a second on a broker that is not there: publishing (and the result backend's
+        # subscription) would otherwise retry for about 20 s and end in a traceback.
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0.2, timeout=5)
         result = backfill.apply_async(args=[first.isoformat(), last.isoformat()],
                                       kwargs={"newest_first": not args.oldest_first, "refresh": args.refresh})
         print(f"backfill {first}..{last} queued as task {result.id}")
@@ -152,12 +185,13 @@ def cmd_backfill(args) -> int:
     else:  # no broker: collect in this process, one date after another
         if args.refresh:
             historical.release_legacy_dates(first, last)
+        started, baseline = time.monotonic(), historical.backfill_progress(first, last)["done"]
         for day in historical.plan_backfill(first, last, not args.oldest_first):
             try:
                 historical.collect_day(day)
             except historical.DateUnavailable:
                 pass
-            _print_progress(historical.backfill_progress(first, last), time.monotonic(), None)
+            _print_progress(historical.backfill_progress(first, last), started, baseline)
         print()
     if args.wait and settings.broker_url:
         return _wait_for_backfill(first, last)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import logging
 import operator
 import os
 import threading
@@ -21,6 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .settings import get_settings
+
+log = logging.getLogger(__name__)
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -87,10 +90,18 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
     On PostgreSQL a large batch is COPYed into a temporary table and merged with one
     INSERT ... SELECT ... ON CONFLICT, two to four times the cost of a bare COPY instead
     of six to ten for paged INSERT ... VALUES. Returns the number of rows written.
+
+    Rows repeating a key (the API paging while its data shifts, a runner listed twice) are
+    collapsed first, the last one kept: one statement cannot write a row twice. Callers
+    that count rows collapse with `unique_by_key` themselves; here it is logged.
     """
     if not rows:
         return 0
     table = getattr(table, "__table__", table)
+    rows, collapsed = unique_by_key(rows, key)
+    if collapsed:
+        log.warning("%s: %d rows repeated a key already in the batch; the last of each kept",
+                    table.name, collapsed)
     columns = list(rows[0].keys())
     update = [c for c in update if c not in key]
     dialect = session.get_bind().dialect.name
@@ -110,6 +121,15 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
     # from one cached compilation, instead of compiling a statement per batch size.
     result = session.execute(statement, list(rows))
     return result.rowcount if result.rowcount >= 0 else len(rows)
+
+
+def unique_by_key(rows: Sequence[dict], key: Sequence[str]) -> tuple[list[dict], int]:
+    """(rows with one per key, the last one winning, in first-seen order; how many were dropped)."""
+    getter = operator.itemgetter(*key)
+    latest = {getter(row): row for row in rows}
+    if len(latest) == len(rows):
+        return list(rows), 0
+    return list(latest.values()), len(rows) - len(latest)
 
 
 _temp_names = itertools.count()

@@ -9,12 +9,14 @@ import logging
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, select, tuple_, update
 
 from .db import session_scope, upsert
+from .logsafe import Tally, safe
+from .market import record_lines
 from .models import LEDGER_DONE, BackfillRequest, CollectionLedger, OddsHistorical, OddsHistory, OddsLive, RunRecord
 from .prices import day_start, parse_sp, parse_timestamp, text, to_float, to_int, uk_date, uk_time
 from .racing_api import RacingAPIClient, RequestRefused
@@ -90,26 +92,43 @@ class MappedDay:
     races: int = 0
     skipped_races: int = 0
     skipped_runners: int = 0
+    duplicate_races: int = 0    # a race repeated in the answer (paging while data shifts): last kept
+    duplicate_runners: int = 0  # a runner listed twice in a race: last kept, not a dead heat
+    # What the answer held but could not be read: its stored rows stay as they are.
+    unreadable_races: set = field(default_factory=set)
+    unreadable_runners: set = field(default_factory=set)
 
 
 def map_results(results: list[dict]) -> MappedDay:
-    """API results as ra_odds_historical rows; bad races and runners are skipped and counted."""
+    """API results as ra_odds_historical rows; bad races and runners are skipped and counted,
+    repeated races and runners collapsed (the last one kept) and counted."""
     day = MappedDay(rows=[])
+    races: dict[str, list[dict]] = {}
+    bad_races, bad_runners = Tally(), Tally()
     for result in results:
         try:
-            rows, skipped = _map_race(result)
+            race_id, rows = _map_race(result, day, bad_runners)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             day.skipped_races += 1
-            log.warning("skipped malformed result %s: %s",
-                        result.get("race_id") if isinstance(result, dict) else None, exc)
+            race_id = text(result.get("race_id"), 32) if isinstance(result, dict) else None
+            if race_id:
+                day.unreadable_races.add(race_id)
+            bad_races.add(f"result {race_id}: {exc}")
             continue
-        day.races += 1
-        day.skipped_runners += skipped
-        day.rows.extend(rows)
+        if race_id in races:
+            day.duplicate_races += 1
+        races[race_id] = rows
+    bad_races.warn(log, "results")
+    bad_runners.warn(log, "result runners")
+    if day.duplicate_races or day.duplicate_runners:
+        log.warning("results repeated %d races and %d runners; the last of each kept",
+                    day.duplicate_races, day.duplicate_runners)
+    day.races = len(races)
+    day.rows = [row for rows in races.values() for row in rows]
     return day
 
 
-def _map_race(result: dict) -> tuple[list[dict], int]:
+def _race_fields(result: dict) -> dict:
     race_id = text(result["race_id"], 32)
     if not race_id:
         raise ValueError("no race_id")
@@ -118,8 +137,7 @@ def _map_race(result: dict) -> tuple[list[dict], int]:
     region = text(result.get("region"), 8)
     race_name = text(result.get("race_name"), 255)
     race_class = re.search(r"\d+", str(result.get("class") or ""))
-    handicap = "handicap" in (race_name or "").lower()
-    race = {
+    return {
         "race_id": race_id, "date_of_race": day_start(race_date),
         "country": region.upper() if region else None,
         "track": text(result.get("course"), 64), "course_id": text(result.get("course_id"), 32),
@@ -127,35 +145,57 @@ def _map_race(result: dict) -> tuple[list[dict], int]:
         "race_name": race_name, "going": text(result.get("going"), 64),
         "race_type": text(result.get("type"), 32), "distance": text(result.get("dist"), 32),
         "distance_f": to_float(str(result.get("dist_f") or "").rstrip("f")),
-        "race_class": int(race_class.group()) if race_class else None, "is_handicap": handicap,
+        "race_class": int(race_class.group()) if race_class else None,
+        "is_handicap": "handicap" in (race_name or "").lower(),
     }
-    runners = [r for r in result["runners"] if isinstance(r, dict) and text(r.get("horse_id"), 32)]
-    skipped = len(result["runners"]) - len(runners)
-    race["runners_count"] = len(runners)
-    ties = Counter(r.get("position", "").strip() for r in runners)
-    sps = {}
+
+
+def _runner_fields(runner: dict) -> dict:
+    horse_id = text(runner["horse_id"], 32)
+    if not horse_id:
+        raise ValueError("no horse_id")
+    sp, sp_fractional = parse_sp(runner.get("sp"), runner.get("sp_dec"))
+    bsp = to_float(runner.get("bsp"))
+    return {"horse_id": horse_id, "horse_name": text(runner.get("horse"), 128),
+            "official_rating": to_int(runner.get("or")), "age": to_int(runner.get("age")),
+            "weight": text(runner.get("weight"), 16), "weight_lbs": to_int(runner.get("weight_lbs")),
+            "jockey": text(runner.get("jockey"), 128), "jockey_id": text(runner.get("jockey_id"), 32),
+            "trainer": text(runner.get("trainer"), 128), "trainer_id": text(runner.get("trainer_id"), 32),
+            "headgear": text(runner.get("headgear"), 16), "stall_number": to_int(runner.get("draw")),
+            "finishing_position": text(runner.get("position"), 16), "winning_distance": text(runner.get("btn"), 16),
+            "industry_sp": sp, "sp_fractional": sp_fractional, "betfair_sp": bsp if bsp else None}
+
+
+def _map_race(result: dict, day: MappedDay, bad_runners: Tally) -> tuple[str, list[dict]]:
+    """(race_id, rows) of one result; a malformed runner is skipped and counted, never the race."""
+    race = _race_fields(result)
+    race_id = race["race_id"]
+    runners: dict[str, dict] = {}
+    for runner in result["runners"]:
+        try:
+            fields = _runner_fields(runner)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            day.skipped_runners += 1
+            horse_id = text(runner.get("horse_id"), 32) if isinstance(runner, dict) else None
+            if horse_id:
+                day.unreadable_runners.add((race_id, horse_id))
+            bad_runners.add(f"race {race_id} runner {horse_id}: {exc}")
+            continue
+        if fields["horse_id"] in runners:
+            day.duplicate_runners += 1
+        runners[fields["horse_id"]] = fields
+    race["runners_count"] = field_size = len(runners)
+    ties = Counter(r["finishing_position"] or "" for r in runners.values())
+    ranks = favourite_ranks({h: r["industry_sp"] for h, r in runners.items()})
     rows = []
-    for runner in runners:
-        sp, sp_fractional = parse_sp(runner.get("sp"), runner.get("sp_dec"))
-        position = text(runner.get("position"), 16)
-        sps[runner["horse_id"]] = sp
-        win, place, each_way = compute_returns(position, sp, ties[position or ""], len(runners), handicap)
-        rows.append({**race,
-                     "horse_id": text(runner["horse_id"], 32), "horse_name": text(runner.get("horse"), 128),
-                     "official_rating": to_int(runner.get("or")), "age": to_int(runner.get("age")),
-                     "weight": text(runner.get("weight"), 16), "weight_lbs": to_int(runner.get("weight_lbs")),
-                     "jockey": text(runner.get("jockey"), 128), "jockey_id": text(runner.get("jockey_id"), 32),
-                     "trainer": text(runner.get("trainer"), 128), "trainer_id": text(runner.get("trainer_id"), 32),
-                     "headgear": text(runner.get("headgear"), 16), "stall_number": to_int(runner.get("draw")),
-                     "finishing_position": position, "winning_distance": text(runner.get("btn"), 16),
-                     "industry_sp": sp, "sp_fractional": sp_fractional,
-                     "betfair_sp": to_float(runner.get("bsp")) if to_float(runner.get("bsp")) else None,
-                     "sp_win_return": win, "place_return": place, "ew_return": each_way,
-                     "data_source": DATA_SOURCE, "file_source": FILE_SOURCE})
-    ranks = favourite_ranks(sps)
-    for row in rows:
-        row["sp_favorite_position"] = ranks.get(row["horse_id"])
-    return rows, skipped
+    for horse_id, runner in runners.items():
+        position = runner["finishing_position"]
+        win, place, each_way = compute_returns(position, runner["industry_sp"], ties[position or ""],
+                                               field_size, race["is_handicap"])
+        rows.append({**race, **runner, "sp_win_return": win, "place_return": place, "ew_return": each_way,
+                     "data_source": DATA_SOURCE, "file_source": FILE_SOURCE,
+                     "sp_favorite_position": ranks.get(horse_id)})
+    return race_id, rows
 
 
 def _attach_captured_prices(session, rows: list[dict]) -> None:
@@ -185,6 +225,37 @@ def _attach_captured_prices(session, rows: list[dict]) -> None:
 
 # -- one day, and the ledger ------------------------------------------------------------------
 
+# The Racing API's results begin here; an earlier date is a typo.
+EARLIEST_DATE = date(2015, 1, 1)
+
+
+class DateRefused(ValueError):
+    """A date that cannot be collected (not over yet, or before the API's first); str() is
+    the one line to show."""
+
+
+def latest_date(today: date | None = None) -> date:
+    """Yesterday in the UK: the latest date whose racing is over."""
+    return (today or uk_date(datetime.now(timezone.utc))) - timedelta(days=1)
+
+
+def check_date(day: date, today: date | None = None) -> date:
+    latest = latest_date(today)
+    if day > latest:
+        raise DateRefused(f"{day} is not over yet: the latest date that can be collected is {latest} "
+                          "(yesterday, UK)")
+    if day < EARLIEST_DATE:
+        raise DateRefused(f"{day} is before {EARLIEST_DATE}, the first date of The Racing API's results")
+    return day
+
+
+def check_range(first: date, last: date, today: date | None = None) -> None:
+    if first > last:
+        raise DateRefused(f"the range {first}..{last} starts after it ends; give START then END")
+    check_date(first, today)
+    check_date(last, today)
+
+
 class DateUnavailable(Exception):
     """The API refuses this date under the account's plan; the ledger says so."""
 
@@ -202,54 +273,116 @@ def mark_ledger(day: date, **values) -> None:
 def collect_day(day: date, client: RacingAPIClient | None = None) -> dict:
     """Fetch and store every result of one UK date; returns a summary for logs and the CLI.
 
-    Raises RequestRefused-derived DateUnavailable after recording `unavailable`; other
-    errors propagate for the task's retry policy (the caller records `failed`/`pending`).
+    Raises DateRefused for a date not over yet (nothing recorded), RequestRefused-derived
+    DateUnavailable after recording `unavailable`; any other error is recorded as `failed`
+    (never left `running`) and propagates for the task's retry policy.
     """
+    check_date(day)
     settings = get_settings()
     started = time.monotonic()
     started_at = datetime.now(timezone.utc)
     with session_scope() as session:
         current = session.get(CollectionLedger, day)
+        had_legacy_rows = bool(current and current.legacy_rows)
         _ledger_update(session, day, status="running", attempts=(current.attempts if current else 0) + 1,
                        started_at=started_at, last_error=None)
+    try:
+        mapped = map_results(_fetch_results(day, client, settings, had_legacy_rows))
+        return _store_day(day, mapped, started, started_at, had_legacy_rows)
+    except DateUnavailable:
+        raise
+    except BaseException as exc:
+        try:
+            mark_ledger(day, status="failed", last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                        finished_at=datetime.now(timezone.utc))
+        except Exception:  # the database may be what failed; the error itself still propagates
+            log.exception("could not record the failure of %s in the ledger", day)
+        raise
+
+
+def _fetch_results(day: date, client: RacingAPIClient | None, settings, had_legacy_rows: bool) -> list[dict]:
     own_client = client is None
     client = client or RacingAPIClient(settings)
     try:
-        results = client.results(day, settings.regions)
+        return client.results(day, settings.regions)
     except RequestRefused as exc:
         # A date the old service's rows cover stays theirs when the API no longer serves it.
-        mark_ledger(day, status="legacy" if current and current.legacy_rows else "unavailable",
+        mark_ledger(day, status="legacy" if had_legacy_rows else "unavailable",
                     last_error=exc.detail or str(exc), finished_at=datetime.now(timezone.utc))
         raise DateUnavailable(str(exc)) from exc
     finally:
         if own_client:
             client.close()
-    mapped = map_results(results)
+
+
+def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetime,
+               had_legacy_rows: bool) -> dict:
+    """Write the day in one transaction: upsert the answer, drop what it no longer holds,
+    and settle the ledger with the counts now in the table."""
     rows = mapped.rows
     now = datetime.now(timezone.utc)
+    table = OddsHistorical.__table__
     with session_scope() as session:
         _attach_captured_prices(session, rows)
         for row in rows:
             row["created_at"] = row["updated_at"] = now
         columns = [c for c in (rows[0] if rows else {}) if c not in HISTORICAL_KEY + ("created_at",)]
-        upsert(session, OddsHistorical.__table__, rows, HISTORICAL_KEY, columns)
-        races = len({r["race_id"] for r in rows})
+        upsert(session, table, rows, HISTORICAL_KEY, columns)
+        record_lines(session, [{"race_id": r["race_id"], "horse_id": r["horse_id"], "race_date": r["date_of_race"].date(),
+                                "off_dt": r["match_timestamp"], "industry_sp": r["industry_sp"],
+                                "betfair_sp": r["betfair_sp"]} for r in rows], now)
+        removed = _drop_amended(session, day, rows, mapped)
+        races, runners = session.execute(
+            select(func.count(func.distinct(table.c.race_id)), func.count())
+            .where(_ours_of(table, day))).one()
         status = "complete" if races else "empty"
         legacy = {}
         if races:
             legacy["legacy_rows"] = _replace_legacy_rows(session, day)
-        elif current and current.legacy_rows:
+        elif had_legacy_rows:
             status = "legacy"  # the API has nothing for it: the old rows stay the only copy
-        _ledger_update(session, day, status=status, races=races, runners=len(rows),
+        _ledger_update(session, day, status=status, races=races, runners=runners,
                        finished_at=now, last_error=None, **({"legacy_rows": 0} if legacy else {}))
         duration = round(time.monotonic() - started, 3)
         session.add(RunRecord(kind="historical", started_at=started_at, duration_seconds=duration,
-                                  races=races, runners=len(rows), prices=sum(r["industry_sp"] is not None for r in rows),
-                                  errors=mapped.skipped_races + mapped.skipped_runners,
-                                  detail={"date": day.isoformat(), "status": status}))
-    return {"date": day.isoformat(), "status": status, "races": races, "runners": len(rows),
+                              races=races, runners=runners, prices=sum(r["industry_sp"] is not None for r in rows),
+                              errors=mapped.skipped_races + mapped.skipped_runners,
+                              detail={"date": day.isoformat(), "status": status, "removed": removed,
+                                          "duplicates": mapped.duplicate_races + mapped.duplicate_runners}))
+    return {"date": day.isoformat(), "status": status, "races": races, "runners": runners,
             "skipped_races": mapped.skipped_races, "skipped_runners": mapped.skipped_runners,
-            "duration_seconds": duration}
+            "duplicate_races": mapped.duplicate_races, "duplicate_runners": mapped.duplicate_runners,
+            "removed": removed, "duration_seconds": duration}
+
+
+def _ours_of(table, day: date):
+    """Our rows of a UK date; the replaced service's rows (no race or horse ids) are not ours
+    to count or remove."""
+    return (table.c.date_of_race == day_start(day)) & table.c.race_id.isnot(None)
+
+
+def _drop_amended(session, day: date, rows: list[dict], mapped: MappedDay) -> int:
+    """Delete rows stored for `day` that the API's latest answer no longer holds (a runner
+    disqualified and removed, a race voided). Rows of races or runners the answer held but
+    could not be read stay; so does the whole day when the answer is empty while rows are
+    stored, which is an API fault (a day's results never all vanish), not an amendment."""
+    table = OddsHistorical.__table__
+    stored = {tuple(key) for key in session.execute(
+        select(table.c.race_id, table.c.horse_id).where(_ours_of(table, day)))}
+    if not stored or (not rows and not mapped.unreadable_races):
+        if stored:
+            log.warning("results for %s: the API answered no races where %d rows are stored; kept",
+                        day, len(stored))
+        return 0
+    answered = {(r["race_id"], r["horse_id"]) for r in rows}
+    stale = [key for key in stored if key not in answered and key[0] not in mapped.unreadable_races
+             and key not in mapped.unreadable_runners]
+    for start in range(0, len(stale), 500):
+        session.execute(delete(table).where(tuple_(table.c.race_id, table.c.horse_id).in_(stale[start:start + 500])))
+    if stale:
+        log.warning("results for %s amended: %d stored runners no longer in the answer removed: %s",
+                    day, len(stale), safe(", ".join(f"{r}/{h}" for r, h in sorted(stale)[:10])))
+    return len(stale)
 
 
 def _replace_legacy_rows(session, day: date) -> int:
@@ -282,12 +415,13 @@ def dates_between(first: date, last: date, newest_first: bool = True) -> list[da
 
 def daily_dates(today: date, catchup_days: int) -> list[date]:
     """Yesterday and every earlier day within the catch-up window not yet settled."""
-    first, yesterday = today - timedelta(days=catchup_days), today - timedelta(days=1)
+    first, yesterday = max(EARLIEST_DATE, today - timedelta(days=catchup_days)), today - timedelta(days=1)
     settled = settled_dates(first, yesterday)
     return [d for d in dates_between(first, yesterday, newest_first=False) if d not in settled]
 
 
 def plan_backfill(first: date, last: date, newest_first: bool = True) -> list[date]:
+    check_range(first, last)
     settled = settled_dates(first, last)
     return [d for d in dates_between(first, last, newest_first) if d not in settled]
 

@@ -16,17 +16,18 @@ from sqlalchemy import Float, cast, select, update
 
 from .bookmakers import bookmaker_for
 from .db import session_scope, upsert
-from .models import LiveFetch, LiveRace, OddsHistory, OddsLive
+from .logsafe import Tally, safe
+from .models import Bookmaker, LiveFetch, LiveRace, LiveSchedule, OddsHistory, OddsLive, Withdrawal
 from .prices import (parse_price, parse_timestamp, text, to_int, uk_date, uk_time)
 from .racing_api import RacingAPIClient
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# Fetch tomorrow's cards too when this window from now crosses midnight UK time.
-LOOKAHEAD = timedelta(hours=2)
 MAX_SLEEP = 900.0
 UNCAPTURED_LOOKBACK = timedelta(hours=1)
+# ra_live_schedule's row for tomorrow's cards, fetched on their own clock.
+TOMORROW = "tomorrow"
 LIVE_KEY = ("race_id", "horse_id", "bookmaker_id")
 # What decides whether a stored row must be rewritten; timestamps are not part of it.
 COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country", "race_name",
@@ -55,6 +56,10 @@ class ParsedRace:
     runners: int = 0
     skipped_runners: int = 0
     skipped_prices: int = 0
+    duplicate_runners: int = 0
+    horses: set[str] = field(default_factory=set)        # every runner on the card, priced or not
+    non_runners: set[str] = field(default_factory=set)   # runners every bookmaker shows as '-'
+    unknown_bookmakers: dict[str, str] = field(default_factory=dict)  # id -> name as the API spells it
 
 
 @dataclass
@@ -70,6 +75,11 @@ class CycleSummary:
     skipped_races: int = 0
     skipped_runners: int = 0
     skipped_prices: int = 0
+    duplicates: int = 0  # races repeated across pages, runners listed twice: the last kept
+    tomorrow_races: int | None = None  # None: tomorrow's cards were not due this cycle
+    unknown_bookmakers: int = 0
+    withdrawn: int = 0
+    reopened: int = 0
     next_off: str | None = None
     next_poll_seconds: float = MAX_SLEEP
     duration_seconds: float = 0.0
@@ -78,8 +88,10 @@ class CycleSummary:
         return asdict(self)
 
 
-def parse_racecard(card: dict) -> ParsedRace:
-    """A racecard as rows for ra_odds_live; bad runners and prices are skipped and counted."""
+def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
+    """A racecard as rows for ra_odds_live; bad runners and prices are skipped and counted
+    (into `bad_runners` for one summary line, else a line each); a runner listed twice
+    counts once, its last listing kept."""
     if not isinstance(card, dict):
         raise MalformedRace("racecard is not an object")
     race_id = text(card.get("race_id"), 32)
@@ -106,17 +118,32 @@ def parse_racecard(card: dict) -> ParsedRace:
     runners = card.get("runners")
     if not isinstance(runners, list):
         raise MalformedRace(f"race {race_id}: runners is not a list")
+    by_horse: dict[str, list[dict]] = {}
     for runner in runners:
+        start = len(race.rows)
         try:
-            _parse_runner(race, runner)
+            horse_id = _parse_runner(race, runner)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             race.skipped_runners += 1
             horse = runner.get("horse_id") if isinstance(runner, dict) else None
-            log.warning("race %s: skipped malformed runner %s: %s", race_id, horse, exc)
+            reason = f"race {race_id} runner {horse}: {exc}"
+            if bad_runners is not None:
+                bad_runners.add(reason)
+            else:
+                log.warning("skipped malformed runner %s", safe(reason, 300))
+            continue
+        if horse_id in by_horse:
+            race.duplicate_runners += 1
+            race.runners -= 1
+        by_horse[horse_id] = race.rows[start:]
+    if race.duplicate_runners:
+        race.rows = [row for rows in by_horse.values() for row in rows]
+        kept = {(row["horse_id"], row["bookmaker_id"]) for row in race.rows}
+        race.raw_history = {k: v for k, v in race.raw_history.items() if k in kept}
     return race
 
 
-def _parse_runner(race: ParsedRace, runner: dict) -> None:
+def _parse_runner(race: ParsedRace, runner: dict) -> str:
     horse_id = text(runner["horse_id"], 32)
     if not horse_id:
         raise ValueError("no horse_id")
@@ -131,10 +158,14 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
         "weight": text(runner.get("lbs"), 8),
         "form": text(runner.get("form"), 32),
     }
+    race.horses.add(horse_id)
     odds = runner.get("odds") or []
     if not isinstance(odds, list):
         raise ValueError("odds is not a list")
     race.runners += 1
+    # '-' from every book is how a declared non-runner shows on a racecard.
+    if odds and all(isinstance(q, dict) and str(q.get("decimal")).strip() == "-" for q in odds):
+        race.non_runners.add(horse_id)
     seen = set()
     for quote in odds:
         bookmaker = bookmaker_for(quote.get("bookmaker")) if isinstance(quote, dict) else None
@@ -143,6 +174,8 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
             race.skipped_prices += 1
             continue
         seen.add(bookmaker.id)
+        if bookmaker.type == "unknown":
+            race.unknown_bookmakers.setdefault(bookmaker.id, bookmaker.name)
         race.rows.append({
             **race.meta, **runner_meta,
             "bookmaker_id": bookmaker.id,
@@ -156,6 +189,7 @@ def _parse_runner(race: ParsedRace, runner: dict) -> None:
         })
         if quote.get("history"):
             race.raw_history[(horse_id, bookmaker.id)] = quote["history"]
+    return horse_id
 
 
 def earlier_prices(race_id: str, horse_id: str, bookmaker_id: str, history) -> list[dict]:
@@ -191,19 +225,27 @@ def next_poll_seconds(seconds_to_next_off: float | None, table, elapsed: float =
     return round(max(0.0, min(interval, MAX_SLEEP) - elapsed), 3)
 
 
-def _off(card) -> datetime | None:
-    return parse_timestamp(card.get("off_dt")) if isinstance(card, dict) else None
-
-
-def _fetch_cards(client: RacingAPIClient, now: datetime, regions) -> list[dict]:
-    """Today's cards, plus tomorrow's when the look-ahead crosses midnight or today is over
-    (so the countdown can aim at tomorrow's first race)."""
-    today = uk_date(now)
-    cards = client.racecards_pro(today, regions)
-    today_has_more = any(off > now for off in map(_off, cards) if off)
-    if uk_date(now + LOOKAHEAD) != today or not today_has_more:
-        cards = cards + client.racecards_pro(today + timedelta(days=1), regions)
-    return cards
+def _fetch_tomorrow(client: RacingAPIClient, now: datetime, settings, summary: CycleSummary) -> list[dict]:
+    """Tomorrow's cards when due on their own clock: every interval of the far band (races
+    more than 2 hours away), however often today's races are polled. The due time lives in
+    the database, so it holds across cycles, restarts and processes. A failure is logged
+    and retried when next due; it never fails today's cycle."""
+    with session_scope() as session:
+        schedule = session.get(LiveSchedule, TOMORROW)
+        if schedule is not None and schedule.due_at > now:
+            return []
+    cards, error = [], None
+    try:
+        cards = client.racecards_pro(uk_date(now) + timedelta(days=1), settings.regions)
+    except Exception as exc:  # noqa: BLE001 - today's prices matter more than any error here
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("tomorrow's racecards not fetched (today's cycle carries on): %s", error)
+    with session_scope() as session:
+        upsert(session, LiveSchedule.__table__, [{
+            "name": TOMORROW, "due_at": now + timedelta(seconds=settings.poll_intervals[-1][1]),
+            "last_attempt_at": now, "last_error": error}], ("name",), ("due_at", "last_attempt_at", "last_error"))
+    summary.tomorrow_races = len(cards) if isinstance(cards, list) else 0
+    return cards if isinstance(cards, list) else []
 
 
 def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None,
@@ -214,28 +256,16 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
     now = now or datetime.now(timezone.utc)
     own_client = client is None
     client = client or RacingAPIClient(settings)
+    summary = CycleSummary()
     try:
-        cards = _fetch_cards(client, now, settings.regions)
+        cards = client.racecards_pro(uk_date(now), settings.regions)
+        cards = cards + _fetch_tomorrow(client, now, settings, summary)
     finally:
         if own_client:
             client.close()
 
-    summary = CycleSummary()
-    open_races, finished, abandoned, off_races = [], [], [], []
-    for card in cards:
-        try:
-            race = parse_racecard(card)
-        except MalformedRace as exc:
-            summary.skipped_races += 1
-            log.warning("skipped malformed race: %s", exc)
-            continue
-        if race.abandoned:
-            abandoned.append(race.race_id)
-        elif race.off_dt <= now:
-            finished.append(race.race_id)
-            off_races.append(race)
-        else:
-            open_races.append(race)
+    open_races, off_races, abandoned = _sort_races(cards, now, summary)
+    finished = [race.race_id for race in off_races]
 
     with session_scope() as session:
         # Kept in the run record only (darkhorses.ops.alerts reads it), not in logs or results.
@@ -274,6 +304,37 @@ def _uncaptured(session, off_races: list[ParsedRace], now: datetime) -> list[dic
             for r in recent if r.race_id not in seen]
 
 
+def _sort_races(cards: list, now: datetime, summary: CycleSummary):
+    """(open races, races that are off, ids of abandoned races); a race repeated on two
+    pages (the API paging while races are added) is taken once, its last card kept."""
+    parsed: dict[str, ParsedRace] = {}
+    bad_races, bad_runners = Tally(), Tally()
+    for card in cards:
+        try:
+            race = parse_racecard(card, bad_runners)
+        except MalformedRace as exc:
+            summary.skipped_races += 1
+            bad_races.add(str(exc))
+            continue
+        summary.duplicates += race.duplicate_runners
+        if race.race_id in parsed:
+            summary.duplicates += 1
+        parsed[race.race_id] = race
+    bad_races.warn(log, "racecards")
+    bad_runners.warn(log, "racecard runners")
+    if summary.duplicates:
+        log.warning("racecards repeated %d races or runners; the last of each kept", summary.duplicates)
+    open_races, finished, abandoned = [], [], []
+    for race in parsed.values():
+        if race.abandoned:
+            abandoned.append(race.race_id)
+        elif race.off_dt <= now:
+            finished.append(race)
+        else:
+            open_races.append(race)
+    return open_races, finished, abandoned
+
+
 def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
     """Mark markets of races that are off (or abandoned) once; their prices stay as they are."""
     closed = 0
@@ -295,9 +356,12 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
     race_ids = [r.race_id for r in races]
     live = OddsLive.__table__
     # numeric(10,3) read as float8: psycopg2 then returns floats, no Decimal per row to convert.
-    columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c] for c in LIVE_KEY + COMPARED]
-    stored = {tuple(row[:3]): tuple(row[3:]) for row in session.execute(
+    columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c]
+               for c in LIVE_KEY + COMPARED + ("odds_timestamp",)]
+    # key -> (compared values, the bookmaker's `updated` stamp as stored)
+    stored = {tuple(row[:3]): (tuple(row[3:-1]), row[-1]) for row in session.execute(
         select(*columns).where(live.c.race_id.in_(race_ids)))}
+    _mark_non_runners(session, races, stored, now, summary)
 
     changed_rows, history_rows, bookmakers = [], [], set()
     for race in races:
@@ -311,17 +375,17 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
             bookmakers.add(row["bookmaker_id"])
             key = (row["race_id"], row["horse_id"], row["bookmaker_id"])
             before = stored.get(key)
-            if before is not None and before == _compared(row):
+            if before is not None and before[0] == _compared(row):
                 continue
             row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now,
                        odds_timestamp=row["odds_timestamp"] or now)
             changed_rows.append(row)
-            if before is None or any(before[i] != row[COMPARED[i]] for i in _PRICE_AT):
+            if before is None or any(before[0][i] != row[COMPARED[i]] for i in _PRICE_AT):
                 history_rows.append({
                     "race_id": row["race_id"], "horse_id": row["horse_id"],
                     "bookmaker_id": row["bookmaker_id"], "odds_decimal": row["odds_decimal"],
                     "odds_fractional": row["odds_fractional"],
-                    "changed_at": row["odds_timestamp"] or now, "observed_at": now})
+                    "changed_at": _changed_at(row["odds_timestamp"], before, now), "observed_at": now})
         # Earlier prices the API still reports: our own first sight of a price may be late.
         for (horse_id, bookmaker_id), history in race.raw_history.items():
             if (race.race_id, horse_id, bookmaker_id) not in stored:
@@ -329,6 +393,7 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
                                     for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
     summary.bookmakers = len(bookmakers)
     summary.changed = len(changed_rows)
+    _register_unknown_bookmakers(session, races, summary)
     upsert(session, live, changed_rows, LIVE_KEY, UPDATED)
     summary.history = upsert(session, OddsHistory.__table__, history_rows,
                              ("race_id", "horse_id", "bookmaker_id", "changed_at"))
@@ -342,3 +407,85 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
     session.execute(update(races_table).where(races_table.c.race_id.in_(race_ids)).values(
         captures=races_table.c.captures + 1, fetched_at=now))
     return bookmakers
+
+
+def _changed_at(stamp: datetime | None, before, now: datetime) -> datetime:
+    """When a new price was set: the bookmaker's `updated` stamp, or our own time when the
+    stamp did not move past the stored one (a move the bookmaker did not re-stamp would
+    otherwise collide with the earlier price's history row and be lost)."""
+    if stamp is None or (before is not None and before[1] is not None and stamp <= before[1]):
+        return now
+    return stamp
+
+
+_unknown_logged: set[str] = set()
+
+
+def _register_unknown_bookmakers(session, races: list[ParsedRace], summary: CycleSummary) -> None:
+    """Bookmakers outside our list join ra_bookmakers as 'unknown'; each is logged once per process."""
+    unknown = {}
+    for race in races:
+        for bookmaker_id, name in race.unknown_bookmakers.items():
+            unknown.setdefault(bookmaker_id, name)
+    summary.unknown_bookmakers = len(unknown)
+    if not unknown:
+        return
+    upsert(session, Bookmaker.__table__, [{"bookmaker_id": bookmaker_id, "bookmaker_name": name, "bookmaker_type": "unknown"}
+                                          for bookmaker_id, name in sorted(unknown.items())], ("bookmaker_id",))
+    for bookmaker_id, name in unknown.items():
+        if bookmaker_id not in _unknown_logged:
+            _unknown_logged.add(bookmaker_id)
+            log.warning("bookmaker %r is not in our list: stored as %r (type unknown)", name, bookmaker_id)
+
+
+_STATUS_AT, _PRICE_DECIMAL_AT, _NAME_AT = (COMPARED.index(c) for c in ("market_status", "odds_decimal", "horse_name"))
+
+
+def _mark_non_runners(session, races: list[ParsedRace], stored: dict, now: datetime, summary: CycleSummary) -> None:
+    """Close the live rows of runners gone from their card (or priced '-' by every book), once,
+    and record each withdrawal with its last best price; reopen a runner that comes back."""
+    by_id = {race.race_id: race for race in races}
+    leaving: dict[tuple[str, str], list] = {}
+    back = set()
+    for (race_id, horse_id, _), (values, _stamp) in stored.items():
+        race = by_id[race_id]
+        status = values[_STATUS_AT]
+        if status == "OPEN":
+            # A race with a malformed runner cannot tell us who is missing from it.
+            if horse_id in race.non_runners or (horse_id not in race.horses and not race.skipped_runners):
+                leaving.setdefault((race_id, horse_id), []).append(values)
+        elif status == "NON_RUNNER" and horse_id in race.horses and horse_id not in race.non_runners:
+            back.add((race_id, horse_id))
+    for (race_id, horse_id), rows in sorted(leaving.items()):
+        prices = [v[_PRICE_DECIMAL_AT] for v in rows if v[_PRICE_DECIMAL_AT]]
+        _withdraw(session, by_id[race_id], horse_id, rows[0][_NAME_AT], prices, now, summary)
+    for race_id, horse_id in sorted(back):
+        _reopen(session, by_id[race_id], horse_id, now, summary)
+
+
+def _withdraw(session, race: ParsedRace, horse_id: str, name, prices: list[float], now, summary) -> None:
+    live = OddsLive.__table__
+    session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
+                                       live.c.market_status == "OPEN")
+                    .values(market_status="NON_RUNNER", withdrawn_at=now))
+    values = {"race_date": race.meta["race_date"], "horse_name": name, "withdrawn_at": now,
+              "last_price": max(prices) if prices else None, "last_price_books": len(prices),
+              "reason": "no_prices" if horse_id in race.horses else "off_card", "reopened_at": None}
+    upsert(session, Withdrawal.__table__, [{"race_id": race.race_id, "horse_id": horse_id, **values}],
+           ("race_id", "horse_id"), values.keys())
+    summary.withdrawn += 1
+    log.info("race %s: runner %s withdrawn (%s); last best price %s", race.race_id, horse_id,
+             values["reason"], values["last_price"])
+
+
+def _reopen(session, race: ParsedRace, horse_id: str, now, summary) -> None:
+    live = OddsLive.__table__
+    session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
+                                       live.c.market_status == "NON_RUNNER")
+                    .values(market_status="OPEN", withdrawn_at=None))
+    table = Withdrawal.__table__
+    session.execute(update(table).where(table.c.race_id == race.race_id, table.c.horse_id == horse_id)
+                    .values(reopened_at=now))
+    summary.reopened += 1
+    log.warning("race %s: runner %s is back on the card after being withdrawn; reopened (a glitch?)",
+                race.race_id, horse_id)

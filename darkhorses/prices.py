@@ -76,7 +76,8 @@ def text(value, limit: int) -> str | None:
     """A string column value: stripped, None when empty, cut to the column's width."""
     if value is None or isinstance(value, (dict, list, bool)):
         return None
-    result = str(value).strip()
+    # PostgreSQL text cannot hold NUL: one in a name would fail the whole batch.
+    result = str(value).replace("\x00", "").strip()
     return result[:limit] or None
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import and_, func, select
 
 from .db import session_scope
 from .files import write_text_atomic
-from .models import OddsHistory, OddsLive
+from .market import withdrawals_on
+from .models import OddsHistory, OddsLive, Withdrawal
 from .prices import UK, uk_date
 
 CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
@@ -44,9 +45,12 @@ def biggest_movers(session, day: date, limit: int = 10) -> list[dict]:
     names = {(r.race_id, r.horse_id): (r.horse_name, r.course, r.race_time) for r in session.execute(
         select(OddsLive.race_id, OddsLive.horse_id, OddsLive.horse_name, OddsLive.course, OddsLive.race_time)
         .where(OddsLive.race_date == day).distinct())}
+    # A non-runner's last price is no market move.
+    withdrawn = set(session.execute(select(Withdrawal.race_id, Withdrawal.horse_id).where(
+        Withdrawal.race_date == day, Withdrawal.reopened_at.is_(None))).all())
     movers = []
     for race_id, horse_id, first_price, last_price in rows:
-        if not first_price or first_price == last_price:
+        if not first_price or first_price == last_price or (race_id, horse_id) in withdrawn:
             continue
         horse, course, race_time = names.get((race_id, horse_id), (horse_id, None, None))
         movers.append({"race_id": race_id, "horse_id": horse_id, "horse": horse, "course": course,
@@ -83,7 +87,27 @@ def _time(value) -> str:
     return datetime.fromisoformat(value).astimezone(UK).strftime("%H:%M:%S")
 
 
-def render_report(stats: dict, movers: list[dict], today: date) -> str:
+def _withdrawals_section(withdrawals: list[dict]) -> str:
+    html = ["<section id='withdrawals'><h2>Today's non-runners</h2>",
+            "<table><tr><th>off (UK)</th><th>course</th><th>horse</th><th>withdrawn (UK)</th>"
+            "<th class='n'>last best price</th><th class='n'>books</th><th>seen as</th></tr>"]
+    for w in withdrawals:
+        off = w["off_dt"].astimezone(UK).strftime("%H:%M") if w["off_dt"] else ""
+        price = f"{w['last_price']:.2f}" if w["last_price"] else "—"
+        seen = "gone from the card" if w["reason"] == "off_card" else "priced '-' by every book"
+        if w["reopened_at"]:
+            seen += f"; back at {w['reopened_at'].astimezone(UK):%H:%M:%S}"
+        html.append(f"<tr><td>{off}</td><td>{escape(w['course'] or '')}</td>"
+                    f"<td>{escape(w['horse_name'] or w['horse_id'])}</td>"
+                    f"<td>{w['withdrawn_at'].astimezone(UK):%H:%M:%S}</td><td class='n'>{price}</td>"
+                    f"<td class='n'>{w['last_price_books'] or 0}</td><td>{escape(seen)}</td></tr>")
+    if not withdrawals:
+        html.append("<tr><td colspan='7'><small>no runner withdrawn today</small></td></tr>")
+    html.append("</table></section>")
+    return "".join(html)
+
+
+def render_report(stats: dict, movers: list[dict], today: date, withdrawals: list[dict] = ()) -> str:
     health = stats["collection_health"]
     live = stats["ra_odds_live"]
     races_today = [r for r in health["races"] if r["race_date"] == today.isoformat()]
@@ -143,7 +167,9 @@ def render_report(stats: dict, movers: list[dict], today: date) -> str:
                     f"<td class='n'>{mover['last']:.2f}</td><td class='n {kind}'>{mover['change_percent']:+.1f}%</td></tr>")
     if not movers:
         html.append("<tr><td colspan='6'><small>no price has moved today yet</small></td></tr>")
-    html.append("</table></section></body></html>")
+    html.append("</table></section>")
+    html.append(_withdrawals_section(list(withdrawals)))
+    html.append("</body></html>")
     return "\n".join(html)
 
 
@@ -152,6 +178,7 @@ def write_report(directory: Path, stats: dict, now: datetime | None = None) -> P
     today = uk_date(now)
     with session_scope() as session:
         movers = biggest_movers(session, today)
+        withdrawals = withdrawals_on(session, today)
     path = directory / "report.html"
-    write_text_atomic(path, render_report(stats, movers, today))
+    write_text_atomic(path, render_report(stats, movers, today, withdrawals))
     return path

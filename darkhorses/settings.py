@@ -6,6 +6,7 @@ traceback, because the people starting workers read it in a deploy log.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,10 +28,20 @@ class SettingsError(ValueError):
 
 
 def mask_url(url: str | None) -> str:
-    """The URL with any password replaced by '***', for logs and printed output."""
+    """The URL with any password replaced by '***', for logs and printed output.
+
+    A raw password may hold '/', '@', ':', '#' or '?', so no URL parser can be trusted to
+    find where it ends (SQLAlchemy's make_url ends it at the first '@'). Everything up to
+    the last '@' is taken as user:password: at worst more is hidden, never a secret shown.
+    """
     if not url:
         return ""
-    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+    scheme, separator, rest = str(url).partition("://")
+    at = rest.rfind("@")
+    if not separator or at < 0:
+        return str(url)
+    user, colon, _password = rest[:at].partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{rest[at + 1:]}"
 
 
 def mask_webhook(url: str | None) -> str:
@@ -56,6 +67,12 @@ class Settings:
     global_rate_limit: int = 90
     request_timeout: float = 30.0
     max_attempts: int = 6
+    # Bounds on what one request may cost: body size, a whole-request deadline, the longest
+    # Retry-After obeyed (longer is a clear failure) and pages per listing.
+    max_response_bytes: int = 32 * 1024 * 1024
+    request_deadline: float = 120.0
+    max_retry_after: float = 120.0
+    max_pages: int = 200
     poll_intervals: tuple[tuple[float, float], ...] = ()
     historical_catchup_days: int = 14
     historical_stall_seconds: float = 300.0
@@ -89,7 +106,8 @@ def parse_poll_intervals(text: str) -> tuple[tuple[float, float], ...]:
         threshold, _, interval = part.partition(":")
         bound = float("inf") if threshold.strip() == "*" else float(threshold)
         seconds = float(interval)
-        if seconds <= 0 or bound <= 0:
+        # NaN compares false with everything: a NaN interval would poll in a hot loop.
+        if not (0 < seconds <= 86400) or not (0 < bound <= 10 ** 7 or threshold.strip() == "*"):
             raise ValueError(part)
         table.append((bound, seconds))
     if not table:
@@ -105,7 +123,9 @@ def _get(env, name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
-def _number(env, name: str, default: float, kind=float, minimum: float = 0) -> float:
+def _number(env, name: str, default: float, kind=float, minimum: float = 0,
+            maximum: float = 86400) -> float:
+    """A finite number with minimum < value <= maximum (NaN and infinities refused)."""
     raw = _get(env, name)
     if raw is None:
         return default
@@ -113,8 +133,9 @@ def _number(env, name: str, default: float, kind=float, minimum: float = 0) -> f
         value = kind(raw)
     except ValueError:
         raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
-    if value <= minimum:
-        raise SettingsError(f"{name}: must be greater than {minimum}, got {raw!r}")
+    if not math.isfinite(value) or not minimum < value <= maximum:
+        raise SettingsError(f"{name}: expected a number greater than {minimum:g} and at most "
+                            f"{maximum:g}, got {raw!r}")
     return value
 
 
@@ -126,6 +147,19 @@ def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
             f"{name}: expected a URL starting with one of {', '.join(s + '://' for s in schemes)}, "
             f"got {mask_url(url)!r}")
     return url
+
+
+def _request_bounds(env) -> dict:
+    """What one Racing API request may cost: time, attempts, bytes, pages."""
+    return {
+        "request_timeout": _number(env, "RACING_API_TIMEOUT", 30.0, maximum=3600),
+        "max_attempts": int(_number(env, "RACING_API_MAX_ATTEMPTS", 6, int, maximum=100)),
+        "max_response_bytes": int(_number(env, "RACING_API_MAX_RESPONSE_BYTES", 32 * 1024 * 1024, int,
+                                          minimum=1023, maximum=2 ** 31)),
+        "request_deadline": _number(env, "RACING_API_REQUEST_DEADLINE", 120.0, maximum=3600),
+        "max_retry_after": _number(env, "RACING_API_MAX_RETRY_AFTER", 120.0),
+        "max_pages": int(_number(env, "RACING_API_MAX_PAGES", 200, int, maximum=100000)),
+    }
 
 
 def settings_from_env(env=None) -> Settings:
@@ -189,15 +223,15 @@ def settings_from_env(env=None) -> Settings:
         racing_api_password=password,
         regions=regions,
         rate_limits={
-            "racecards": _number(env, "RACING_API_RATE_RACECARDS", 2.0),
-            "results": _number(env, "RACING_API_RATE_RESULTS", 5.0),
-            "odds": _number(env, "RACING_API_RATE_ODDS", 5.0),
+            "racecards": _number(env, "RACING_API_RATE_RACECARDS", 2.0, maximum=1000),
+            "results": _number(env, "RACING_API_RATE_RESULTS", 5.0, maximum=1000),
+            "odds": _number(env, "RACING_API_RATE_ODDS", 5.0, maximum=1000),
         },
-        global_rate_limit=int(_number(env, "RACING_API_RATE_PER_10S", 90, int)),
-        request_timeout=_number(env, "RACING_API_TIMEOUT", 30.0),
-        max_attempts=int(_number(env, "RACING_API_MAX_ATTEMPTS", 6, int)),
+        global_rate_limit=int(_number(env, "RACING_API_RATE_PER_10S", 90, int, maximum=10000)),
+        **_request_bounds(env),
         poll_intervals=poll_intervals,
-        historical_catchup_days=int(_number(env, "HISTORICAL_CATCHUP_DAYS", 14, int)),
+        # The API's results start in 2015: more days back than that is a typo.
+        historical_catchup_days=int(_number(env, "HISTORICAL_CATCHUP_DAYS", 14, int, maximum=10000)),
         historical_stall_seconds=_number(env, "HISTORICAL_STALL_SECONDS", 300.0),
         historical_resume_seconds=_number(env, "HISTORICAL_RESUME_SECONDS", 60.0),
         historical_retry_seconds=_number(env, "HISTORICAL_RETRY_SECONDS", 30.0),

@@ -190,7 +190,7 @@ def collection_health(session, now: datetime) -> dict:
         for r in session.execute(
             select(live.c.race_id, live.c.bookmaker_id, func.count().label("priced"),
                    func.sum(1.0 / live.c.odds_decimal).label("book"))
-            .where(live.c.race_date == today, live.c.odds_decimal > 1)
+            .where(live.c.race_date == today, live.c.odds_decimal > 1, live.c.market_status != "NON_RUNNER")
             .group_by(live.c.race_id, live.c.bookmaker_id).order_by(live.c.race_id, live.c.bookmaker_id))]
     gaps = [r["gap_to_off_seconds"] for r in races if r["market_status"] == "CLOSED" and r["gap_to_off_seconds"] is not None]
     return {

@@ -67,3 +67,29 @@ def test_chart_command_writes_a_png_or_says_why_not(database_url, tmp_path, caps
     assert cli.main(["chart", "no-such-race"]) == 1
     error = capsys.readouterr().err
     assert "no price history for race no-such-race" in error
+
+
+def test_chart_out_dir_writes_into_it_and_a_missing_or_unwritable_dir_is_one_line(database_url, tmp_path, capsys):
+    import os
+    load_fixture()
+    folder = tmp_path / "charts"
+    folder.mkdir()
+    assert cli.main(["chart", "r1", "--out", str(folder)]) == 0
+    assert (folder / "race_r1.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "charts.png").exists()
+    capsys.readouterr()
+    for out in (tmp_path / "missing" / "r1.png", f"{tmp_path / 'missing'}/"):
+        assert cli.main(["chart", "r1", "--out", str(out)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("chart: cannot write") and "Traceback" not in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions: make it a file's child instead
+            locked = tmp_path / "a-file"
+            locked.write_text("x")
+        assert cli.main(["chart", "r1", "--out", str(locked / "r1.png")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("chart: cannot write")
+    finally:
+        (tmp_path / "locked").chmod(0o700)

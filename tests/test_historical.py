@@ -150,19 +150,19 @@ def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_ap
 @responses.activate
 def test_a_day_without_racing_is_settled_empty_and_an_unavailable_date_says_why(database_url, canned_api):
     responses.get(f"{BASE}/v1/results", json={"results": [], "total": 0, "limit": 100, "skip": 0, "query": []},
-                  match=[responses.matchers.query_param_matcher({"start_date": "2026-12-25"}, strict_match=False)])
+                  match=[responses.matchers.query_param_matcher({"start_date": "2025-12-25"}, strict_match=False)])
     responses.get(f"{BASE}/v1/results", status=422, json={"detail": "Outside your plan: results before 2025-11-28 need the add-on"},
                   match=[responses.matchers.query_param_matcher({"start_date": "2015-01-01"}, strict_match=False)])
-    assert historical.collect_day(date(2026, 12, 25))["status"] == "empty"
+    assert historical.collect_day(date(2025, 12, 25))["status"] == "empty"
     with pytest.raises(historical.DateUnavailable):
         historical.collect_day(date(2015, 1, 1))
     with session_scope() as session:
         ledger = session.get(CollectionLedger, date(2015, 1, 1))
         assert ledger.status == "unavailable" and "add-on" in ledger.last_error
     # neither date is planned again, and they do not block later dates
-    assert historical.plan_backfill(date(2014, 12, 31), date(2015, 1, 2), newest_first=False) == [
-        date(2014, 12, 31), date(2015, 1, 2)]
-    assert date(2026, 12, 25) not in historical.daily_dates(date(2026, 12, 27), 14)
+    assert historical.plan_backfill(date(2015, 1, 1), date(2015, 1, 3), newest_first=False) == [
+        date(2015, 1, 2), date(2015, 1, 3)]
+    assert date(2025, 12, 25) not in historical.daily_dates(date(2025, 12, 27), 14)
 
 
 def test_ledger_resume_skips_settled_dates_in_both_orders(database_url):
@@ -232,3 +232,127 @@ def test_resume_re_enqueues_a_stalled_backfill_and_restarts_its_lost_progress_ch
     assert b"2026-02-03" not in bodies and b"2026-02-05" in bodies and b"bf-1" in bodies
     with scope() as session:
         assert session.get(BackfillRequest, "bf-1").resumes == 1
+
+
+# -- hostile, duplicated and amended answers (issue 12) ---------------------------------------
+
+def _page(results):
+    return {"results": results, "total": len(results), "limit": 100, "skip": 0, "query": []}
+
+
+def _stored(day=date(2026, 3, 1)):
+    with session_scope() as session:
+        midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)  # how date_of_race is stored
+        rows = session.execute(select(OddsHistorical.race_id, OddsHistorical.horse_id,
+                                      OddsHistorical.finishing_position, OddsHistorical.sp_win_return)
+                               .where(OddsHistorical.date_of_race == midnight)).all()
+        ledger = session.get(CollectionLedger, day)
+    return {(r.race_id, r.horse_id): (r.finishing_position, r.sp_win_return) for r in rows}, ledger
+
+
+@responses.activate
+def test_a_runner_listed_twice_is_one_runner_not_a_dead_heat_with_itself(database_url, canned_api):
+    runners = [result_runner("h1", "1", "4/1", "5.0")] + [
+        result_runner(f"h{i}", str(i), "6/1", "7.0") for i in range(2, 7)]
+    runners.append(dict(runners[0]))  # the same winner again
+    responses.get(f"{BASE}/v1/results", json=_page([result("rac_1", runners)]))
+    summary = historical.collect_day(date(2026, 3, 1))
+    with session_scope() as session:
+        h1 = session.execute(select(OddsHistorical).where(OddsHistorical.horse_id == "h1")).scalar_one()
+    # 6 runners, not a handicap: 2 places at 1/4; 4/1 wins 5.0, places at 1 + 4/4 = 2.0
+    assert (h1.sp_win_return, h1.place_return, h1.ew_return, h1.runners_count) == (5.0, 2.0, 7.0, 6)
+    stored, ledger = _stored()
+    assert (ledger.races, ledger.runners) == (1, 6) and len(stored) == 6
+    assert (summary["runners"], summary["duplicate_runners"]) == (6, 1)
+
+
+@responses.activate
+def test_a_race_repeated_on_two_pages_of_a_large_day_is_stored_once(database_url, canned_api):
+    races = [result(f"rac_{n}", [result_runner(f"h{n}_{i}", str(i), "5/1", "6.0") for i in range(1, 11)])
+             for n in range(25)]  # 250 rows: the COPY-and-merge path
+    races[3]["runners"][0]["sp_dec"] = "9.0"
+    repeated = dict(races[3], runners=[dict(r) for r in races[3]["runners"]])
+    repeated["runners"][0]["sp_dec"] = "6.5"  # the later page's copy wins
+    responses.get(f"{BASE}/v1/results", json={**_page(races[:20]), "total": 26},
+                  match=[responses.matchers.query_param_matcher({"skip": "0"}, strict_match=False)])
+    responses.get(f"{BASE}/v1/results", json={**_page(races[20:] + [repeated]), "total": 26, "skip": 20},
+                  match=[responses.matchers.query_param_matcher({"skip": "20"}, strict_match=False)])
+    summary = historical.collect_day(date(2026, 3, 1))
+    assert (summary["status"], summary["races"], summary["runners"], summary["duplicate_races"]) == (
+        "complete", 25, 250, 1)
+    with session_scope() as session:
+        sp = session.execute(select(OddsHistorical.industry_sp).where(OddsHistorical.horse_id == "h3_1")).scalar_one()
+    assert sp == 6.5
+
+
+@responses.activate
+def test_an_amended_day_replaces_what_was_stored_in_one_go(database_url, canned_api):
+    first = [result("rac_1", [result_runner(f"h{i}", str(i), "5/1", "6.0") for i in range(1, 6)]),
+             result("rac_2", [result_runner(f"g{i}", str(i), "5/1", "6.0") for i in range(1, 6)], off_dt="2026-03-01T15:00:00+00:00"),
+             result("rac_3", [result_runner(f"k{i}", str(i), "5/1", "6.0") for i in range(1, 6)], off_dt="2026-03-01T15:30:00+00:00")]
+    responses.get(f"{BASE}/v1/results", json=_page(first))
+    historical.collect_day(date(2026, 3, 1))
+    assert len(_stored()[0]) == 15
+    # h1 disqualified and removed (h2 promoted), rac_2 voided and gone, rac_3 unreadable this time
+    amended = [result("rac_1", [result_runner("h2", "1", "5/1", "6.0")] + [
+        result_runner(f"h{i}", str(i - 1), "5/1", "6.0") for i in range(3, 6)]), {"race_id": "rac_3", "runners": None}]
+    responses.replace(responses.GET, f"{BASE}/v1/results", json=_page(amended))
+    summary = historical.collect_day(date(2026, 3, 1))
+    stored, ledger = _stored()
+    assert summary["removed"] == 6 and summary["skipped_races"] == 1
+    assert sorted(stored) == [("rac_1", "h2"), ("rac_1", "h3"), ("rac_1", "h4"), ("rac_1", "h5")] + [
+        ("rac_3", f"k{i}") for i in range(1, 6)]
+    assert [k for k, (position, _) in stored.items() if position == "1"] == [("rac_1", "h2"), ("rac_3", "k1")]
+    assert (ledger.status, ledger.races, ledger.runners) == ("complete", 2, 9)
+    # an answer with no races at all is an API fault, not an amendment: nothing is dropped
+    responses.replace(responses.GET, f"{BASE}/v1/results", json=_page([]))
+    historical.collect_day(date(2026, 3, 1))
+    assert len(_stored()[0]) == 9
+    # the replaced service's rows of the date (no race or horse ids) are not counted as amended
+    # runners nor in the ledger (re-collecting replaces them: _replace_legacy_rows)
+    with session_scope() as session:
+        session.add(OddsHistorical(date_of_race=datetime(2026, 3, 1, tzinfo=timezone.utc), track="Kempton"))
+    responses.replace(responses.GET, f"{BASE}/v1/results", json=_page(amended[:1]))
+    summary = historical.collect_day(date(2026, 3, 1))
+    stored, ledger = _stored()
+    assert summary["removed"] == 5 and len(stored) == 4
+    assert (ledger.races, ledger.runners) == (1, 4)
+
+
+@responses.activate
+def test_a_malformed_result_runner_is_skipped_and_counted_never_the_race(database_url, canned_api):
+    runners = [result_runner("h1", 1, "4/1", "5.0"),  # position as an integer
+               "not a runner", {"horse": "no id"},
+               result_runner("h2", "2", "6/1", "7.0")]
+    responses.get(f"{BASE}/v1/results", json=_page([result("rac_1", runners)]))
+    summary = historical.collect_day(date(2026, 3, 1))
+    assert (summary["races"], summary["runners"], summary["skipped_runners"], summary["skipped_races"]) == (1, 2, 2, 0)
+    stored, _ = _stored()
+    assert stored == {("rac_1", "h1"): ("1", 5.0), ("rac_1", "h2"): ("2", 0.0)}
+
+
+def test_a_date_not_over_yet_is_refused_and_nothing_is_recorded(database_url):
+    from darkhorses.prices import uk_date
+    today = uk_date(datetime.now(timezone.utc))
+    for day in (today, today + timedelta(days=1), date(2014, 12, 31)):
+        with pytest.raises(historical.DateRefused) as error:
+            historical.collect_day(day)
+        assert "\n" not in str(error.value) and str(day) in str(error.value)
+    with pytest.raises(historical.DateRefused, match="starts after it ends"):
+        historical.plan_backfill(date(2026, 2, 5), date(2026, 2, 1))
+    with pytest.raises(historical.DateRefused, match="not over yet"):
+        historical.plan_backfill(today - timedelta(days=3), today)
+    assert historical.check_date(today - timedelta(days=1)) == today - timedelta(days=1)
+    assert historical.daily_dates(date(2015, 1, 3), 30) == [date(2015, 1, 1), date(2015, 1, 2)]
+    with session_scope() as session:
+        assert session.execute(select(func.count()).select_from(CollectionLedger)).scalar() == 0
+
+
+@responses.activate
+def test_a_failed_collection_never_leaves_the_date_running(database_url, canned_api):
+    from darkhorses.racing_api import CredentialsRejected
+    responses.get(f"{BASE}/v1/results", status=401, json={"detail": "Not authenticated"})
+    with pytest.raises(CredentialsRejected):
+        historical.collect_day(date(2026, 3, 1))
+    _, ledger = _stored()
+    assert ledger.status == "failed" and "CredentialsRejected" in ledger.last_error

@@ -123,3 +123,153 @@ def test_a_page_without_the_promised_fields_is_a_bad_response(client):
     with pytest.raises(BadResponse) as error:
         client.results(date(2026, 3, 1), ("gb",))
     assert "/v1/results" in str(error.value)
+
+
+# -- hostile upstream (issue 12): every bound is ours, every failure our own type ------------------
+
+def _client_with(**env):
+    settings = settings_from_env({"RACING_API_URL": BASE, "RACING_API_USERNAME": "user",
+                                  "RACING_API_PASSWORD": "pw-123", **env})
+    sleeps = []
+    api = RacingAPIClient(settings, limiter=RateLimiter({"racecards": 1000, "results": 1000, "odds": 1000}),
+                          sleep=sleeps.append)
+    api.sleeps = sleeps
+    return api
+
+
+@pytest.mark.parametrize("value", ["soon", "inf", "nan", "-5", "1e999", "Sun, 99 Foo 2026 99:99:99 GMT", ""])
+@responses.activate
+def test_an_unreadable_retry_after_is_a_bad_response_retried_like_any_other(client, value):
+    responses.get(f"{BASE}/v1/odds/r1/h1", status=503, headers={"Retry-After": value})
+    responses.get(f"{BASE}/v1/odds/r1/h1", json={"horse": "X"})
+    assert client.runner_odds("r1", "h1") == {"horse": "X"}
+    assert len(responses.calls) == 2
+    assert len(client.sleeps) == 1 and 0.8 <= client.sleeps[0] <= 1.2  # the ordinary first backoff
+
+
+@responses.activate
+def test_an_unreadable_retry_after_every_time_ends_in_our_own_error(client):
+    for _ in range(6):
+        responses.get(f"{BASE}/v1/odds/r1/h1", status=429, headers={"Retry-After": "soon"})
+    with pytest.raises(TemporarilyUnavailable) as error:
+        client.runner_odds("r1", "h1")
+    assert "unreadable Retry-After 'soon'" in str(error.value) and len(responses.calls) == 6
+
+
+@responses.activate
+def test_a_retry_after_beyond_the_cap_is_a_clear_failure_without_waiting(client):
+    responses.get(f"{BASE}/v1/odds/r1/h1", status=429, headers={"Retry-After": "100000"})
+    with pytest.raises(TemporarilyUnavailable) as error:
+        client.runner_odds("r1", "h1")
+    assert "100,000s" in str(error.value) and "RACING_API_MAX_RETRY_AFTER=120s" in str(error.value)
+    assert client.sleeps == [] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_retry_after_as_an_http_date_is_obeyed():
+    from email.utils import formatdate
+    import time as clock
+    api = _client_with()
+    responses.get(f"{BASE}/v1/odds/r1/h1", status=503, headers={"Retry-After": formatdate(clock.time() + 30, usegmt=True)})
+    responses.get(f"{BASE}/v1/odds/r1/h1", json={"horse": "X"})
+    api.runner_odds("r1", "h1")
+    assert 27 <= api.sleeps[0] <= 31
+
+
+@pytest.mark.parametrize("body", ["[" * 200_000, '{"a": ' * 200_000, '{"total": 1' + "0" * 5000 + "}"])
+@responses.activate
+def test_bodies_that_break_the_parser_are_retried_then_a_bad_response(client, body):
+    for _ in range(6):
+        responses.get(f"{BASE}/v1/results", body=body)
+    with pytest.raises(BadResponse) as error:
+        client.results(date(2026, 3, 1), ("gb",))
+    assert "not valid JSON after 6 attempts" in str(error.value)
+    assert len(responses.calls) == 6
+
+
+@responses.activate
+def test_a_body_over_the_size_cap_is_refused_and_retried():
+    api = _client_with(RACING_API_MAX_RESPONSE_BYTES="4096", RACING_API_MAX_ATTEMPTS="2")
+    big = {"racecards": [{"race_id": "x" * 30}] * 500, "total": 500}
+    responses.get(f"{BASE}/v1/racecards/pro", json=big)
+    responses.get(f"{BASE}/v1/racecards/pro", json=big)
+    with pytest.raises(BadResponse) as error:
+        api.racecards_pro(date(2026, 11, 28), ("gb",))
+    assert "RACING_API_MAX_RESPONSE_BYTES=4,096" in str(error.value) and len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_total_needing_more_pages_than_the_cap_is_refused_at_the_first_page(client):
+    responses.get(f"{BASE}/v1/results", json=_page("results", [{"race_id": "r"}] * 100, 10 ** 9, 0, 100))
+    with pytest.raises(BadResponse) as error:
+        client.results(date(2026, 3, 1), ("gb",))
+    assert "10000000 pages" in str(error.value) and "RACING_API_MAX_PAGES=200" in str(error.value)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_listing_whose_total_keeps_growing_stops_after_the_first_totals_pages(client):
+    for n in range(10):  # each page claims 100 more items than the last
+        responses.get(f"{BASE}/v1/results",
+                      json=_page("results", [{"race_id": f"r{n}-{i}"} for i in range(100)], 250 + 100 * n, 100 * n, 100))
+    results = client.results(date(2026, 3, 1), ("gb",))
+    assert len(responses.calls) == 3 and len(results) == 300  # ceil(250 / 100) pages
+
+
+@responses.activate
+def test_a_page_larger_than_asked_for_is_a_bad_response(client):
+    responses.get(f"{BASE}/v1/results", json=_page("results", [{}] * 101, 101, 0, 100))
+    with pytest.raises(BadResponse) as error:
+        client.results(date(2026, 3, 1), ("gb",))
+    assert "101 items, more than the 100" in str(error.value)
+
+
+@responses.activate
+def test_a_redirect_to_another_host_is_never_followed(client):
+    from darkhorses.racing_api import RedirectRefused
+    responses.get(f"{BASE}/v1/odds/r1/h1", status=302, headers={"Location": "https://evil.example.test/steal"})
+    responses.get("https://evil.example.test/steal", json={"horse": "stolen"})
+    with pytest.raises(RedirectRefused) as error:
+        client.runner_odds("r1", "h1")
+    assert "evil.example.test" in str(error.value) and "RACING_API_URL" in str(error.value)
+    assert [c.request.url for c in responses.calls] == [f"{BASE}/v1/odds/r1/h1"]
+
+
+@responses.activate
+def test_a_redirect_on_the_same_host_is_followed(client):
+    responses.get(f"{BASE}/v1/odds/r1/h1", status=301, headers={"Location": "/v1/odds/r1/h1/"})
+    responses.get(f"{BASE}/v1/odds/r1/h1/", json={"horse": "X"})
+    assert client.runner_odds("r1", "h1") == {"horse": "X"}
+
+
+def test_plain_http_to_another_machine_is_warned_about_once(caplog):
+    from darkhorses import racing_api
+    racing_api._warned_plain_http.clear()
+    with caplog.at_level("WARNING", logger="darkhorses.racing_api"):
+        for url in ("http://api.example.test", "http://api.example.test", "http://127.0.0.1:8765",
+                    "http://localhost:1", "http://[::1]:2", "https://api.example.test"):
+            RacingAPIClient(settings_from_env({"RACING_API_URL": url, "RACING_API_USERNAME": "u",
+                                               "RACING_API_PASSWORD": "secret-pw"})).close()
+    warnings = [r.getMessage() for r in caplog.records if "plain http" in r.getMessage()]
+    assert len(warnings) == 1 and "api.example.test" in warnings[0] and "secret-pw" not in warnings[0]
+
+
+@responses.activate
+def test_api_text_in_errors_and_logs_has_control_characters_escaped(client, caplog):
+    responses.get(f"{BASE}/v1/odds/r1/h%0Afake", status=503)
+    responses.get(f"{BASE}/v1/odds/r1/h%0Afake", status=422, json={"detail": "no\nINFO forged line\x1b[31m"})
+    with caplog.at_level("WARNING", logger="darkhorses.racing_api"), pytest.raises(RequestRefused) as error:
+        client.runner_odds("r1", "h\nfake")
+    assert "\n" not in str(error.value) and "\x1b" not in str(error.value)
+    assert "no\\x0aINFO forged line\\x1b[31m" in error.value.detail
+    assert all("\n" not in r.getMessage() for r in caplog.records)
+
+
+@responses.activate
+def test_a_listing_of_short_pages_stops_at_the_page_cap():
+    api = _client_with(RACING_API_MAX_PAGES="4")
+    for n in range(10):  # one item a page while claiming 300: would take 300 requests
+        responses.get(f"{BASE}/v1/results", json=_page("results", [{"race_id": f"r{n}"}], 300, n, 100))
+    with pytest.raises(BadResponse) as error:
+        api.results(date(2026, 3, 1), ("gb",))
+    assert "after RACING_API_MAX_PAGES=4 pages" in str(error.value) and len(responses.calls) == 4

@@ -49,6 +49,21 @@ def _chromium():
     return path
 
 
+def test_the_days_non_runners_are_listed_and_left_out_of_the_movers(database_url, tmp_path):
+    from darkhorses.db import session_scope
+    from darkhorses.models import Withdrawal
+    load_fixture()
+    with session_scope() as session:
+        session.add(Withdrawal(race_id="r1", horse_id="h2", race_date=OFF.date(), horse_name="Name h2",
+                               withdrawn_at=OFF - timedelta(minutes=25), last_price=8.0, last_price_books=2,
+                               reason="off_card"))
+    html = write_report(tmp_path, compute_statistics(NOW), NOW).read_text()
+    section = html[html.index("id='withdrawals'"):]
+    assert "Name h2" in section and "14:05:00" in section and "8.00" in section and "gone from the card" in section
+    movers = html[html.index("id='movers'"):html.index("id='withdrawals'")]
+    assert "Name h1" in movers and "Name h2" not in movers  # h2's drift was a withdrawn horse's
+
+
 def test_a_real_browser_renders_it_without_console_errors(database_url, tmp_path):
     report = make_report(tmp_path)
     chromium = _chromium()

@@ -80,3 +80,63 @@ def test_an_unmigrated_database_is_a_one_line_error(tmp_path):
     assert result.stderr.startswith("database error:")
     assert "python -m darkhorses migrate" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"LIVE_POLL_INTERVALS": "*:nan"}, "LIVE_POLL_INTERVALS"),
+    ({"LIVE_POLL_INTERVALS": "nan:10,*:900"}, "LIVE_POLL_INTERVALS"),
+    ({"LIVE_POLL_INTERVALS": "inf:10,*:900"}, "LIVE_POLL_INTERVALS"),
+    ({"LIVE_POLL_INTERVALS": "*:inf"}, "LIVE_POLL_INTERVALS"),
+    ({"RACING_API_RATE_RESULTS": "nan"}, "RACING_API_RATE_RESULTS"),
+    ({"RACING_API_RATE_ODDS": "inf"}, "RACING_API_RATE_ODDS"),
+    ({"RACING_API_TIMEOUT": "nan"}, "RACING_API_TIMEOUT"),
+    ({"RACING_API_TIMEOUT": "1e9"}, "RACING_API_TIMEOUT"),
+    ({"HISTORICAL_CATCHUP_DAYS": "100000000"}, "HISTORICAL_CATCHUP_DAYS"),
+    ({"HISTORICAL_RETRY_SECONDS": "-inf"}, "HISTORICAL_RETRY_SECONDS"),
+    ({"LIVE_CYCLE_TIMEOUT_SECONDS": "Infinity"}, "LIVE_CYCLE_TIMEOUT_SECONDS"),
+    ({"RACING_API_MAX_ATTEMPTS": "1000000"}, "RACING_API_MAX_ATTEMPTS"),
+    ({"RACING_API_MAX_RESPONSE_BYTES": "10"}, "RACING_API_MAX_RESPONSE_BYTES"),
+    ({"RACING_API_MAX_PAGES": "0"}, "RACING_API_MAX_PAGES"),
+    ({"RACING_API_MAX_RETRY_AFTER": "nan"}, "RACING_API_MAX_RETRY_AFTER"),
+    ({"RACING_API_REQUEST_DEADLINE": "inf"}, "RACING_API_REQUEST_DEADLINE"),
+])
+def test_nan_infinities_and_absurd_ranges_are_refused_naming_the_variable(env, variable):
+    with pytest.raises(SettingsError) as error:
+        settings_from_env(env)
+    assert str(error.value).startswith(variable + ":") and "\n" not in str(error.value)
+
+
+def test_the_request_bounds_have_sane_defaults_and_can_be_set():
+    defaults = settings_from_env({})
+    assert (defaults.max_response_bytes, defaults.request_deadline, defaults.max_retry_after,
+            defaults.max_pages) == (32 * 1024 * 1024, 120.0, 120.0, 200)
+    tuned = settings_from_env({"RACING_API_MAX_RESPONSE_BYTES": "1048576", "RACING_API_REQUEST_DEADLINE": "15",
+                               "RACING_API_MAX_RETRY_AFTER": "5", "RACING_API_MAX_PAGES": "3"})
+    assert (tuned.max_response_bytes, tuned.request_deadline, tuned.max_retry_after, tuned.max_pages) == (
+        1048576, 15.0, 5.0, 3)
+
+
+ODD_PASSWORDS = ["pg/SECRET", "p@ss@word", "a:b:c", "100%25sure", "hash#tag", "q?x=1", "sl/a@sh:",
+                 "SECRET", "@@", "///"]
+
+
+@pytest.mark.parametrize("password", ODD_PASSWORDS)
+def test_every_form_of_password_is_masked(password):
+    for url in (f"postgresql+psycopg2://postgres:{password}@db.example:5432/darkhorses",
+                f"postgres://postgres:{password}@db/x?sslmode=require",
+                f"redis://:{password}@cache:6379/0", f"rediss://default:{password}@cache:6380"):
+        masked = mask_url(url)
+        assert password not in masked, masked
+        assert "***" in masked and masked.endswith(url.rsplit("@", 1)[1])
+    assert mask_url("redis://cache:6379/0") == "redis://cache:6379/0"
+    assert mask_url("sqlite:///var/darkhorses.db") == "sqlite:///var/darkhorses.db"
+
+
+@pytest.mark.parametrize("password", ["pg/SECRET", "p@ss@word", "x:y#z"])
+def test_migrate_and_errors_never_print_an_odd_password(password, tmp_path):
+    url = f"postgresql://postgres:{password}@127.0.0.1:1/nowhere"
+    result = subprocess.run([sys.executable, "-m", "darkhorses", "migrate"], cwd=tmp_path,
+                            env=service_env(DATABASE_URL=url), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert password not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -21,7 +21,7 @@ class Bookmaker(Base):
 
     bookmaker_id: Mapped[str] = mapped_column(Text, primary_key=True)
     bookmaker_name: Mapped[str] = mapped_column(Text)
-    bookmaker_type: Mapped[str] = mapped_column(Text)  # fixed | exchange
+    bookmaker_type: Mapped[str] = mapped_column(Text)  # fixed | exchange | unknown (a name not in our list)
     active: Mapped[bool | None] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, server_default=text("CURRENT_TIMESTAMP"))
 
@@ -75,7 +75,9 @@ class OddsLive(Base):
     odds_fractional: Mapped[str | None] = mapped_column(Text)
     ew_places: Mapped[str | None] = mapped_column(String(8))
     ew_denom: Mapped[str | None] = mapped_column(String(8))
+    # OPEN | CLOSED | ABANDONED | NON_RUNNER
     market_status: Mapped[str | None] = mapped_column(Text, default="OPEN", server_default=text("'OPEN'"))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when we saw it become a non-runner
     in_play: Mapped[bool | None] = mapped_column(Boolean, default=False, server_default=text("false"))
     odds_timestamp: Mapped[datetime] = mapped_column(UTCDateTime)  # bookmaker's `updated`
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow,
@@ -117,3 +119,48 @@ class LiveRace(Base):
     captures: Mapped[int] = mapped_column(Integer, default=0)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Withdrawal(Base):
+    """A runner withdrawn from its race (a non-runner), with its last prices, for Rule 4."""
+    __tablename__ = "ra_withdrawals"
+    __table_args__ = (Index("ix_ra_withdrawals_race_date", "race_date"),)
+
+    race_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    horse_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    race_date: Mapped[date] = mapped_column(Date)
+    horse_name: Mapped[str | None] = mapped_column(String(128))
+    withdrawn_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the cycle that first saw it gone
+    last_price: Mapped[float | None] = mapped_column(Float)  # best across books just before
+    last_price_books: Mapped[int | None] = mapped_column(Integer)  # books still pricing it then
+    reason: Mapped[str] = mapped_column(String(16))  # off_card | no_prices
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set when it came back (a glitch)
+
+
+class LiveSchedule(Base):
+    """When a fetch on its own clock is next due (tomorrow's cards), shared by every process."""
+    __tablename__ = "ra_live_schedule"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MarketLine(Base):
+    """Opening and closing prices of each finished runner beside its SP and BSP, so the
+    closing-line value of a bet is one SELECT. Null, not zero, when we never captured it."""
+    __tablename__ = "ra_market_lines"
+    __table_args__ = (Index("ix_ra_market_lines_race_date", "race_date"),)
+
+    race_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    horse_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    race_date: Mapped[date] = mapped_column(Date)
+    opening_price: Mapped[float | None] = mapped_column(Float)  # best across books at our first capture
+    opening_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closing_price: Mapped[float | None] = mapped_column(Float)  # best at our last capture before the off
+    closing_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closing_books: Mapped[int | None] = mapped_column(Integer)  # books offering the closing price
+    industry_sp: Mapped[float | None] = mapped_column(Float)
+    betfair_sp: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

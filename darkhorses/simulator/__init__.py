@@ -12,8 +12,8 @@ protocol.py (HTTP semantics without a socket) -> server.py (socket, `serve`, `ma
 """
 from .api import Simulator
 from .model import ApiError, Faults, Race, Runner
-from .reference import CARDS_FROM, HISTORY_FROM, RESULT_DELAY, RESULTS_FROM, TICK, UK
+from .reference import CARDS_FROM, HISTORY_FROM, RESULT_DELAY, RESULTS_FROM, TICK, UK, UNLISTED
 from .server import main, serve
 
 __all__ = ["ApiError", "CARDS_FROM", "Faults", "HISTORY_FROM", "RESULT_DELAY", "RESULTS_FROM", "Race", "Runner",
-           "Simulator", "TICK", "UK", "main", "serve"]
+           "Simulator", "TICK", "UK", "UNLISTED", "main", "serve"]

@@ -12,7 +12,7 @@ from darkhorses.bookmakers import BOOKMAKERS
 from .model import Race, Runner
 from .reference import (
     _EXCHANGE, _EXCHANGE_BOOK, _EXCHANGE_SERVED, _FIXED, _FIXED_SERVED, _MARGIN, _SALT,
-    CARD_HISTORY, HISTORY_FROM, TICK, UK, _iso, _mix,
+    _UNLISTED_LINE, CARD_HISTORY, HISTORY_FROM, TICK, UK, UNLISTED, _iso, _key, _mix,
 )
 
 # A price once set never changes: memo by (hash of seed/race/horse/bookmaker, tick, off time).
@@ -96,7 +96,11 @@ class Markets:
 
     def _quotes(self, race, runner, history: int) -> list[dict]:
         t = min(self.now().timestamp(), race.off_ts - 1)   # frozen at the last pre-off price
-        return [q for j in range(len(BOOKMAKERS)) if (q := self._quote(race, runner, j, t, history))]
+        quotes = [q for j in range(len(BOOKMAKERS)) if (q := self._quote(race, runner, j, t, history))]
+        if _key(self.seed, race.race_id, "unlisted") % 3 == 0 and (q := self._quote(race, runner, _UNLISTED_LINE, t, 0)):
+            stamp = datetime.combine(race.date - timedelta(days=1), dtime(9), UK)
+            quotes.append({**q, "bookmaker": UNLISTED, "updated": f"{stamp:%Y-%m-%d %H:%M:%S}", "history": []})
+        return quotes
 
     # -------------------------------------------------------- served documents
     def _card(self, race: Race) -> dict:

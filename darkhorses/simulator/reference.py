@@ -150,6 +150,10 @@ _EXCHANGE_BOOK = [b.type == "exchange" for b in BOOKMAKERS]
 _MARGIN = [.985 if ex else .99 + .08 * (_key("margin", b.id) % 1000) / 1000 for b, ex in zip(BOOKMAKERS, _EXCHANGE_BOOK)]
 _SALT = [_key("book", b.id) for b in BOOKMAKERS]
 _SP_BOOKS = [j for j, b in enumerate(BOOKMAKERS) if b.id in ("bet365", "williamhill", "paddypower", "skybet", "ladbrokes")]
+# A bookmaker outside darkhorses.bookmakers, on about a third of the races: a client must keep
+# its prices. It copies BetUK's line, never re-stamps `updated` and keeps no history.
+UNLISTED = "BetMGM"
+_UNLISTED_LINE = next(j for j, b in enumerate(BOOKMAKERS) if b.id == "betuk")
 
 
 def _dec(x: float) -> str:

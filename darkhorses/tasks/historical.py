@@ -24,6 +24,11 @@ PROGRESS_EVERY = 5.0  # seconds between backfill progress reports
 def collect_day(self, day: str):
     race_date = date.fromisoformat(day)
     try:
+        historical.check_date(race_date)
+    except historical.DateRefused as exc:  # settling a day not over yet would lose its later races
+        log.error("collect_day refused: %s", exc)
+        return {"date": day, "status": "refused", "error": str(exc)}
+    try:
         return historical.collect_day(race_date)
     except historical.DateUnavailable as exc:
         log.warning("results for %s are not available under this plan: %s", day, exc)
@@ -49,6 +54,10 @@ def _record_failure(race_date: date, exc: Exception, status: str) -> None:
 
 
 def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
+    # A backfill recorded before dates were checked may reach past yesterday: resume what is over.
+    first, last = max(first, historical.EARLIEST_DATE), min(last, historical.latest_date())
+    if first > last:
+        return 0
     dates = historical.plan_backfill(first, last, newest_first)
     for race_date in dates:
         collect_day.apply_async(args=[race_date.isoformat()])
@@ -95,7 +104,12 @@ def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bo
     blocking a worker slot, so a backfill never starves the dates it is waiting for. Dates the
     old service's rows cover are skipped unless `refresh`.
     """
-    first, last = sorted((date.fromisoformat(start), date.fromisoformat(end)))
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    try:
+        historical.check_range(first, last)
+    except historical.DateRefused as exc:
+        log.error("backfill refused: %s", exc)
+        return {"start": start, "end": end, "status": "refused", "error": str(exc)}
     if refresh and not enqueued:
         historical.release_legacy_dates(first, last)
     if not enqueued:

@@ -173,3 +173,27 @@ def test_config_values(monkeypatch, capsys):
         _config(monkeypatch, FLOWER_BASIC_AUTH="ann:pw1", PORT="http")
     err = capsys.readouterr().err
     assert "PORT: expected a TCP port number" in err and "pw1" not in err
+
+
+def test_without_a_login_flower_stays_on_loopback_even_with_a_platform_port(monkeypatch, capsys):
+    config = _config(monkeypatch, FLOWER_UNAUTHENTICATED="1", PORT="10000")
+    assert config["address"] == "127.0.0.1" and config["port"] == 10000
+    capsys.readouterr()
+    for asked in ("0.0.0.0", "::", "192.168.1.5"):
+        monkeypatch.setenv("FLOWER_ADDRESS", asked)
+        with pytest.raises(SystemExit) as refused:
+            _config(monkeypatch, FLOWER_UNAUTHENTICATED="1")
+        assert refused.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "loopback only" in err and repr(asked) in err
+    monkeypatch.setenv("FLOWER_ADDRESS", "127.0.0.1")
+    assert _config(monkeypatch, FLOWER_UNAUTHENTICATED="1")["address"] == "127.0.0.1"
+
+
+def test_without_a_login_an_address_beyond_loopback_on_the_command_line_is_refused():
+    result = subprocess.run([sys.executable, "-m", "celery", "-A", "darkhorses", "flower", f"--port={free_port()}",
+                             "--address=0.0.0.0"], cwd=REPO, env=_flower_env(FLOWER_UNAUTHENTICATED="1", PORT="10000"),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("flower: refusing to start: FLOWER_UNAUTHENTICATED=1"), result.stderr

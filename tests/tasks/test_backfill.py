@@ -57,3 +57,29 @@ def test_backfill_command_waits_with_a_progress_bar(database_url, redis_url, sim
     assert "queued as task" in result.stdout
     final = result.stdout.rstrip().split("\r")[-1]
     assert "7/7 dates" in final and "dates/min" in final and "ETA" in final
+
+
+def test_tasks_refuse_dates_not_over_yet_and_record_nothing(database_url, redis_url, tmp_path):
+    from datetime import datetime, timedelta, timezone
+    from darkhorses.prices import uk_date
+    today = uk_date(datetime.now(timezone.utc))
+    env = service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
+                      RACING_API_URL="http://127.0.0.1:9", RACING_API_USERNAME="u", RACING_API_PASSWORD="p")
+    client = Celery("test-client", broker=redis_url, backend=redis_url)
+    with celery_worker(env, queues="historical", log_path=tmp_path / "worker.log"):
+        day = client.send_task("darkhorses.historical.collect_day", args=[today.isoformat()], queue="historical")
+        assert day.get(timeout=60)["status"] == "refused"
+        backfill = client.send_task("darkhorses.historical.backfill", queue="historical",
+                                    args=[(today - timedelta(days=2)).isoformat(), (today + timedelta(days=1)).isoformat()])
+        outcome = backfill.get(timeout=60)
+        assert outcome["status"] == "refused" and "not over yet" in outcome["error"]
+        reversed_range = client.send_task("darkhorses.historical.backfill", args=["2026-02-05", "2026-02-01"],
+                                          queue="historical")
+        assert reversed_range.get(timeout=60)["status"] == "refused"
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM ra_collection_ledger")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM ra_backfill_requests")).scalar() == 0
+    engine.dispose()
+    log = (tmp_path / "worker.log").read_text()
+    assert "collect_day refused" in log and "Traceback" not in log
