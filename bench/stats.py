@@ -8,7 +8,7 @@ races a day back from today (the live table is never pruned, so ~53 days at the 
 ra_odds_historical holds ROWS results of 12 runners per race back from yesterday (~3.8 years);
 both on ~60 courses from a pool of 40,000 horses, 1,200 jockeys and 900 trainers, with NULLs
 where the API leaves gaps, a mix of OPEN/CLOSED/ABANDONED markets, ra_live_races for every
-live race (a few of the last week missing, so `never_captured` has work) and the ledger back
+live race (a few of the last week missing, so the results-only and missed races have work) and the ledger back
 to 2015. Then VACUUM ANALYZE, as autovacuum would have done in production.
 
 Times `darkhorses.stats.compute_statistics()` 3 times (best and median) against the floor,
@@ -138,7 +138,7 @@ SELECT DISTINCT ON (race_id) race_id, race_date, off_dt, course, race_name, mark
        CASE WHEN market_status = 'OPEN' THEN now() - interval '7 seconds'
             ELSE coalesce(off_dt, race_date + time '12:00') - ((hashtext(race_id) & 2147483647) % 40) * interval '1 second' END
 FROM ra_odds_live_prices
--- a few races of the last week the live loop never saw: collection_health lists them
+-- a few races of the last week the live loop never saw: collection_health sorts them into missed and results only
 WHERE NOT (race_date >= CAST(:today AS date) - 8 AND (hashtext(race_id) & 2147483647) % 25 = 0)
 ORDER BY race_id
 """

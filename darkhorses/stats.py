@@ -7,7 +7,9 @@ read API never sees half a file.
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections import Counter
 from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
 
@@ -16,8 +18,9 @@ from sqlalchemy import String, case, cast, func, literal, select, text, union_al
 from .db import session_scope
 from .files import write_text_atomic
 from .legacy_stats import write_contract_files
-from .models import CollectionLedger, LiveRace, OddsHistorical, OddsLive, RunRecord
-from .prices import day_start, uk_date
+from .models import (LEDGER_DONE, CollectionLedger, LiveFetch, LiveRace, OddsHistorical, OddsHistory, OddsLive,
+                     RunRecord, Withdrawal)
+from .prices import UK, day_start, uk_date
 from .report import write_report
 from .settings import get_settings
 
@@ -157,50 +160,201 @@ def historical_statistics(session, now: datetime) -> dict:
     }
 
 
-def collection_health(session, now: datetime) -> dict:
-    """What the old service never told: did we watch every race up to its off?"""
-    since = uk_date(now) - timedelta(days=7)
+def _live_cycles(session, since: datetime):
+    """(started at, detail) of every recorded live cycle since `since`, oldest first."""
+    return session.execute(select(LiveFetch.fetch_timestamp, LiveFetch.detail)
+                           .where(LiveFetch.fetch_timestamp >= since).order_by(LiveFetch.fetch_timestamp))
+
+
+def loop_runs(session, since: datetime, now: datetime, grace: float) -> list[dict]:
+    """The stretches in which the live loop ran without a break, from its recorded cycles.
+
+    A cycle promises the next one within its countdown; a successor that came later than
+    that plus the lease grace means the loop was down in between. Each stretch ends at its
+    last recorded cycle, or at `now` when the loop is still within its promise."""
+    runs: list[dict] = []
+    due = None
+    for started_at, detail in _live_cycles(session, since):
+        if due is None or started_at > due:
+            runs.append({"start": started_at, "end": started_at, "cycles": 0})
+        runs[-1]["end"] = started_at
+        runs[-1]["cycles"] += 1
+        due = started_at + timedelta(seconds=float((detail or {}).get("next_poll_seconds") or 0) + grace)
+    if runs and due is not None and now <= due:
+        runs[-1]["end"], runs[-1]["running"] = now, True
+        runs[-1]["next_cycle_due"] = due - timedelta(seconds=grace)
+    return runs
+
+
+def _loop_state(runs: list[dict]) -> dict:
+    if not runs:
+        return {"state": "never ran", "since": None, "last_cycle_at": None, "stretches": 0}
+    last = runs[-1]
+    return {"state": "running" if last.get("running") else "stopped",
+            "since": _iso(last["start"] if last.get("running") else last["end"]),
+            "next_cycle_due": _iso(last.get("next_cycle_due")),
+            "cycles": last["cycles"], "stretches": len(runs)}
+
+
+def _outcome(race: dict, runs: list[dict], now: datetime) -> str:
+    """watched | missed | stopped | results_only | upcoming | abandoned, for one race.
+
+    Missed means the loop was running when the race went off and never captured it; a race
+    that went off while no loop ran is known only from its result, not a failure to flag.
+    A captured race the loop marked CLOSED was seen before and after its off: watched (its
+    gap to the off says how closely)."""
+    off, status = race["off_dt"], race["market_status"]
+    if status == "ABANDONED":
+        return "abandoned"
+    if off is not None and off > now:
+        return "upcoming"
+    running = off is not None and any(run["start"] <= off <= run["end"] for run in runs)
+    if race["captures"] > 0:
+        return "watched" if status == "CLOSED" or running else "stopped"
+    return "missed" if running else "results_only"
+
+
+def non_runners(session, day: date) -> set[tuple[str, str]]:
+    """(race_id, horse_id) withdrawn from a race of `day` and not back: the one place that
+    knows where non-runners are recorded (ra_withdrawals, and live rows marked NON_RUNNER)."""
+    live = OddsLive.__table__
+    marked = set(session.execute(select(live.c.race_id, live.c.horse_id).distinct().where(
+        live.c.race_date == day, live.c.market_status == "NON_RUNNER")).all())
+    return marked | set(session.execute(select(Withdrawal.race_id, Withdrawal.horse_id).where(
+        Withdrawal.race_date == day, Withdrawal.reopened_at.is_(None))).all())
+
+
+def overround(session, day: date, withdrawn: set[tuple[str, str]]) -> list[dict]:
+    """Per race and book, the book percentage — only where the book priced every runner
+    still running; a book short of runners is partial and says how many it priced."""
+    live = OddsLive.__table__
+    books: dict[tuple[str, str], dict] = {}
+    running: dict[str, set] = {}
+    for race_id, horse_id, bookmaker_id, price in session.execute(
+            select(live.c.race_id, live.c.horse_id, live.c.bookmaker_id, live.c.odds_decimal)
+            .where(live.c.race_date == day, live.c.odds_decimal > 1)):
+        if (race_id, horse_id) in withdrawn:
+            continue
+        running.setdefault(race_id, set()).add(horse_id)
+        book = books.setdefault((race_id, bookmaker_id), {"horses": set(), "book": 0.0})
+        book["horses"].add(horse_id)
+        book["book"] += 1.0 / price
+    result = []
+    for (race_id, bookmaker_id), book in sorted(books.items()):
+        field, priced = len(running[race_id]), len(book["horses"])
+        complete = priced == field
+        result.append({"race_id": race_id, "bookmaker_id": bookmaker_id, "runners_running": field,
+                       "runners_priced": priced, "complete": complete,
+                       "book_percent": round(book["book"] * 100, 2) if complete else None})
+    return result
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile: a value that was actually seen."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def _backfill_coverage(session) -> dict:
+    ledger = CollectionLedger.__table__
+    counts = dict(session.execute(select(ledger.c.status, func.count()).group_by(ledger.c.status)).all())
+    first, last = session.execute(select(func.min(ledger.c.race_date), func.max(ledger.c.race_date))).one()
+    days = sum(counts.values())
+    settled = sum(counts.get(status, 0) for status in LEDGER_DONE)
+    return {"days": days, "settled": settled, "failed": counts.get("failed", 0),
+            "unavailable": counts.get("unavailable", 0), "first": _iso(first), "last": _iso(last),
+            "percent": round(100.0 * settled / days, 1) if days else None}
+
+
+def _known_races(session, since: date) -> list[dict]:
+    """Every race of the window we know of: those the loop polled, then those known only
+    from their results."""
     races = []
     for r in session.execute(select(LiveRace).where(LiveRace.race_date >= since)
                              .order_by(LiveRace.off_dt)).scalars():
         gap = (r.off_dt - r.fetched_at).total_seconds() if r.off_dt and r.fetched_at else None
-        races.append({"race_id": r.race_id, "race_date": _iso(r.race_date), "off_dt": _iso(r.off_dt),
+        races.append({"race_id": r.race_id, "race_date": _iso(r.race_date), "off_dt": r.off_dt,
                       "course": r.course, "race_name": r.race_name, "market_status": r.market_status,
                       "captures": r.captures, "last_capture": _iso(r.fetched_at),
                       "gap_to_off_seconds": round(gap, 1) if gap is not None else None})
+    races.extend(_results_only_races(session, since))
+    return races
+
+
+def _results_only_races(session, since: date) -> list[dict]:
+    """Races of the window known from their results and never polled live."""
     h = OddsHistorical.__table__
-    never_captured = [
-        {"race_id": r.race_id, "race_date": _iso(r.date_of_race.date()), "track": r.track,
-         "race_time": _iso(r.race_time)}
-        for r in session.execute(
-            select(h.c.race_id, h.c.date_of_race, h.c.track, h.c.race_time).distinct()
-            .where(h.c.date_of_race >= day_start(since), h.c.race_id.not_in(select(LiveRace.race_id)))
-            .order_by(h.c.date_of_race, h.c.race_time))]
+    # date_of_race is midnight UTC of the UK date (the replaced service's convention).
+    return [{"race_id": r.race_id, "race_date": _iso(r.date_of_race.date()), "off_dt": r.off_dt,
+             "course": r.track, "race_name": r.race_name, "market_status": None, "captures": 0,
+             "last_capture": None, "gap_to_off_seconds": None}
+            for r in session.execute(
+                select(h.c.race_id, h.c.date_of_race, func.min(h.c.match_timestamp).label("off_dt"),
+                       func.min(h.c.track).label("track"), func.min(h.c.race_name).label("race_name"))
+                .where(h.c.date_of_race >= day_start(since), h.c.race_id.is_not(None),
+                       h.c.race_id.not_in(select(LiveRace.race_id)))
+                .group_by(h.c.race_id, h.c.date_of_race)
+                .order_by(h.c.date_of_race, func.min(h.c.match_timestamp)))]
+
+
+def _uk_day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UK).astimezone(timezone.utc)
+    return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UK).astimezone(timezone.utc)
+
+
+def collection_health(session, now: datetime) -> dict:
+    """Did we watch every race up to its off — counting as missed only a race that went off
+    while the live loop was running?"""
+    today = uk_date(now)
+    since = today - timedelta(days=7)
+    runs = loop_runs(session, _uk_day_bounds(since)[0] - timedelta(days=1), now, get_settings().live_lease_grace)
+    races = _known_races(session, since)
+    for race in races:
+        race["outcome"] = _outcome(race, runs, now)
+        race["off_dt"] = _iso(race["off_dt"])
+    todays = [r for r in races if r["race_date"] == today.isoformat()]
+    outcomes = {name: [r for r in todays if r["outcome"] == name]
+                for name in ("watched", "missed", "stopped", "results_only", "upcoming")}
+    day_start, day_end = _uk_day_bounds(today)
+    prices = session.execute(select(func.count()).select_from(OddsHistory).where(
+        OddsHistory.observed_at >= day_start, OddsHistory.observed_at < day_end)).scalar()
+    withdrawn = non_runners(session, today)
     ledger = CollectionLedger.__table__
     year = _year(session, ledger.c.race_date)
     coverage: dict[str, dict] = {}
     for y, status, count in session.execute(
             select(year, ledger.c.status, func.count()).group_by(year, ledger.c.status).order_by(year)):
         coverage.setdefault(str(y), {})[status] = count
-    live = OddsLive.__table__
-    today = uk_date(now)
-    overround = [
-        {"race_id": r.race_id, "bookmaker_id": r.bookmaker_id, "runners_priced": r.priced,
-         "book_percent": round(float(r.book) * 100, 2)}
-        for r in session.execute(
-            select(live.c.race_id, live.c.bookmaker_id, func.count().label("priced"),
-                   func.sum(1.0 / live.c.odds_decimal).label("book"))
-            .where(live.c.race_date == today, live.c.odds_decimal > 1, live.c.market_status != "NON_RUNNER")
-            .group_by(live.c.race_id, live.c.bookmaker_id).order_by(live.c.race_id, live.c.bookmaker_id))]
-    gaps = [r["gap_to_off_seconds"] for r in races if r["market_status"] == "CLOSED" and r["gap_to_off_seconds"] is not None]
+    watched_gaps = [r["gap_to_off_seconds"] for r in outcomes["watched"] if r["gap_to_off_seconds"] is not None]
+    week = {name: [r for r in races if r["outcome"] == name]
+            for name in ("watched", "missed", "results_only", "stopped")}
+    week_gaps = [r["gap_to_off_seconds"] for r in week["watched"] if r["gap_to_off_seconds"] is not None]
     return {
         "window_start": since.isoformat(),
-        "races": races,
-        "races_watched": len(races),
-        "closed_races_max_gap_seconds": max(gaps) if gaps else None,
-        "never_captured": never_captured,
+        "at_a_glance": {
+            "date": today.isoformat(),
+            "races_watched_to_off": len(outcomes["watched"]),
+            "races_missed": len(outcomes["missed"]),
+            "races_upcoming": len(outcomes["upcoming"]),
+            "races_results_only": len(outcomes["results_only"]),
+            "races_off_while_loop_stopped": len(outcomes["stopped"]),
+            "gap_to_off_p95_seconds": _percentile(watched_gaps, 0.95),
+            "prices_captured": prices,
+            "non_runners": len(withdrawn),
+            "loop": _loop_state(runs),
+            "backfill": _backfill_coverage(session),
+        },
+        "races": [r for r in races if r["market_status"] is not None],
+        "races_watched": sum(1 for r in races if r["market_status"] is not None),
+        "closed_races_max_gap_seconds": max(week_gaps) if week_gaps else None,
+        "missed": week["missed"],
+        "results_only": {"races": len(week["results_only"]),
+                         "by_date": dict(sorted(Counter(r["race_date"] for r in week["results_only"]).items()))},
+        "off_while_loop_stopped": week["stopped"],
         "ledger_by_year": coverage,
-        "overround_today": overround,
+        "overround_today": overround(session, today, withdrawn),
     }
 
 
@@ -240,7 +394,7 @@ def update_statistics(now: datetime | None = None, output_dir: str | None = None
         "live_rows": stats["ra_odds_live"]["total_rows"],
         "historical_rows": stats["ra_odds_historical"]["total_rows"],
         "races_watched_7d": stats["collection_health"]["races_watched"],
-        "never_captured_7d": len(stats["collection_health"]["never_captured"]),
+        "missed_7d": len(stats["collection_health"]["missed"]),
     }
     with session_scope() as session:
         session.add(RunRecord(kind="stats", started_at=now, duration_seconds=duration,

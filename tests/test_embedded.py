@@ -82,3 +82,31 @@ def test_sigterm_stops_cleanly_within_seconds(tmp_path):
     db = sqlite3.connect(tmp_path / "var" / "darkhorses.db")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert db.execute("SELECT count(*) FROM ra_odds_live").fetchone()[0] > 1000
+
+
+def test_after_a_minute_the_report_and_collection_health_show_no_missed_race(tmp_path):
+    """Yesterday's races were only ever collected as results: not missed, summarised apart."""
+    env = newcomer_env()
+    process = run_command(tmp_path, env, "--for", "60")
+    output, _ = process.communicate(timeout=150)
+    assert process.returncode == 0, output
+    during = json.loads((tmp_path / "var" / "stats" / "collection_health_latest.json").read_text())
+    # once more after the loop stopped, over everything it did in the minute
+    subprocess.run([sys.executable, "-m", "darkhorses", "stats"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=120)
+    after = json.loads((tmp_path / "var" / "stats" / "collection_health_latest.json").read_text())
+    html = (tmp_path / "var" / "stats" / "report.html").read_text()
+    assert during["collection_health"]["at_a_glance"]["loop"]["state"] == "running"
+    for health in (during["collection_health"], after["collection_health"]):
+        glance = health["at_a_glance"]
+        assert glance["races_missed"] == 0 and health["missed"] == []
+        assert glance["prices_captured"] > 1000 and isinstance(glance["non_runners"], int)
+        assert glance["loop"]["cycles"] >= 1
+    glance = after["collection_health"]["at_a_glance"]
+    assert after["collection_health"]["results_only"]["races"] > 20  # yesterday's, from results
+    assert glance["backfill"]["days"] >= 1 and glance["backfill"]["settled"] >= 1
+    assert "<tr class='missing'>" not in html
+    assert "<div class='tile good'><div class='v'>0</div><div class='l'>missed</div>" in html
+    assert f"<div class='v'>{glance['prices_captured']:,}</div>" in html
+    assert f"<div class='v'>{glance['races_watched_to_off']:,}</div>" in html
+    assert "known only from their results" in html

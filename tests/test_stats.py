@@ -86,11 +86,12 @@ def check_fixture_answers(stats):
     races = {r["race_id"]: r for r in health["races"]}
     assert races["r1"]["captures"] == 40 and races["r1"]["gap_to_off_seconds"] == 8.0
     assert health["closed_races_max_gap_seconds"] == 8.0
-    assert [r["race_id"] for r in health["never_captured"]] == ["r9"]  # r8 is older than 7 days
+    # r9 was never captured, and no live cycle is on record: known from its result, not missed
+    assert health["missed"] == [] and health["results_only"] == {"races": 1, "by_date": {"2026-11-27": 1}}
     assert health["ledger_by_year"] == {"2015": {"unavailable": 2}, "2025": {"complete": 1, "empty": 1},
                                         "2026": {"complete": 1}}
-    assert health["overround_today"] == [{"race_id": "r2", "bookmaker_id": "bet365", "runners_priced": 3,
-                                          "book_percent": 116.67}]
+    assert health["overround_today"] == [{"race_id": "r2", "bookmaker_id": "bet365", "runners_running": 3,
+                                          "runners_priced": 3, "complete": True, "book_percent": 116.67}]
 
 
 def test_every_statistic_on_postgresql(database_url):
@@ -112,14 +113,14 @@ def test_the_same_answers_on_sqlite_for_the_embedded_mode(tmp_path, monkeypatch)
 def test_files_and_summary_row(database_url, tmp_path):
     load_fixture()
     summary = update_statistics(NOW, output_dir=str(tmp_path / "out"))
-    assert summary["live_rows"] == 7 and summary["historical_rows"] == 4 and summary["never_captured_7d"] == 1
+    assert summary["live_rows"] == 7 and summary["historical_rows"] == 4 and summary["missed_7d"] == 0
     for name in ("all_stats_latest", "ra_odds_live_latest", "ra_odds_historical_latest", "collection_health_latest"):
         payload = json.loads((tmp_path / "out" / f"{name}.json").read_text())
         assert payload["schema_version"] == 1 and payload["generated_at"] == NOW.isoformat()
     assert not list((tmp_path / "out").glob(".*.tmp"))
     with session_scope() as session:
         run = session.query(RunRecord).filter_by(kind="stats").one()
-        assert run.prices == 7 and run.runners == 4 and run.detail["never_captured_7d"] == 1
+        assert run.prices == 7 and run.runners == 4 and run.detail["missed_7d"] == 0
 
 
 def test_a_reader_never_sees_a_half_written_file(tmp_path):
