@@ -5,7 +5,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from darkhorses.models import Base
-from darkhorses.models.base import UTCDateTime
+from darkhorses.models.base import UTCDateTime, include_name
 from darkhorses.settings import get_settings
 
 config = context.config
@@ -36,7 +36,7 @@ def run_migrations_online() -> None:
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite",
-                          compare_type=True, render_item=render_item)
+                          compare_type=True, render_item=render_item, include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -7,7 +7,7 @@ from celery import Celery, signals
 app = Celery("darkhorses")
 app.config_from_object("celeryconfig")
 app.conf.include = ["darkhorses.tasks.live", "darkhorses.tasks.historical", "darkhorses.tasks.stats",
-                    "darkhorses.tasks.ops"]
+                    "darkhorses.tasks.maintenance", "darkhorses.tasks.ops"]
 
 
 def _refuse_without_credentials(what: str) -> None:
@@ -60,4 +60,4 @@ def _survive_broker_restart() -> None:
 
 _survive_broker_restart()
 
-from . import status as _status  # noqa: E402,F401  (connects the task-status signal handlers)
+from .tasks import signals as _signals  # noqa: E402,F401  (connects the task-status signal handlers)

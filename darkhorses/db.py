@@ -83,13 +83,19 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 
 def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[str],
-           update: Iterable[str] = ()) -> int:
+           update: Iterable[str] = (), *, known: bool = False, expect_new: bool = False) -> int:
     """Insert `rows`; on a conflict on `key` overwrite the `update` columns, or keep the
     existing row when `update` is empty. All rows must have the same keys.
 
     On PostgreSQL a large batch is COPYed into a temporary table and merged with one
     INSERT ... SELECT ... ON CONFLICT, two to four times the cost of a bare COPY instead
     of six to ten for paged INSERT ... VALUES. Returns the number of rows written.
+
+    `known`: the caller has just read every row's key from the table, so the rows only
+    update: one UPDATE ... FROM the COPYed batch, which skips the speculative insert of
+    ON CONFLICT and may carry only the key and the `update` columns.
+    `expect_new`: conflicts are rare (append-only tables), so a large batch is COPYed
+    straight into the table inside a savepoint, and merged as usual only on a conflict.
 
     Rows repeating a key (the API paging while its data shifts, a runner listed twice) are
     collapsed first, the last one kept: one statement cannot write a row twice. Callers
@@ -105,7 +111,13 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
     columns = list(rows[0].keys())
     update = [c for c in update if c not in key]
     dialect = session.get_bind().dialect.name
+    if known:
+        return _update_known(session, table, rows, columns, key, update, dialect)
     if dialect == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        if expect_new:
+            written = _copy_straight(session, table, rows, columns)
+            if written is not None:
+                return written
         return _copy_merge(session, table, rows, columns, key, update)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -135,11 +147,7 @@ def unique_by_key(rows: Sequence[dict], key: Sequence[str]) -> tuple[list[dict],
 _temp_names = itertools.count()
 
 
-def _copy_merge(session, table, rows, columns, key, update) -> int:
-    temp = f"tmp_{table.name}_{next(_temp_names)}"
-    column_list = ", ".join(f'"{c}"' for c in columns)
-    session.execute(text(
-        f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {column_list} FROM "{table.name}" WITH NO DATA'))
+def _copy_into(session, target: str, rows, columns) -> None:
     buffer = io.StringIO()
     # csv writes None as an unquoted empty field, which COPY reads as NULL; everything else
     # through str(), which PostgreSQL parses for every type used here (dates, timestamps with
@@ -147,8 +155,55 @@ def _copy_merge(session, table, rows, columns, key, update) -> int:
     # missing text as None anyway (prices.text).
     csv.writer(buffer, lineterminator="\n").writerows(_csv_rows(rows, columns))
     buffer.seek(0)
+    column_list = ", ".join(f'"{c}"' for c in columns)
     cursor = session.connection().connection.dbapi_connection.cursor()
-    cursor.copy_expert(f'COPY "{temp}" ({column_list}) FROM STDIN WITH (FORMAT csv)', buffer)
+    cursor.copy_expert(f'COPY "{target}" ({column_list}) FROM STDIN WITH (FORMAT csv)', buffer)
+
+
+def _temp_copy(session, table, rows, columns) -> str:
+    temp = f"tmp_{table.name}_{next(_temp_names)}"
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    session.execute(text(
+        f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {column_list} FROM "{table.name}" WITH NO DATA'))
+    _copy_into(session, temp, rows, columns)
+    return temp
+
+
+def _copy_straight(session, table, rows, columns) -> int | None:
+    """COPY into the table itself; None (and nothing written) when a key already exists."""
+    from psycopg2.errors import UniqueViolation
+    savepoint = session.begin_nested()
+    try:
+        _copy_into(session, table.name, rows, columns)
+    except UniqueViolation:
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    return len(rows)
+
+
+def _update_known(session, table, rows, columns, key, update, dialect) -> int:
+    update = [c for c in update if c in columns]
+    if not update:
+        return 0
+    if dialect != "postgresql":
+        from sqlalchemy import bindparam
+        from sqlalchemy import update as sql_update
+        statement = sql_update(table).where(*(table.c[c] == bindparam(f"k_{c}") for c in key)) \
+            .values({c: bindparam(f"v_{c}") for c in update})
+        params = [{**{f"k_{c}": row[c] for c in key}, **{f"v_{c}": row[c] for c in update}} for row in rows]
+        return session.execute(statement, params).rowcount
+    temp = _temp_copy(session, table, rows, columns)
+    assignments = ", ".join(f'"{c}" = t."{c}"' for c in update)
+    match = " AND ".join(f'"{table.name}"."{c}" = t."{c}"' for c in key)
+    result = session.execute(text(f'UPDATE "{table.name}" SET {assignments} FROM "{temp}" AS t WHERE {match}'))
+    session.execute(text(f'DROP TABLE "{temp}"'))
+    return result.rowcount
+
+
+def _copy_merge(session, table, rows, columns, key, update) -> int:
+    temp = _temp_copy(session, table, rows, columns)
+    column_list = ", ".join(f'"{c}"' for c in columns)
     conflict = ", ".join(f'"{c}"' for c in key)
     action = ("DO UPDATE SET " + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update)) if update else "DO NOTHING"
     result = session.execute(text(
@@ -160,20 +215,15 @@ def _copy_merge(session, table, rows, columns, key, update) -> int:
 
 def _csv_rows(rows, columns):
     """Row tuples for COPY; dates and times formatted once per distinct value, since a batch
-    repeats the same few (the cycle's `now`, each race's off time)."""
+    repeats the same few (the cycle's `now`, each race's off time). Column by column, so the
+    per-row work stays in C (zip, map, dict lookups)."""
     getter = operator.itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
     temporal = [i for i, c in enumerate(columns) if isinstance(rows[0][c], (date, datetime))]
     if not temporal:
         return map(getter, rows)
-    formatted: dict = {None: None}
-
-    def values(row):
-        out = list(getter(row))
-        for i in temporal:
-            value = out[i]
-            text = formatted.get(value)
-            if text is None and value is not None:
-                text = formatted[value] = value.isoformat()
-            out[i] = text
-        return out
-    return map(values, rows)
+    table = list(zip(*map(getter, rows)))
+    for i in temporal:
+        formatted = {value: value.isoformat() for value in set(table[i]) if value is not None}
+        formatted[None] = None
+        table[i] = map(formatted.__getitem__, table[i])
+    return zip(*table)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .settings import get_settings, mask_url, reset_settings
+from .tasks import names
 
 log = logging.getLogger("darkhorses.run")
 STOP_TIMEOUT = 10.0
@@ -62,13 +63,14 @@ def run(duration: float | None = None) -> int:
     log.info("database %s migrated; broker %s", mask_url(settings.database_url), mask_url(settings.broker_url))
 
     from celery.beat import EmbeddedService
+
     from .celery_app import app
     app.loader.import_default_modules()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    worker = app.WorkController(pool_cls="threads", concurrency=4, queues=["live", "historical", "stats"],
+    worker = app.WorkController(pool_cls="threads", concurrency=4, queues=list(names.QUEUES),
                                 hostname=f"darkhorses-run-{os.getpid()}@localhost", without_gossip=True,
                                 without_mingle=True, without_heartbeat=True)
     Path("var").mkdir(exist_ok=True)
@@ -80,9 +82,9 @@ def run(duration: float | None = None) -> int:
     # So a newcomer sees every part within the first minute: yesterday's results, statistics.
     from .prices import uk_date
     yesterday = uk_date(datetime.now(timezone.utc)) - timedelta(days=1)
-    app.send_task("darkhorses.live.poll")
-    app.send_task("darkhorses.historical.collect_day", args=[yesterday.isoformat()])
-    app.send_task("darkhorses.stats.update", countdown=20)
+    app.send_task(names.LIVE_POLL)
+    app.send_task(names.HISTORICAL_COLLECT_DAY, args=[yesterday.isoformat()])
+    app.send_task(names.STATS_UPDATE, countdown=20)
     log.info("running: worker (threads) + beat%s; Ctrl-C to stop",
              f" for {duration:.0f}s" if duration else "")
 

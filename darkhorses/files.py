@@ -1,8 +1,10 @@
 """Atomic file writes: readers (the read API, a browser) see the old file or the new, never half."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from datetime import date, datetime, time
 from pathlib import Path
 
 
@@ -20,3 +22,17 @@ def write_text_atomic(path: Path, text: str) -> None:
         if os.path.exists(temp):
             os.unlink(temp)
         raise
+
+
+def _jsonable(value):
+    if isinstance(value, time):  # a UK clock time of an off: minutes are all it has
+        return value.strftime("%H:%M")
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    """The one JSON writer for files others read (statistics, task status): dates and times
+    as ISO text, clock times as HH:MM."""
+    write_text_atomic(path, json.dumps(payload, default=_jsonable, indent=1))

@@ -1,15 +1,19 @@
 """The statistics files the replaced service's readers serve as they are (legacy-contract.md):
 live_stats_latest.json, historical_stats_latest.json and all_stats_latest.json, with its
-sections and keys; ours are merged in beside them. Every figure is computed by the database.
+sections and keys; ours are merged in beside them. Table-wide figures come from the per-day
+rollups the statistics run keeps (darkhorses.rollups), so their cost does not grow with history.
 """
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 
+from . import rollups
 from .db import session_scope
+from .files import write_json_atomic
 from .models import Bookmaker, LiveRace, OddsHistorical, OddsLive
 
 RECENT_DATES = 7  # live records_per_date: the last week, as the old service did
@@ -20,133 +24,111 @@ def _iso(value):
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
-def _nulls(table, columns):
-    return [func.sum(case((table.c[c].is_(None), 1), else_=0)).label(f"null_{c}") for c in columns]
-
-
 def _percent(part: int, total: int) -> float:
     return round(100.0 * part / total, 2) if total else 0.0
 
 
-def _distinct(session, *columns, where=None) -> int:
-    query = select(*columns).distinct()
-    if where is not None:
-        query = query.where(where)
-    return session.execute(select(func.count()).select_from(query.subquery())).scalar()
+def _sum(days, key: str) -> Counter:
+    total: Counter = Counter()
+    for _, figures in days:
+        total.update(figures.get(key, {}))
+    return total
 
 
 def live_sections(session, now: datetime) -> dict:
-    p, r = OddsLive.__table__, LiveRace.__table__
-    # `fetched_at` as the view `ra_odds_live` presents it: the race's last check.
-    fetched = func.coalesce(r.c.fetched_at, p.c.fetched_at)
-    joined = p.outerjoin(r, r.c.race_id == p.c.race_id)
-    row = session.execute(select(
-        func.count().label("total"), func.min(p.c.race_date).label("first"), func.max(p.c.race_date).label("last"),
-        func.max(p.c.odds_timestamp).label("latest_odds"), func.max(fetched).label("latest_fetch"),
-        func.sum(case((fetched >= now - timedelta(hours=1), 1), else_=0)).label("hour"),
-        func.sum(case((fetched >= now - timedelta(hours=24), 1), else_=0)).label("day"),
-        *_nulls(p, ("race_id", "horse_id", "bookmaker_id", "race_date", "course", "horse_name", "odds_decimal",
-                    "odds_timestamp"))).select_from(joined)).mappings().one()
-    total = row["total"]
+    """The contract's sections of ra_odds_live from the per-day rollups (kept by the statistics
+    run just before), so their cost does not grow with the table."""
+    days, seen = rollups.days(session, "live"), rollups.seen_counts(session, "live")
+    total = sum(f["rows"] for _, f in days)
+    nulls, status = _sum(days, "nulls"), _sum(days, "status")
+    courses = rollups.merge_breakdown(days, "course")
+    hour, day, latest_check = _recent_by_check(session, now)
+    latest_fetch = max(filter(None, (_iso(latest_check), *(f.get("latest_fetch") for _, f in days))), default=None)
     return {
-        "basic_metrics": {"total_records": total, "earliest_race_date": _iso(row["first"]),
-                          "latest_race_date": _iso(row["last"]), "latest_odds_timestamp": _iso(row["latest_odds"]),
-                          "latest_fetch": _iso(row["latest_fetch"])},
-        "recent_activity": {"records_last_hour": row["hour"] or 0, "records_last_24h": row["day"] or 0},
-        "unique_entities": {"unique_races": _distinct(session, p.c.race_id),
-                            "unique_horses": _distinct(session, p.c.horse_id),
-                            "unique_courses": _distinct(session, p.c.course),
-                            "unique_bookmakers": _distinct(session, p.c.bookmaker_id)},
-        "bookmaker_coverage": _bookmaker_coverage(session, p),
-        "records_per_date": _live_per_date(session, p, now),
-        "course_distribution": _course_distribution(session, p),
-        "data_quality": {**{k: row[k] or 0 for k in row.keys() if k.startswith("null_")}, "total_records": total},
-        "market_status": [{"market_status": status, "record_count": count, "percentage": _percent(count, total)}
-                          for status, count in session.execute(
-                              select(p.c.market_status, func.count()).group_by(p.c.market_status)
-                              .order_by(func.count().desc()))],
+        "basic_metrics": {"total_records": total, "earliest_race_date": _iso(days[0][0]) if days else None,
+                          "latest_race_date": _iso(days[-1][0]) if days else None,
+                          "latest_odds_timestamp": max(filter(None, (f.get("latest_odds") for _, f in days)),
+                                                       default=None),
+                          "latest_fetch": latest_fetch},
+        "recent_activity": {"records_last_hour": hour, "records_last_24h": day},
+        "unique_entities": {"unique_races": sum(c["races"] for c in courses), "unique_horses": seen.get("horse", 0),
+                            "unique_courses": len(courses),
+                            "unique_bookmakers": len({b for _, f in days for b in f["bookmakers"]})},
+        "bookmaker_coverage": _bookmaker_coverage(session, days, seen),
+        "records_per_date": [{"race_date": _iso(d), "record_count": f["rows"],
+                              "unique_races": sum(c[2] for c in f["course"]), "unique_bookmakers": len(f["bookmakers"])}
+                             for d, f in reversed(days) if d >= (now - timedelta(days=RECENT_DATES)).date()],
+        "course_distribution": [{"course": c["course"], "record_count": c["rows"], "unique_races": c["races"],
+                                 "unique_bookmakers": seen.get(f"bookmaker@{c['course']}", 0)}
+                                for c in sorted(courses, key=lambda c: (-c["rows"], c["course"] or ""))[:20]],
+        "data_quality": {**{f"null_{c}": nulls.get(c, 0) for c in rollups.CONTRACT_LIVE_NULLS}, "total_records": total},
+        "market_status": [{"market_status": name, "record_count": count, "percentage": _percent(count, total)}
+                          for name, count in sorted(status.items(), key=lambda kv: -kv[1])],
     }
 
 
-def _bookmaker_coverage(session, p) -> list[dict]:
-    b = Bookmaker.__table__
-    # Group by (bookmaker, race) and (bookmaker, horse) first: hashing, not a sort per distinct.
-    per_race = select(p.c.bookmaker_id, func.count().label("n"), func.max(p.c.odds_timestamp).label("latest")) \
-        .group_by(p.c.bookmaker_id, p.c.race_id).subquery()
-    horses = dict(session.execute(select(p.c.bookmaker_id, func.count(p.c.horse_id.distinct()))
-                                  .group_by(p.c.bookmaker_id)).all())
-    names = {r.bookmaker_id: (r.bookmaker_name, r.bookmaker_type) for r in session.execute(select(b))}
+def _recent_by_check(session, now: datetime) -> tuple[int, int, datetime | None]:
+    """Rows whose race was checked in the last hour and day (the view's `fetched_at`), from
+    the races checked in the last day: an index probe per race, not a scan."""
+    p, r = OddsLive.__table__, LiveRace.__table__
+    hour, day = session.execute(select(
+        func.sum(case((r.c.fetched_at >= now - timedelta(hours=1), 1), else_=0)), func.count())
+        .select_from(r.join(p, p.c.race_id == r.c.race_id))
+        .where(r.c.fetched_at >= now - timedelta(hours=24))).one()
+    return hour or 0, day or 0, session.execute(select(func.max(r.c.fetched_at))).scalar()
+
+
+def _bookmaker_coverage(session, days, seen: dict) -> list[dict]:
+    names = {r.bookmaker_id: (r.bookmaker_name, r.bookmaker_type) for r in session.execute(select(Bookmaker.__table__))}
+    totals: dict = {}
+    for _, figures in days:
+        for bookmaker, (prices, races, _latest, odds, *_) in figures["bookmakers"].items():
+            entry = totals.setdefault(bookmaker, [0, 0, None])
+            entry[0] += prices
+            entry[1] += races
+            entry[2] = max(filter(None, (entry[2], odds)), default=None)
     return [{"bookmaker_id": bookmaker, "bookmaker_name": names.get(bookmaker, (bookmaker, None))[0],
-             "bookmaker_type": names.get(bookmaker, (None, None))[1], "odds_count": int(count),
-             "races_covered": races, "horses_covered": horses.get(bookmaker, 0), "latest_odds": _iso(latest)}
-            for bookmaker, count, races, latest in session.execute(
-                select(per_race.c.bookmaker_id, func.sum(per_race.c.n), func.count(), func.max(per_race.c.latest))
-                .group_by(per_race.c.bookmaker_id).order_by(func.sum(per_race.c.n).desc(), per_race.c.bookmaker_id))]
-
-
-def _live_per_date(session, p, now: datetime) -> list[dict]:
-    since = (now - timedelta(days=RECENT_DATES)).date()
-    recent = p.c.race_date >= since
-    rows = {d: {"race_date": _iso(d), "record_count": n, "unique_races": races, "unique_bookmakers": 0}
-            for d, n, races in session.execute(
-                select(p.c.race_date, func.count(), func.count(p.c.race_id.distinct())).where(recent)
-                .group_by(p.c.race_date))}
-    for d, books in session.execute(select(p.c.race_date, func.count(p.c.bookmaker_id.distinct()))
-                                    .where(recent).group_by(p.c.race_date)):
-        rows[d]["unique_bookmakers"] = books
-    return [rows[d] for d in sorted(rows, reverse=True)]
-
-
-def _course_distribution(session, p) -> list[dict]:
-    per = select(p.c.course, p.c.race_id, p.c.bookmaker_id, func.count().label("n")) \
-        .group_by(p.c.course, p.c.race_id, p.c.bookmaker_id).subquery()
-    races = select(per.c.course, per.c.race_id).distinct().subquery()
-    books = select(per.c.course, per.c.bookmaker_id).distinct().subquery()
-    counts = session.execute(select(per.c.course, func.sum(per.c.n)).group_by(per.c.course)
-                             .order_by(func.sum(per.c.n).desc(), per.c.course).limit(20)).all()
-    race_counts = dict(session.execute(select(races.c.course, func.count()).group_by(races.c.course)).all())
-    book_counts = dict(session.execute(select(books.c.course, func.count()).group_by(books.c.course)).all())
-    return [{"course": course, "record_count": int(n), "unique_races": race_counts.get(course, 0),
-             "unique_bookmakers": book_counts.get(course, 0)} for course, n in counts]
+             "bookmaker_type": names.get(bookmaker, (None, None))[1], "odds_count": count,
+             "races_covered": races, "horses_covered": seen.get(f"horse@{bookmaker}", 0), "latest_odds": latest}
+            for bookmaker, (count, races, latest) in sorted(totals.items(), key=lambda kv: (-kv[1][0], kv[0]))]
 
 
 def historical_sections(session, now: datetime) -> dict:
     h = OddsHistorical.__table__
-    since = {"hour": now - timedelta(hours=1), "day": now - timedelta(hours=24), "week": now - timedelta(days=7)}
-    row = session.execute(select(
-        func.count().label("total"), func.min(h.c.date_of_race).label("first"),
-        func.max(h.c.date_of_race).label("last"), func.max(h.c.updated_at).label("latest_update"),
-        *(func.sum(case((h.c.updated_at >= moment, 1), else_=0)).label(k) for k, moment in since.items()),
-        *(func.count(h.c[c]).label(f"has_{c}") for c in ("industry_sp", "pre_race_min", "pre_race_max",
-                                                          "forecasted_odds")),
-        *_nulls(h, ("date_of_race", "track", "horse_name", "industry_sp", "finishing_position", "jockey",
-                    "trainer", "country"))).select_from(h)).mappings().one()
-    total = row["total"]
-    first, last = (row["first"].date() if row["first"] else None), (row["last"].date() if row["last"] else None)
-    per_date = session.execute(select(h.c.date_of_race, func.count()).where(h.c.date_of_race.is_not(None))
-                               .group_by(h.c.date_of_race).order_by(h.c.date_of_race.desc())
-                               .limit(HISTORICAL_DATES)).all()
+    days, seen = rollups.days(session, "historical"), rollups.seen_counts(session, "historical")
+    total = sum(f["rows"] for _, f in days)
+    nulls, covered = _sum(days, "nulls"), _sum(days, "coverage")
+    first, last = (days[0][0], days[-1][0]) if days else (None, None)
+    # The updated_at index answers these from the recent rows alone.
+    recent = session.execute(select(*(func.sum(case((h.c.updated_at >= now - span, 1), else_=0)) for span in (
+        timedelta(hours=1), timedelta(hours=24), timedelta(days=7)))).where(
+        h.c.updated_at >= now - timedelta(days=7))).one()
+    countries, tracks = rollups.merge_breakdown(days, "country"), rollups.merge_breakdown(days, "track")
     return {
         "basic_metrics": {"total_records": total, "earliest_race_date": _iso(first), "latest_race_date": _iso(last),
                           "date_range_days": (last - first).days if first and last else 0,
-                          "latest_update": _iso(row["latest_update"])},
-        "recent_activity": {"records_last_hour": row["hour"] or 0, "records_last_24h": row["day"] or 0,
-                            "records_last_7d": row["week"] or 0},
+                          "latest_update": max(filter(None, (f.get("latest_update") for _, f in days)), default=None)},
+        "recent_activity": {"records_last_hour": recent[0] or 0, "records_last_24h": recent[1] or 0,
+                            "records_last_7d": recent[2] or 0},
         # Names, not ids: the old service's rows have no ids.
-        "unique_entities": {"unique_horses": _distinct(session, h.c.horse_name),
-                            "unique_tracks": _distinct(session, h.c.track),
-                            "unique_jockeys": _distinct(session, h.c.jockey),
-                            "unique_trainers": _distinct(session, h.c.trainer),
-                            "unique_countries": _distinct(session, h.c.country)},
-        "records_per_date": [{"race_date": _iso(d.date()), "record_count": n} for d, n in per_date],
-        "country_distribution": [
-            {"country": country, "record_count": n, "percentage": _percent(n, total)}
-            for country, n in session.execute(select(h.c.country, func.count()).group_by(h.c.country)
-                                              .order_by(func.count().desc(), h.c.country).limit(10))],
-        "track_distribution": [{"track": track, "record_count": n} for track, n in session.execute(
-            select(h.c.track, func.count()).group_by(h.c.track).order_by(func.count().desc(), h.c.track).limit(20))],
-        "data_quality": {**{k: row[k] or 0 for k in row.keys() if k.startswith("null_")}, "total_records": total},
-        "odds_coverage": {**{k: row[k] for k in row.keys() if k.startswith("has_")}, "total_records": total},
+        # As SELECT DISTINCT counts them: a NULL is one more value.
+        "unique_entities": {"unique_horses": seen.get("horse_name", 0) + (nulls.get("horse_name", 0) > 0),
+                            "unique_tracks": len(tracks),
+                            "unique_jockeys": seen.get("jockey_name", 0) + (nulls.get("jockey", 0) > 0),
+                            "unique_trainers": seen.get("trainer_name", 0) + (nulls.get("trainer", 0) > 0),
+                            "unique_countries": len(countries)},
+        "records_per_date": [{"race_date": _iso(d), "record_count": f["rows"]}
+                             for d, f in list(reversed(days))[:HISTORICAL_DATES]],
+        "country_distribution": [{"country": c["country"], "record_count": c["rows"],
+                                  "percentage": _percent(c["rows"], total)}
+                                 for c in sorted(countries, key=lambda c: (-c["rows"], c["country"] or ""))[:10]],
+        "track_distribution": [{"track": t["track"], "record_count": t["rows"]}
+                               for t in sorted(tracks, key=lambda t: (-t["rows"], t["track"] or ""))[:20]],
+        "data_quality": {**{f"null_{c}": nulls.get(c, 0) for c in rollups.CONTRACT_HISTORICAL_NULLS},
+                         "total_records": total},
+        "odds_coverage": {"has_industry_sp": covered.get("with_sp", 0), "has_pre_race_min": covered.get(
+            "with_pre_race_min", 0), "has_pre_race_max": covered.get("with_pre_race_max", 0),
+            "has_forecasted_odds": covered.get("with_forecasted_odds", 0), "total_records": total},
     }
 
 
@@ -160,7 +142,6 @@ def _merge(ours: dict, contract: dict) -> dict:
 
 def write_contract_files(directory: Path, stats: dict, now: datetime) -> None:
     """The three files the readers serve, each written atomically."""
-    from .stats import write_json_atomic
     with session_scope() as session:
         live, historical = live_sections(session, now), historical_sections(session, now)
     stamp = now.isoformat()

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Float, cast, select, update
 
+from . import cards as card_digests
 from .bookmakers import bookmaker_for
 from .db import session_scope, upsert
 from .logsafe import Tally, safe
@@ -38,6 +39,10 @@ COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country"
 UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
 _compared = operator.itemgetter(*COMPARED)
 _PRICE_AT = (COMPARED.index("odds_decimal"), COMPARED.index("odds_fractional"))
+# A quote's own fields: when only these differ, the row is rewritten with these alone.
+QUOTE = ("odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status")
+QUOTE_UPDATED = QUOTE + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
+_NOT_QUOTE_AT = tuple(i for i, c in enumerate(COMPARED) if c not in QUOTE)
 
 
 class MalformedRace(ValueError):
@@ -264,6 +269,8 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
         if own_client:
             client.close()
 
+    with session_scope() as session:
+        cards, digests, unchanged = card_digests.skip_unchanged(session, cards, now)
     open_races, off_races, abandoned = _sort_races(cards, now, summary)
     finished = [race.race_id for race in off_races]
 
@@ -271,8 +278,10 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
         # Kept in the run record only (darkhorses.ops.alerts reads it), not in logs or results.
         uncaptured = _uncaptured(session, off_races, now)
         summary.closed = _close_markets(session, finished, abandoned)
-        bookmakers = _write_open_races(session, open_races, now, summary)
-        upcoming = [r.off_dt for r in open_races]
+        bookmakers = _write_open_races(session, open_races, now, summary, digests)
+        card_digests.count_unchanged(session, unchanged, now, summary, bookmakers,
+                                     {i for race in open_races for i in race.unknown_bookmakers})
+        upcoming = [r.off_dt for r in open_races] + [off for _, off in unchanged]
         next_off = min(upcoming) if upcoming else None
         summary.next_off = next_off.isoformat() if next_off else None
         summary.errors = summary.skipped_races + summary.skipped_runners
@@ -349,21 +358,36 @@ def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
     return closed
 
 
-def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary) -> set[str]:
+def _stored_rows(session, race_ids: list[str]) -> dict:
+    """key -> (compared values, the bookmaker's `updated` stamp as stored)."""
+    live = OddsLive.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        # Straight from the driver (numeric read as float8): psycopg2 returns the types the
+        # rows compare with; SQLAlchemy's per-value result processing would cost more.
+        cursor = session.connection().connection.dbapi_connection.cursor()
+        selected = ", ".join("odds_decimal::float8" if c == "odds_decimal" else c
+                             for c in LIVE_KEY + COMPARED + ("odds_timestamp",))
+        cursor.execute(f"SELECT {selected} FROM {live.name} WHERE race_id = ANY(%s)", (race_ids,))
+        return {row[:3]: (row[3:-1], row[-1]) for row in cursor}
+    columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c]
+               for c in LIVE_KEY + COMPARED + ("odds_timestamp",)]
+    return {tuple(row[:3]): (tuple(row[3:-1]), row[-1]) for row in session.execute(
+        select(*columns).where(live.c.race_id.in_(race_ids)))}
+
+
+def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary,
+                      digests: dict[str, str] | None = None) -> set[str]:
     """Write the prices that changed; returns the ids of the bookmakers seen."""
     if not races:
         return set()
     race_ids = [r.race_id for r in races]
     live = OddsLive.__table__
-    # numeric(10,3) read as float8: psycopg2 then returns floats, no Decimal per row to convert.
-    columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c]
-               for c in LIVE_KEY + COMPARED + ("odds_timestamp",)]
-    # key -> (compared values, the bookmaker's `updated` stamp as stored)
-    stored = {tuple(row[:3]): (tuple(row[3:-1]), row[-1]) for row in session.execute(
-        select(*columns).where(live.c.race_id.in_(race_ids)))}
+    stored = _stored_rows(session, race_ids)
     _mark_non_runners(session, races, stored, now, summary)
 
-    changed_rows, history_rows, bookmakers = [], [], set()
+    # New rows are COPYed straight in; known keys are one UPDATE … FROM, of the quote's
+    # columns alone when nothing else about the row changed.
+    new_rows, whole_rows, quote_rows, history_rows, bookmakers = [], [], [], [], set()
     for race in races:
         summary.races += 1
         summary.runners += race.runners
@@ -379,7 +403,7 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
                 continue
             row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now,
                        odds_timestamp=row["odds_timestamp"] or now)
-            changed_rows.append(row)
+            _sort_change(row, before, new_rows, whole_rows, quote_rows)
             if before is None or any(before[0][i] != row[COMPARED[i]] for i in _PRICE_AT):
                 history_rows.append({
                     "race_id": row["race_id"], "horse_id": row["horse_id"],
@@ -392,21 +416,38 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
                 history_rows.extend({**h, "observed_at": now}
                                     for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
     summary.bookmakers = len(bookmakers)
-    summary.changed = len(changed_rows)
+    summary.changed = len(new_rows) + len(whole_rows) + len(quote_rows)
+    del stored
     _register_unknown_bookmakers(session, races, summary)
-    upsert(session, live, changed_rows, LIVE_KEY, UPDATED)
+    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True)
+    upsert(session, live, whole_rows, LIVE_KEY, UPDATED, known=True)
+    upsert(session, live, new_rows, LIVE_KEY, UPDATED, expect_new=True)
+    # A new price's changed_at is past the stored stamp (_changed_at): its key is new.
     summary.history = upsert(session, OddsHistory.__table__, history_rows,
-                             ("race_id", "horse_id", "bookmaker_id", "changed_at"))
+                             ("race_id", "horse_id", "bookmaker_id", "changed_at"), expect_new=True)
 
+    digests = digests or {}
     upsert(session, LiveRace.__table__, [
         {"race_id": r.race_id, "race_date": r.meta["race_date"], "off_dt": r.off_dt,
          "course": r.meta["course"], "race_name": r.meta["race_name"], "market_status": "OPEN",
-         "captures": 0, "first_seen_at": now, "fetched_at": now} for r in races],
-        ("race_id",), ("race_date", "off_dt", "course", "race_name"))
+         "captures": 0, "first_seen_at": now, "fetched_at": now, "card_digest": digests.get(r.race_id),
+         "card_counts": card_digests.race_counts(r)} for r in races],
+        ("race_id",), ("race_date", "off_dt", "course", "race_name", "card_digest", "card_counts"))
     races_table = LiveRace.__table__
     session.execute(update(races_table).where(races_table.c.race_id.in_(race_ids)).values(
         captures=races_table.c.captures + 1, fetched_at=now))
     return bookmakers
+
+
+def _sort_change(row: dict, before, new_rows: list, whole_rows: list, quote_rows: list) -> None:
+    if before is None:
+        new_rows.append(row)
+        return
+    values = before[0]
+    if all(values[i] == row[COMPARED[i]] for i in _NOT_QUOTE_AT):
+        quote_rows.append({c: row[c] for c in LIVE_KEY + QUOTE_UPDATED})
+    else:
+        whole_rows.append(row)
 
 
 def _changed_at(stamp: datetime | None, before, now: datetime) -> datetime:

@@ -32,11 +32,12 @@ def biggest_movers(session, day: date, limit: int = 10) -> list[dict]:
     """Steamers and drifters of a UK day: per runner, the mean first and mean last captured
     price across bookmakers, largest changes first."""
     h = OddsHistory.__table__
-    bounds = select(h.c.race_id, h.c.horse_id, h.c.bookmaker_id, func.min(h.c.changed_at).label("first_at"),
-                    func.max(h.c.changed_at).label("last_at")).group_by(h.c.race_id, h.c.horse_id,
-                                                                        h.c.bookmaker_id).subquery()
-    first, last = h.alias("first_price"), h.alias("last_price")
     day_races = select(OddsLive.race_id).where(OddsLive.race_date == day).distinct()
+    # Filtered before grouping: the day's races only, never a scan of the whole history.
+    bounds = select(h.c.race_id, h.c.horse_id, h.c.bookmaker_id, func.min(h.c.changed_at).label("first_at"),
+                    func.max(h.c.changed_at).label("last_at")).where(h.c.race_id.in_(day_races)) \
+        .group_by(h.c.race_id, h.c.horse_id, h.c.bookmaker_id).subquery()
+    first, last = h.alias("first_price"), h.alias("last_price")
     rows = session.execute(
         select(bounds.c.race_id, bounds.c.horse_id, func.avg(first.c.odds_decimal).label("first"),
                func.avg(last.c.odds_decimal).label("last"))
@@ -44,7 +45,8 @@ def biggest_movers(session, day: date, limit: int = 10) -> list[dict]:
                           first.c.bookmaker_id == bounds.c.bookmaker_id, first.c.changed_at == bounds.c.first_at))
         .join(last, and_(last.c.race_id == bounds.c.race_id, last.c.horse_id == bounds.c.horse_id,
                          last.c.bookmaker_id == bounds.c.bookmaker_id, last.c.changed_at == bounds.c.last_at))
-        .where(bounds.c.race_id.in_(day_races))
+        # Each side filtered too: a join alone would probe every month's partition per row.
+        .where(bounds.c.race_id.in_(day_races), first.c.race_id.in_(day_races), last.c.race_id.in_(day_races))
         .group_by(bounds.c.race_id, bounds.c.horse_id)).all()
     names = {(r.race_id, r.horse_id): (r.horse_name, r.course, r.race_time) for r in session.execute(
         select(OddsLive.race_id, OddsLive.horse_id, OddsLive.horse_name, OddsLive.course, OddsLive.race_time)

@@ -1,35 +1,32 @@
 """Statistics over the collected data, computed in SQL and written as JSON files.
 
 Every figure is an aggregate the database computes (PostgreSQL in production, SQLite in
-the embedded mode); Python only shapes the answers. Files are written atomically so the
-read API never sees half a file.
+the embedded mode); Python only shapes the answers. Table-wide figures are sums over the
+per-day rollups (darkhorses.rollups), so their cost does not grow with history. Files are
+written atomically so the read API never sees half a file.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
 from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import String, case, cast, func, literal, select, text, union_all
+from sqlalchemy import func, select, text
 
+from . import rollups
 from .db import session_scope
-from .files import write_text_atomic
+from .files import write_json_atomic
 from .legacy_stats import write_contract_files
 from .models import (LEDGER_DONE, CollectionLedger, LiveFetch, LiveRace, OddsHistorical, OddsHistory, OddsLive,
                      RunRecord, Withdrawal)
 from .prices import UK, day_start, uk_date
+from .rollups import HISTORICAL_NULL_COLUMNS, LIVE_NULL_COLUMNS
 from .report import write_report
 from .settings import get_settings
 
 SCHEMA_VERSION = 1
-LIVE_NULL_COLUMNS = ("odds_decimal", "odds_fractional", "off_dt", "course", "horse_name",
-                     "jockey", "trainer", "odds_timestamp")
-HISTORICAL_NULL_COLUMNS = ("match_timestamp", "track", "horse_name", "finishing_position", "industry_sp",
-                           "betfair_sp", "official_rating", "jockey", "trainer",
-                           "pre_race_min", "pre_race_max")
 
 
 def _iso(value):
@@ -44,119 +41,95 @@ def _year(session, column):
     return func.cast(func.extract("year", column), OddsLive.runners.type)
 
 
-def _null_counts(table, columns):
-    return [func.sum(case((table.c[c].is_(None), 1), else_=0)).label(f"null_{c}") for c in columns]
+def _sum(days_figures, key: str) -> Counter:
+    total: Counter = Counter()
+    for _, figures in days_figures:
+        total.update(figures[key])
+    return total
 
 
-# count(DISTINCT …) makes PostgreSQL sort every row; grouping first lets it hash instead,
-# which is what keeps the statistics over millions of rows within seconds.
-
-def _count_distinct(session, column) -> int:
-    """count(DISTINCT column): NULL is not a value."""
-    values = select(column).where(column.is_not(None)).distinct().subquery()
-    return session.execute(select(func.count()).select_from(values)).scalar()
+def _latest(days_figures, key: str):
+    return max((figures[key] for _, figures in days_figures if figures.get(key)), default=None)
 
 
-def _per_race_breakdowns(session, table, columns: dict[str, str]) -> tuple[int, dict[str, list]]:
-    """(distinct races, {label: [{label: value, rows, races}, …]}) for race-level columns,
-    from one pass that first folds the rows into races (every breakdown then reads races)."""
-    per_race = select(*(func.min(table.c[column]).label(column) for column in columns.values()),
-                      func.count().label("rows")).group_by(table.c.race_id).cte("per_race")
-    parts = [select(literal(label).label("dimension"), cast(per_race.c[column], String).label("value"),
-                    func.sum(per_race.c.rows).label("rows"), func.count().label("races"))
-             .group_by(per_race.c[column]) for label, column in columns.items()]
-    parts.append(select(literal("*").label("dimension"), literal(None, String).label("value"),
-                        func.sum(per_race.c.rows), func.count()))
-    breakdowns: dict[str, list] = {label: [] for label in columns}
-    races = 0
-    for dimension, value, rows, count in session.execute(union_all(*parts)):
-        if dimension == "*":
-            races = count
-        else:
-            breakdowns[dimension].append({dimension: value, "rows": int(rows), "races": count})
-    for entries in breakdowns.values():
-        entries.sort(key=lambda entry: (entry[next(iter(entry))] is None, entry[next(iter(entry))] or ""))
-    return races, breakdowns
+def _date_range(days_figures) -> dict:
+    return {"first": _iso(days_figures[0][0]) if days_figures else None,
+            "last": _iso(days_figures[-1][0]) if days_figures else None}
 
 
-def _by_bookmaker(session, t) -> list[dict]:
-    per_race = select(t.c.bookmaker_id, func.count().label("prices"), func.max(t.c.updated_at).label("latest")) \
-        .group_by(t.c.bookmaker_id, t.c.race_id).subquery()
-    # The (bookmaker_id, horse_id) index lets PostgreSQL read this without scanning the heap.
-    horses = dict(session.execute(select(t.c.bookmaker_id, func.count(t.c.horse_id.distinct()))
-                                  .group_by(t.c.bookmaker_id)).all())
-    return [{"bookmaker_id": bookmaker, "prices": int(prices), "races": races, "horses": horses.get(bookmaker, 0),
-             "latest": _iso(latest)}
-            for bookmaker, prices, races, latest in session.execute(
-                select(per_race.c.bookmaker_id, func.sum(per_race.c.prices), func.count(), func.max(per_race.c.latest))
-                .group_by(per_race.c.bookmaker_id).order_by(per_race.c.bookmaker_id))]
+def _by_date(days_figures, breakdown: str) -> list[dict]:
+    return [{"date": _iso(day), "rows": figures["rows"], "races": sum(e[2] for e in figures[breakdown])}
+            for day, figures in reversed(days_figures)]
+
+
+def _by_bookmaker(days_figures, seen: dict) -> list[dict]:
+    totals: dict = {}
+    for _, figures in days_figures:
+        for bookmaker, (prices, races, latest, odds, *_) in figures["bookmakers"].items():
+            entry = totals.setdefault(bookmaker, [0, 0, None, None])
+            entry[0] += prices
+            entry[1] += races
+            entry[2] = max(filter(None, (entry[2], latest)), default=None)
+            entry[3] = max(filter(None, (entry[3], odds)), default=None)
+    return [{"bookmaker_id": bookmaker, "prices": prices, "races": races,
+             "horses": seen.get(f"horse@{bookmaker}", 0), "latest": latest, "latest_odds": odds}
+            for bookmaker, (prices, races, latest, odds) in sorted(totals.items())]
 
 
 def live_statistics(session, now: datetime) -> dict:
-    t = OddsLive.__table__
-    row = session.execute(select(
-        func.count().label("total"), func.min(t.c.race_date).label("first_date"),
-        func.max(t.c.race_date).label("last_date"), func.max(t.c.odds_timestamp).label("latest_odds"),
-        func.max(t.c.fetched_at).label("latest_fetch"),
-        func.sum(case((t.c.updated_at >= now - timedelta(hours=1), 1), else_=0)).label("changed_last_hour"),
-        func.sum(case((t.c.updated_at >= now - timedelta(hours=24), 1), else_=0)).label("changed_last_24h"),
-        *_null_counts(t, LIVE_NULL_COLUMNS))).mappings().one()
+    rollups.refresh(session, "live", now)
+    days, seen = rollups.days(session, "live"), rollups.seen_counts(session, "live")
     latest_check = session.execute(select(func.max(LiveRace.fetched_at))).scalar()
-    races, breakdowns = _per_race_breakdowns(session, t, {"date": "race_date", "course": "course"})
-    by_bookmaker = _by_bookmaker(session, t)
+    changed_hour, changed_day = rollups.recent_live_changes(session, now)
+    nulls = _sum(days, "nulls")
+    by_course = rollups.merge_breakdown(days, "course")
+    by_bookmaker = _by_bookmaker(days, seen)
     return {
-        "total_rows": row["total"],
-        "date_range": {"first": _iso(row["first_date"]), "last": _iso(row["last_date"])},
-        "latest_odds_timestamp": _iso(row["latest_odds"]),
-        "latest_fetched_at": _iso(row["latest_fetch"]),
+        "total_rows": sum(f["rows"] for _, f in days),
+        "date_range": _date_range(days),
+        "latest_odds_timestamp": _latest(days, "latest_odds"),
+        "latest_fetched_at": _latest(days, "latest_fetch"),
         "latest_race_check": _iso(latest_check),
-        "recent_activity": {"changed_last_hour": row["changed_last_hour"] or 0,
-                            "changed_last_24h": row["changed_last_24h"] or 0},
-        "distinct": {"races": races, "horses": _count_distinct(session, t.c.horse_id),
-                     "courses": sum(1 for c in breakdowns["course"] if c["course"] is not None),
+        "recent_activity": {"changed_last_hour": changed_hour, "changed_last_24h": changed_day},
+        "distinct": {"races": sum(e["races"] for e in by_course), "horses": seen.get("horse", 0),
+                     "courses": sum(1 for c in by_course if c["course"] is not None),
                      "bookmakers": len(by_bookmaker)},
-        "null_counts": {c: row[f"null_{c}"] or 0 for c in LIVE_NULL_COLUMNS},
+        "null_counts": {c: nulls.get(c, 0) for c in LIVE_NULL_COLUMNS},
         "by_bookmaker": by_bookmaker,
-        "by_date": breakdowns["date"][::-1],
-        "by_course": breakdowns["course"],
-        "market_status": dict(session.execute(
-            select(t.c.market_status, func.count()).group_by(t.c.market_status)).all()),
+        "by_date": _by_date(days, "course"),
+        "by_course": by_course,
+        "market_status": dict(_sum(days, "status")),
     }
 
 
 def historical_statistics(session, now: datetime) -> dict:
     t = OddsHistorical.__table__
-    row = session.execute(select(
-        func.count().label("total"), func.min(t.c.date_of_race).label("first_date"),
-        func.max(t.c.date_of_race).label("last_date"), func.max(t.c.updated_at).label("latest_update"),
-        func.sum(case((t.c.updated_at >= now - timedelta(hours=24), 1), else_=0)).label("updated_last_24h"),
-        func.count(t.c.industry_sp).label("with_sp"), func.count(t.c.betfair_sp).label("with_bsp"),
-        func.count(t.c.pre_race_min).label("with_pre_race_min"),
-        func.count(t.c.pre_race_max).label("with_pre_race_max"),
-        *_null_counts(t, HISTORICAL_NULL_COLUMNS))).mappings().one()
-    total = row["total"]
-    races, breakdowns = _per_race_breakdowns(session, t, {"date": "date_of_race", "country": "country",
-                                                          "track": "track"})
-    for entry in breakdowns["date"]:  # midnight UTC of the UK date, as text: the date part
-        entry["date"] = entry["date"][:10] if entry["date"] else None
-    coverage = {k: {"rows": row[k], "percent": round(100.0 * row[k] / total, 2) if total else 0.0}
+    rollups.refresh(session, "historical", now)
+    days, seen = rollups.days(session, "historical"), rollups.seen_counts(session, "historical")
+    total = sum(f["rows"] for _, f in days)
+    # The updated_at index answers this from the last day's rows alone.
+    updated_last_24h = session.execute(select(func.count()).where(
+        t.c.updated_at >= now - timedelta(hours=24))).scalar()
+    covered = _sum(days, "coverage")
+    nulls = _sum(days, "nulls")
+    by_country, by_track = rollups.merge_breakdown(days, "country"), rollups.merge_breakdown(days, "track")
+    coverage = {k: {"rows": covered.get(k, 0),
+                    "percent": round(100.0 * covered.get(k, 0) / total, 2) if total else 0.0}
                 for k in ("with_sp", "with_bsp", "with_pre_race_min", "with_pre_race_max")}
     return {
         "total_rows": total,
-        "date_range": {"first": _iso(row["first_date"] and row["first_date"].date()),
-                       "last": _iso(row["last_date"] and row["last_date"].date())},
-        "latest_update": _iso(row["latest_update"]),
-        "recent_activity": {"updated_last_24h": row["updated_last_24h"] or 0},
-        "distinct": {"races": races, "horses": _count_distinct(session, t.c.horse_id),
-                     "tracks": sum(1 for e in breakdowns["track"] if e["track"] is not None),
-                     "jockeys": _count_distinct(session, t.c.jockey_id),
-                     "trainers": _count_distinct(session, t.c.trainer_id),
-                     "countries": sum(1 for e in breakdowns["country"] if e["country"] is not None)},
-        "null_counts": {c: row[f"null_{c}"] or 0 for c in HISTORICAL_NULL_COLUMNS},
+        "date_range": _date_range(days),
+        "latest_update": _latest(days, "latest_update"),
+        "recent_activity": {"updated_last_24h": updated_last_24h},
+        "distinct": {"races": sum(e["races"] for e in by_country), "horses": seen.get("horse", 0),
+                     "tracks": sum(1 for e in by_track if e["track"] is not None),
+                     "jockeys": seen.get("jockey", 0), "trainers": seen.get("trainer", 0),
+                     "countries": sum(1 for e in by_country if e["country"] is not None)},
+        "null_counts": {c: nulls.get(c, 0) for c in HISTORICAL_NULL_COLUMNS},
         "price_coverage": coverage,
-        "by_date": breakdowns["date"][::-1],
-        "by_country": breakdowns["country"],
-        "by_track": breakdowns["track"],
+        "by_date": _by_date(days, "country"),
+        "by_country": by_country,
+        "by_track": by_track,
     }
 
 
@@ -356,10 +329,6 @@ def collection_health(session, now: datetime) -> dict:
         "ledger_by_year": coverage,
         "overround_today": overround(session, today, withdrawn),
     }
-
-
-def write_json_atomic(path: Path, payload) -> None:
-    write_text_atomic(path, json.dumps(payload, default=_iso, indent=1))
 
 
 def compute_statistics(now: datetime | None = None) -> dict:

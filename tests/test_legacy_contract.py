@@ -14,6 +14,7 @@ from darkhorses.racing_api import RacingAPIClient
 from darkhorses.ratelimit import RateLimiter
 from darkhorses.settings import get_settings, reset_settings
 from darkhorses.simulator import Simulator, serve
+from darkhorses.tasks import names
 from tests.conftest import Clock
 from tests.legacy import CONTRACT, build_legacy, own_database
 
@@ -170,9 +171,9 @@ def _check_sections(part: dict, sections: dict, lists: dict) -> None:
 
 def write_files(tmp_path, now) -> None:
     from darkhorses.stats import update_statistics
-    from darkhorses.status import record_task_run
+    from darkhorses.task_status import record_task_run
     update_statistics(now, output_dir=str(tmp_path / "stats"))
-    for task in ("darkhorses.live.poll", "darkhorses.historical.collect_day", "darkhorses.stats.update"):
+    for task in (names.LIVE_POLL, names.HISTORICAL_COLLECT_DAY, names.STATS_UPDATE):
         record_task_run(task, "SUCCESS", 1.0)
 
 
@@ -246,7 +247,7 @@ def test_worker_and_beat_write_scheduler_status(database_url, redis_url, simulat
     client = Celery("test-client", broker=redis_url, backend=redis_url)
     with celery_worker(env, queues="stats", log_path=tmp_path / "worker.log"):
         wait_for(path.exists, timeout=60, message="the worker to write scheduler_status.json at start")
-        client.send_task("darkhorses.stats.update", queue="stats").get(timeout=120)
+        client.send_task(names.STATS_UPDATE, queue="stats").get(timeout=120)
         wait_for(lambda: read().get("statistics", {}).get("status") == "success", timeout=30,
                  message="the worker to record the statistics run")
     entry = read()["statistics"]

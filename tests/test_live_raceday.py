@@ -37,6 +37,7 @@ class RecordingClient:
         return self.client.racecards_pro(day, regions)
 
 
+@pytest.mark.slow  # a 25-minute walk of real cycles over HTTP: about two minutes
 def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeypatch):
     clock = Clock(datetime(2026, 11, 28, 12, 40, tzinfo=timezone.utc))
     sim = Simulator(seed=11, clock=clock, rate_limits={"racecards": 1000, "results": 1000, "odds": 1000})

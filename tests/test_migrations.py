@@ -8,13 +8,14 @@ from sqlalchemy import create_engine, inspect, text
 
 from darkhorses.migrations import downgrade, upgrade
 from darkhorses.models import Base
+from darkhorses.models.base import include_name
 from tests.support import REPO, service_env
 
 
 def _pending_diff(url):
     engine = create_engine(url)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name})
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     return diff

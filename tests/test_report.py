@@ -120,7 +120,9 @@ def test_every_section_with_the_fixture_numbers(database_url, tmp_path):
         assert f"id='{section}'" in html
     assert "Fixture Handicap" in html and ">40<" in html  # captures of r1
     assert re.search(r"<td>bet365</td><td class='n'>2</td>", html)  # two prices at bet365
-    assert "<td>2015</td>" in html and "<td class='n'>1</td>" in html
+    # 2015: one date, unavailable; columns complete, empty, unavailable, failed, pending, running
+    assert ("<tr><td>2015</td><td class='n'>0</td><td class='n'>0</td><td class='n'>1</td>"
+            "<td class='n'>0</td><td class='n'>0</td><td class='n'>0</td></tr>") in html
     # h1 steamed: mean first (3.0 + 3.5) / 2 = 3.25 -> mean last (2.25 + 2.75) / 2 = 2.5: -23.1%
     assert "Name h1" in html and "3.25" in html and "2.50" in html and "-23.1%" in html
     # h2 drifted: (6.0 + 5.5) / 2 = 5.75 -> (8.0 + 5.5) / 2 = 6.75: +17.4%

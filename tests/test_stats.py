@@ -6,9 +6,11 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from darkhorses.db import session_scope
 from darkhorses.historical import mark_ledger
+from darkhorses.files import write_json_atomic
 from darkhorses.models import LiveRace, OddsHistorical, OddsLive, RunRecord
 from darkhorses.prices import day_start
-from darkhorses.stats import compute_statistics, update_statistics, write_json_atomic
+from darkhorses.stats import compute_statistics, update_statistics
+from darkhorses.tasks import names
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc)
 TODAY, YESTERDAY = date(2026, 11, 28), date(2026, 11, 27)
@@ -150,16 +152,16 @@ def test_status_after_a_failing_task(database_url, monkeypatch):
     from darkhorses.celery_app import app
     from darkhorses.status import collect_status, render_status
     app.loader.import_default_modules()
-    outcome = app.tasks["darkhorses.historical.collect_day"].apply(args=["not-a-date"])
+    outcome = app.tasks[names.HISTORICAL_COLLECT_DAY].apply(args=["not-a-date"])
     assert outcome.failed()
     report = collect_status()
-    task = report["tasks"]["darkhorses.historical.collect_day"]
+    task = report["tasks"][names.HISTORICAL_COLLECT_DAY]
     assert task["state"] == "FAILURE" and "not-a-date" in task["last_error"] and task["failures"] == 1
     assert report["healthy"] is False
     text = render_status(report)
-    assert "NEEDS ATTENTION" in text and "darkhorses.historical.collect_day" in text and "FAILURE" in text
+    assert "NEEDS ATTENTION" in text and names.HISTORICAL_COLLECT_DAY in text and "FAILURE" in text
     mirrored = json.loads(open("logs/scheduler_status.json").read())
-    assert mirrored["tasks"]["darkhorses.historical.collect_day"]["state"] == "FAILURE"
+    assert mirrored["tasks"][names.HISTORICAL_COLLECT_DAY]["state"] == "FAILURE"
 
 
 def test_status_is_healthy_at_a_glance_after_live_cycles(database_url):
@@ -174,3 +176,26 @@ def test_status_is_healthy_at_a_glance_after_live_cycles(database_url):
     text = render_status(report)
     assert report["healthy"] is True and report["problems"] == []
     assert "HEALTHY" in text and "Live loop: running" in text and "ra_odds_live 1" in text
+
+
+def test_contract_sections_from_the_rollups(database_url):
+    from darkhorses.legacy_stats import historical_sections, live_sections
+    load_fixture()
+    compute_statistics(NOW)  # keeps the rollups the contract sections read
+    with session_scope() as session:
+        live, hist = live_sections(session, NOW), historical_sections(session, NOW)
+    assert live["basic_metrics"]["total_records"] == 7
+    assert live["unique_entities"] == {"unique_races": 2, "unique_horses": 5, "unique_courses": 2,
+                                       "unique_bookmakers": 2}
+    assert live["course_distribution"] == [
+        {"course": "Kempton", "record_count": 4, "unique_races": 1, "unique_bookmakers": 2},
+        {"course": "Ascot", "record_count": 3, "unique_races": 1, "unique_bookmakers": 1}]
+    assert [(b["bookmaker_id"], b["odds_count"], b["races_covered"], b["horses_covered"])
+            for b in live["bookmaker_coverage"]] == [("bet365", 5, 2, 5), ("coral", 2, 1, 2)]
+    assert live["market_status"] == [{"market_status": "CLOSED", "record_count": 4, "percentage": 57.14},
+                                     {"market_status": "OPEN", "record_count": 3, "percentage": 42.86}]
+    assert hist["basic_metrics"]["total_records"] == 4 and hist["basic_metrics"]["date_range_days"] == 17
+    assert hist["unique_entities"]["unique_tracks"] == 2 and hist["unique_entities"]["unique_countries"] == 2
+    assert hist["country_distribution"] == [{"country": "GB", "record_count": 2, "percentage": 50.0},
+                                            {"country": "IRE", "record_count": 2, "percentage": 50.0}]
+    assert hist["odds_coverage"]["has_industry_sp"] == 3 and hist["data_quality"]["null_industry_sp"] == 1

@@ -2,16 +2,30 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from enum import StrEnum
 
 from sqlalchemy import Boolean, Date, Float, Index, Integer, Numeric, String, Text, Time, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, UTCDateTime, utcnow
 
-# "legacy": the replaced service's rows cover the date (adopted); re-collected only on --refresh.
-LEDGER_STATUSES = ("pending", "running", "complete", "empty", "unavailable", "failed", "legacy")
+
+
+class LedgerStatus(StrEnum):
+    """Where historical collection stands for one UK date (ra_collection_ledger.status).
+    Written only through darkhorses/ledger.py."""
+    PENDING = "pending"          # a transient failure; a retry is scheduled
+    RUNNING = "running"
+    COMPLETE = "complete"
+    EMPTY = "empty"              # collected: no racing that day
+    UNAVAILABLE = "unavailable"  # outside the account's plan
+    FAILED = "failed"            # retries exhausted, or an error a retry cannot fix
+    LEGACY = "legacy"            # the replaced service's rows cover the date; re-collected only on --refresh
+
+
+LEDGER_STATUSES = tuple(LedgerStatus)
 # Statuses that mean "nothing more to fetch for this date".
-LEDGER_DONE = ("complete", "empty")
+LEDGER_DONE = (LedgerStatus.COMPLETE, LedgerStatus.EMPTY)
 
 
 # Returns, SP and pre-race prices as the readers see them: numeric(10,4), floats in Python.
@@ -26,6 +40,7 @@ class OddsHistorical(Base):
         UniqueConstraint("race_id", "horse_id"),
         Index("ix_ra_odds_historical_date_of_race_track", "date_of_race", "track"),
         Index("ix_ra_odds_historical_country", "country"),
+        Index("ix_ra_odds_historical_updated_at", "updated_at"),  # recent activity without a scan
     )
 
     racing_bet_data_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -82,7 +97,7 @@ class CollectionLedger(Base):
     __tablename__ = "ra_collection_ledger"
 
     race_date: Mapped[date] = mapped_column(Date, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=LedgerStatus.PENDING.value)
     races: Mapped[int] = mapped_column(Integer, default=0)
     runners: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

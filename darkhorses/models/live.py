@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import Boolean, Date, Float, Index, Integer, Numeric, String, Text, Time, UniqueConstraint, text
+from sqlalchemy import (JSON, Boolean, Date, Float, Index, Integer, Numeric, String, Text, Time, UniqueConstraint,
+                        text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, UTCDateTime, utcnow
@@ -119,6 +120,9 @@ class LiveRace(Base):
     captures: Mapped[int] = mapped_column(Integer, default=0)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The card as last written (a hash) and its parse counts: an identical card is not parsed again.
+    card_digest: Mapped[str | None] = mapped_column(String(32))
+    card_counts: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Withdrawal(Base):

@@ -1,9 +1,9 @@
 """What the service itself did: one row per live fetch, one per other run, one per task name."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Float, Index, Integer, Numeric, String, Text, text
+from sqlalchemy import JSON, Date, Float, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -60,6 +60,36 @@ class TaskStatus(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class StatsDay(Base):
+    """Per-day statistics of a table (`source` live | historical), kept as days settle so the
+    10-minute job reads days, not rows. Rebuilt for a day whenever it can have changed."""
+    __tablename__ = "ra_stats_days"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    race_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    figures: Mapped[dict] = mapped_column(JSON)
+
+
+class StatsSeen(Base):
+    """Every distinct value ever counted (horses, jockeys, a bookmaker's horses): distinct
+    counts over all days without reading all days. Rows are never deleted from the tables
+    counted, so 'ever seen' and 'present' agree."""
+    __tablename__ = "ra_stats_seen"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(48), primary_key=True)
+    value: Mapped[str] = mapped_column(String(160), primary_key=True)
+
+
+class StatsCount(Base):
+    """How many values of each dimension ra_stats_seen holds, kept as values are added, so
+    the statistics never count that table."""
+    __tablename__ = "ra_stats_counts"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(48), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 class Adoption(Base):
     """Present only on a database adopted from the replaced service: what adoption added
     (JSON), so that downgrading removes exactly that and leaves the old tables as they were."""

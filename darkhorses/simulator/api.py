@@ -80,7 +80,8 @@ class Simulator(Cards, Markets, Results, HttpSemantics):
                                 f"(one week ahead); {day} is outside that range.")
         wanted = self._regions(regions)
         races = [r for r in self.races_for(day) if wanted is None or r.region in wanted]
-        query = query if query is not None else ([["date", day.isoformat()]] + [["region_codes", r] for r in regions or ()]
+        query = query if query is not None else ([["date", day.isoformat()]]
+                                                 + [["region_codes", r] for r in regions or ()]
                                                  + [["limit", str(limit)], ["skip", str(skip)]])
         page = races[max(skip, 0):max(skip, 0) + limit]
         return {"racecards": [self._card(r) for r in page], "total": len(races), "limit": limit,
@@ -103,8 +104,10 @@ class Simulator(Cards, Markets, Results, HttpSemantics):
                                 f"your plan: it covers the last {self.results_history_days} days. The historical "
                                 "results add-on is required to query older results.")
         wanted = self._regions(regions)
-        ready = lambda off_ts, region, abandoned: (not abandoned and (wanted is None or region in wanted)
-                                                   and off_ts + RESULT_DELAY.total_seconds() <= now)
+
+        def ready(off_ts, region, abandoned):
+            return (not abandoned and (wanted is None or region in wanted)
+                    and off_ts + RESULT_DELAY.total_seconds() <= now)
         total, page, lo = 0, [], max(skip, 0)
         day = min(end, today)
         while day >= max(start, RESULTS_FROM):

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import bisect
 import math
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 
 from .model import Race, Runner
 from .reference import (
-    _DISTANCES, _FIRST, _FIXED, _FIXED_TEXT, _LAST, _SPONSORS, _TITLES, _TOWNS, _W1, _W2,
-    COURSES, CROP, RESULTS_FROM, UK, _as_date, _clock12, _distance, _key, _money, _rng,
+    _DISTANCES,
+    _FIRST,
+    _FIXED,
+    _FIXED_TEXT,
+    _LAST,
+    _SPONSORS,
+    _TITLES,
+    _TOWNS,
+    _W1,
+    _W2,
+    COURSES,
+    CROP,
+    RESULTS_FROM,
+    UK,
+    _as_date,
+    _clock12,
+    _distance,
+    _key,
+    _money,
+    _rng,
 )
 
 
@@ -25,7 +44,8 @@ class Cards:
                 self._days.move_to_end(day)
                 return self._days[day]
         rot = _key(self.seed, day, "horses") % CROP
-        races = sorted((self._race(day, rot, *slot) for slot in self._skeleton(day)), key=lambda r: (r.off_ts, r.course))
+        races = sorted((self._race(day, rot, *slot) for slot in self._skeleton(day)),
+                       key=lambda r: (r.off_ts, r.course))
         with self._lock:
             self._days[day] = races
             while len(self._days) > 48:
@@ -42,7 +62,7 @@ class Cards:
         sizes = [rng.randint(6, 8) for _ in courses]
         offs = self._layout(day, sizes)
         out = []
-        for m, (course, n) in enumerate(zip(courses, sizes)):
+        for m, (course, n) in enumerate(zip(courses, sizes, strict=True)):
             kind = course[3]
             if kind == "mixed":
                 kind = "jumps" if (day.month in (10, 11, 12, 1, 2, 3, 4)) == (rng.random() < .8) else "flat"
@@ -69,7 +89,7 @@ class Cards:
         anchor = self.anchor.astimezone(timezone.utc)
         if day != anchor.astimezone(UK).date():
             out = []
-            for n, gap in zip(sizes, gaps):
+            for n, gap in zip(sizes, gaps, strict=True):
                 start = 720 + 5 * rng.randint(0, (1230 - (n - 1) * gap - 720) // 5)
                 out.append([datetime.combine(day, dtime((start + j * gap) // 60, (start + j * gap) % 60), UK)
                             for j in range(n)])
@@ -85,7 +105,7 @@ class Cards:
         first = floor + minute * (1 + rng.randint(3, 5) if anchor > floor else rng.randint(3, 5))
         lead = (first - anchor) / minute
         out = []
-        for m, (n, gap) in enumerate(zip(sizes, gaps)):
+        for m, (n, gap) in enumerate(zip(sizes, gaps, strict=True)):
             gap = min(gap, max(3, (past + ahead) // n))
             if m == 0:
                 lo = max(0, math.ceil((n - 1) - (ahead - lead) / gap))
@@ -145,7 +165,8 @@ class Cards:
             "going_detailed": going + (" (Good to Soft in places)" if going == "Good" and rng.random() < .3 else ""),
             "rail_movements": "", "stalls": "" if jumps else rng.choice(("Inside", "Outside", "Centre")),
             "weather": "", "going": going, "surface": surface,
-            "jumps": f"{round(fur / 2)} hurdles" if rtype == "Hurdle" else f"{round(fur * .75)} fences" if rtype == "Chase" else "",
+            "jumps": (f"{round(fur / 2)} hurdles" if rtype == "Hurdle" else
+                      f"{round(fur * .75)} fences" if rtype == "Chase" else ""),
             "runners": None, "big_race": bool(pattern) and rng.random() < .3, "is_abandoned": self._abandoned(race_id),
             "tip": tip, "verdict": f"{tip.upper()} has strong claims and is taken to come out on top.",
             "betting_forecast": forecast, "race_status": "",
@@ -153,7 +174,8 @@ class Cards:
         if n < 5:
             ew = ("", "")
         else:
-            ew = ("2", "4") if n < 8 else ("4", "4") if handicap and n >= 16 else ("3", "4") if handicap and n >= 12 else ("3", "5")
+            ew = (("2", "4") if n < 8 else ("4", "4") if handicap and n >= 16
+                  else ("3", "4") if handicap and n >= 12 else ("3", "5"))
         return Race(race_id, day, region, cid, cname, off, rtype, name, card["is_abandoned"], runners,
                     card, ew, int(off.timestamp()), yards)
 
@@ -201,7 +223,8 @@ class Cards:
             "sex": sex, "sex_code": sex_code, "colour": horse["colour"], "region": horse["region"],
             "breeder": horse["breeder"], **horse["pedigree"],
             "trainer": tr["name"], "trainer_id": tr["id"], "trainer_location": tr["location"],
-            "trainer_14_days": {"runs": str(runs), "wins": str(wins), "percent": str(round(100 * wins / runs) if runs else 0)},
+            "trainer_14_days": {"runs": str(runs), "wins": str(wins),
+                                "percent": str(round(100 * wins / runs) if runs else 0)},
             "owner": ow["name"], "owner_id": ow["id"], "prev_trainers": [], "prev_owners": [],
             "comment": rng.choice(("Solid claims on form.", "Needs to improve.", "Interesting newcomer.",
                                    "Consistent sort.", "Well handicapped on old form.", "")),

@@ -5,14 +5,29 @@ from __future__ import annotations
 
 import bisect
 import math
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 
 from darkhorses.bookmakers import BOOKMAKERS
 
 from .model import Race, Runner
 from .reference import (
-    _EXCHANGE, _EXCHANGE_BOOK, _EXCHANGE_SERVED, _FIXED, _FIXED_SERVED, _MARGIN, _SALT,
-    _UNLISTED_LINE, CARD_HISTORY, HISTORY_FROM, TICK, UK, UNLISTED, _iso, _key, _mix,
+    _EXCHANGE,
+    _EXCHANGE_BOOK,
+    _EXCHANGE_SERVED,
+    _FIXED,
+    _FIXED_SERVED,
+    _MARGIN,
+    _SALT,
+    _UNLISTED_LINE,
+    CARD_HISTORY,
+    HISTORY_FROM,
+    TICK,
+    UK,
+    UNLISTED,
+    _iso,
+    _key,
+    _mix,
 )
 
 # A price once set never changes: memo by (hash of seed/race/horse/bookmaker, tick, off time).
@@ -52,7 +67,8 @@ class Markets:
         if len(_MEMO) > 300_000:
             _MEMO.clear()
         off = race.off_ts
-        return [_MEMO.get((h, c, off)) or _MEMO.setdefault((h, c, off), self._price(race, runner, j, h, c, i - x, c == k0))
+        return [_MEMO.get((h, c, off))
+                or _MEMO.setdefault((h, c, off), self._price(race, runner, j, h, c, i - x, c == k0))
                 for x, c in enumerate(ticks)]
 
     @staticmethod
@@ -97,7 +113,8 @@ class Markets:
     def _quotes(self, race, runner, history: int) -> list[dict]:
         t = min(self.now().timestamp(), race.off_ts - 1)   # frozen at the last pre-off price
         quotes = [q for j in range(len(BOOKMAKERS)) if (q := self._quote(race, runner, j, t, history))]
-        if _key(self.seed, race.race_id, "unlisted") % 3 == 0 and (q := self._quote(race, runner, _UNLISTED_LINE, t, 0)):
+        if (_key(self.seed, race.race_id, "unlisted") % 3 == 0
+                and (q := self._quote(race, runner, _UNLISTED_LINE, t, 0))):
             stamp = datetime.combine(race.date - timedelta(days=1), dtime(9), UK)
             quotes.append({**q, "bookmaker": UNLISTED, "updated": f"{stamp:%Y-%m-%d %H:%M:%S}", "history": []})
         return quotes
@@ -105,6 +122,7 @@ class Markets:
     # -------------------------------------------------------- served documents
     def _card(self, race: Race) -> dict:
         out = dict(race.card)
-        out["runners"] = [{**{k: v for k, v in r.card.items() if k[0] != "_"}, "odds": self._quotes(race, r, CARD_HISTORY)}
+        out["runners"] = [{**{k: v for k, v in r.card.items() if k[0] != "_"},
+                           "odds": self._quotes(race, r, CARD_HISTORY)}
                           for r in race.runners]
         return out

@@ -55,7 +55,7 @@ class Faults:
     rate429: float = 0.0        # probability of a spurious 429 with Retry-After: 1
 
     @classmethod
-    def parse(cls, text: str) -> "Faults":
+    def parse(cls, text: str) -> Faults:
         """'latency=0.2,error_rate=0.1' -> Faults; '' -> all off."""
         out, names = cls(), [f.name for f in fields(cls)]
         for item in filter(None, (s.strip() for s in (text or "").split(","))):

@@ -82,8 +82,10 @@ class HttpSemantics:
 
     def _route(self, path, params):
         parts, query = path.split("/")[2:], [[k, v] for k, v in params]
-        values = lambda name: [v for k, v in params if k == name]
         errors = []
+
+        def values(name):
+            return [v for k, v in params if k == name]
 
         def integer(name, default):
             raw = values(name)

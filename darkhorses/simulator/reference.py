@@ -147,9 +147,11 @@ _EXCHANGE = _exchange_ladder()
 # A fixed-odds firm's book is ~105-120%; exchanges sit close to 100%.
 # (Prices are rounded down the ladder, which adds a few percent to these.)
 _EXCHANGE_BOOK = [b.type == "exchange" for b in BOOKMAKERS]
-_MARGIN = [.985 if ex else .99 + .08 * (_key("margin", b.id) % 1000) / 1000 for b, ex in zip(BOOKMAKERS, _EXCHANGE_BOOK)]
+_MARGIN = [.985 if ex else .99 + .08 * (_key("margin", b.id) % 1000) / 1000
+           for b, ex in zip(BOOKMAKERS, _EXCHANGE_BOOK, strict=True)]
 _SALT = [_key("book", b.id) for b in BOOKMAKERS]
-_SP_BOOKS = [j for j, b in enumerate(BOOKMAKERS) if b.id in ("bet365", "williamhill", "paddypower", "skybet", "ladbrokes")]
+_SP_BOOKS = [j for j, b in enumerate(BOOKMAKERS)
+             if b.id in ("bet365", "williamhill", "paddypower", "skybet", "ladbrokes")]
 # A bookmaker outside darkhorses.bookmakers, on about a third of the races: a client must keep
 # its prices. It copies BetUK's line, never re-stamps `updated` and keeps no history.
 UNLISTED = "BetMGM"
@@ -167,7 +169,7 @@ def _exchange_frac(x: float) -> str:
 
 
 # Served text for every rung of both ladders, computed once.
-_FIXED_SERVED = [(_dec(x), t) for x, t in zip(_FIXED, _FIXED_TEXT)]
+_FIXED_SERVED = [(_dec(x), t) for x, t in zip(_FIXED, _FIXED_TEXT, strict=True)]
 _EXCHANGE_SERVED = [(_dec(x), _exchange_frac(x)) for x in _EXCHANGE]
 
 

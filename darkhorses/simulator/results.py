@@ -22,7 +22,9 @@ class Results:
         runners = [self._result_runner(rng, row, sp[row[0].horse_id], best, n_fav) for row in rows]
         yards = race.yards
         card, currency = race.card, "€" if race.region == "IRE" else "£"
-        money = lambda x: f"{currency}{x:.2f}"
+
+        def money(x):
+            return f"{currency}{x:.2f}"
         win_dec = _FIXED[sp[finishers[0].horse_id]] if finishers else 2.0
         return {
             "race_id": race.race_id, "date": card["date"], "region": race.region,
@@ -30,7 +32,8 @@ class Results:
             "off": card["off_time"], "off_dt": card["off_dt"], "race_name": race.race_name, "type": race.type,
             "class": card["race_class"], "pattern": card["pattern"], "rating_band": card["rating_band"],
             "age_band": card["age_band"], "sex_rest": "", "dist": card["distance"],
-            "dist_y": str(yards), "dist_m": str(round(yards * .9144)), "dist_f": card["distance_f"].replace(".0", "") + "f",
+            "dist_y": str(yards), "dist_m": str(round(yards * .9144)),
+            "dist_f": card["distance_f"].replace(".0", "") + "f",
             "going": card["going"], "surface": card["surface"], "jumps": card["jumps"], "runners": runners,
             "winning_time_detail": f"{int(win_time // 60)}m {win_time % 60:.2f}s",
             "comments": "", "non_runners": ", ".join(f"{r.horse} ({r.card['region']})" for r in race.runners
@@ -117,5 +120,6 @@ class Results:
             "sire": f"{c['sire']} ({c['sire_region']})", "sire_id": c["sire_id"],
             "dam": f"{c['dam']} ({c['dam_region']})", "dam_id": c["dam_id"],
             "damsire": f"{c['damsire']} ({c['damsire_region']})", "damsire_id": c["damsire_id"],
-            "comment": _COMMENTS.get(position) or rng.choice(_COMMENTS[min(int(position), 3) if position.isdigit() else 3]),
+            "comment": (_COMMENTS.get(position)
+                        or rng.choice(_COMMENTS[min(int(position), 3) if position.isdigit() else 3])),
             "silk_url": c["silk_url"]}

@@ -8,10 +8,11 @@ from celery.exceptions import Ignore
 from sqlalchemy.exc import OperationalError, InterfaceError
 
 from ..celery_app import app
-from .. import historical
+from .. import historical, ledger
 from ..prices import uk_date
 from ..racing_api import BadResponse, TemporarilyUnavailable
 from ..settings import get_settings
+from . import names
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ TRANSIENT = (TemporarilyUnavailable, BadResponse, OperationalError, InterfaceErr
 PROGRESS_EVERY = 5.0  # seconds between backfill progress reports
 
 
-@app.task(bind=True, name="darkhorses.historical.collect_day", max_retries=5)
+@app.task(bind=True, name=names.HISTORICAL_COLLECT_DAY, max_retries=5)
 def collect_day(self, day: str):
     race_date = date.fromisoformat(day)
     try:
@@ -34,23 +35,13 @@ def collect_day(self, day: str):
         log.warning("results for %s are not available under this plan: %s", day, exc)
         return {"date": day, "status": "unavailable", "error": str(exc)}
     except TRANSIENT as exc:
+        # collect_day recorded `failed`; a retry to come makes it `pending`.
         final = self.request.retries >= self.max_retries
-        _record_failure(race_date, exc, "failed" if final else "pending")
+        ledger.record_failure(race_date, exc, retrying=not final)
         if final:
             raise
         backoff = get_settings().historical_retry_seconds * 2 ** self.request.retries
         raise self.retry(exc=exc, countdown=min(600, backoff))
-    except Exception as exc:
-        _record_failure(race_date, exc, "failed")
-        raise
-
-
-def _record_failure(race_date: date, exc: Exception, status: str) -> None:
-    try:
-        historical.mark_ledger(race_date, status=status, last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                               finished_at=datetime.now(timezone.utc))
-    except Exception:  # the database may be the thing that failed; the task state still tells
-        log.exception("could not record the failure of %s in the ledger", race_date)
 
 
 def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
@@ -66,7 +57,7 @@ def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
     return len(dates)
 
 
-@app.task(name="darkhorses.historical.resume")
+@app.task(name=names.HISTORICAL_RESUME)
 def resume():
     """Nudge backfills that stalled (a killed worker's unacked message waits for Redis's
     visibility timeout) or lost their progress chain (a Redis restart): re-enqueue their
@@ -87,7 +78,7 @@ def resume():
     return {"resumed": nudged}
 
 
-@app.task(name="darkhorses.historical.daily")
+@app.task(name=names.HISTORICAL_DAILY)
 def daily():
     """Yesterday plus any missed day in the catch-up window, each as its own task."""
     dates = historical.daily_dates(uk_date(datetime.now(timezone.utc)), get_settings().historical_catchup_days)
@@ -96,7 +87,7 @@ def daily():
     return {"enqueued": [d.isoformat() for d in dates]}
 
 
-@app.task(bind=True, name="darkhorses.historical.backfill")
+@app.task(bind=True, name=names.HISTORICAL_BACKFILL)
 def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bool = False, refresh: bool = False):
     """Enqueue one collect_day per unsettled date, then report progress until all settle.
 

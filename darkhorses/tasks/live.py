@@ -10,11 +10,12 @@ from .. import live, loop
 from ..coordination import store_for
 from ..racing_api import CredentialsRejected
 from ..settings import get_settings
+from . import names
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="darkhorses.live.poll", ignore_result=True)
+@app.task(name=names.LIVE_POLL, ignore_result=True)
 def poll(loop_id: str | None = None, seq: int = 0):
     settings = get_settings()
     store = store_for(settings)
@@ -47,7 +48,7 @@ def poll(loop_id: str | None = None, seq: int = 0):
     return outcome
 
 
-@app.task(name="darkhorses.live.watchdog")
+@app.task(name=names.LIVE_WATCHDOG)
 def watchdog():
     """Start the live loop when nobody holds its lease (beat runs this every minute)."""
     if loop.is_alive(store_for(get_settings())):
@@ -61,5 +62,5 @@ def watchdog():
 def _start_loop_on_boot(sender=None, **_):
     queues = getattr(getattr(sender, "app", None), "amqp", None)
     consumed = queues.queues.consume_from if queues and queues.queues.consume_from else {}
-    if not consumed or "live" in consumed:
+    if not consumed or names.LIVE_QUEUE in consumed:
         poll.apply_async()

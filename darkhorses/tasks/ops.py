@@ -1,8 +1,9 @@
 """Operations: alerts to a webhook when something needs a person (queue `stats`)."""
-from ..celery_app import app
 from .. import alerts
+from ..celery_app import app
+from . import names
 
 
-@app.task(name="darkhorses.ops.alerts", ignore_result=True)
+@app.task(name=names.OPS_ALERTS, ignore_result=True)
 def check_alerts():
     return alerts.check_and_notify()

@@ -19,6 +19,7 @@ import requests
 from celery import Celery
 
 from darkhorses.historical import mark_ledger
+from darkhorses.tasks import names
 from tests.support import REPO, free_port, celery_worker, service_env, stop_process, wait_for
 
 AUTH = ("tester", "secret-pass")
@@ -66,6 +67,7 @@ def flower(env: dict, log_path, address: str | None = "127.0.0.1"):
             stop_process(process)
 
 
+@pytest.mark.slow  # a real worker and Flower process, tasks run through both
 def test_flower_lists_our_tasks_behind_basic_auth(database_url, redis_url, tmp_path):
     mark_ledger(date(2026, 1, 5), status="complete", races=3, runners=30)  # the backfill finds it settled
     env = _app_env(STATS_OUTPUT_DIR=tmp_path / "stats")
@@ -78,13 +80,13 @@ def test_flower_lists_our_tasks_behind_basic_auth(database_url, redis_url, tmp_p
 
         client = Celery("flower-test-client", broker=redis_url, backend=redis_url)
         sent = {
-            client.send_task("darkhorses.stats.update", queue="stats").id:
-                ("darkhorses.stats.update", None, "SUCCESS"),
-            client.send_task("darkhorses.historical.backfill", args=["2026-01-05", "2026-01-05"],
+            client.send_task(names.STATS_UPDATE, queue="stats").id:
+                (names.STATS_UPDATE, None, "SUCCESS"),
+            client.send_task(names.HISTORICAL_BACKFILL, args=["2026-01-05", "2026-01-05"],
                              queue="historical").id:
-                ("darkhorses.historical.backfill", "2026-01-05", "SUCCESS"),
-            client.send_task("darkhorses.historical.collect_day", args=["not-a-date"], queue="historical").id:
-                ("darkhorses.historical.collect_day", "not-a-date", "FAILURE"),
+                (names.HISTORICAL_BACKFILL, "2026-01-05", "SUCCESS"),
+            client.send_task(names.HISTORICAL_COLLECT_DAY, args=["not-a-date"], queue="historical").id:
+                (names.HISTORICAL_COLLECT_DAY, "not-a-date", "FAILURE"),
         }
 
         def all_final():

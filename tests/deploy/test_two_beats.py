@@ -5,8 +5,8 @@ import pytest
 from celery import Celery
 from sqlalchemy import create_engine, text
 
-from darkhorses.historical import map_results
 from darkhorses.prices import uk_date
+from darkhorses.tasks import names
 from tests.reliability.test_live_faults import assert_one_loop_at_a_time
 from tests.support import celery_beat, celery_worker, stop_process, wait_for
 from tests.tasks.test_live_loop import cycles, loop_env
@@ -23,7 +23,7 @@ def test_two_beats_duplicate_no_data_and_start_no_second_loop(database_url, redi
     try:
         with celery_worker(env, queues="live,historical", pool="threads", concurrency=3, log_path=log_path):
             # both beats fire the 01:00 job (sent by hand here, as each beat would)
-            daily = [client.send_task("darkhorses.historical.daily", queue="historical") for _ in beats]
+            daily = [client.send_task(names.HISTORICAL_DAILY, queue="historical") for _ in beats]
             for result in daily:
                 result.get(timeout=60)
             wait_for(lambda: sum(1 for n in (1, 2) if "live-watchdog" in (tmp_path / f"beat-{n}.log").read_text())
@@ -42,8 +42,9 @@ def test_two_beats_duplicate_no_data_and_start_no_second_loop(database_url, redi
             stop_process(beat)
     assert_one_loop_at_a_time(cycles(log_path))
     today = uk_date(datetime.now(timezone.utc))
-    expected = sum(len(map_results(simulator.results(d, d, ["gb", "ire"], 100, 0)["results"]).rows)
-                   for d in (today - timedelta(days=n) for n in (1, 2, 3)))
+    # one row per runner the API lists in a result (the simulator's answer, not the mapping under test)
+    expected = sum(len(race["runners"]) for d in (today - timedelta(days=n) for n in (1, 2, 3))
+                   for race in simulator.results(d, d, ["gb", "ire"], 100, 0)["results"])
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM ra_odds_historical")).scalar()
         distinct = conn.execute(text("SELECT count(DISTINCT (race_id, horse_id)) FROM ra_odds_historical")).scalar()

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from darkhorses import loop
 from darkhorses.simulator import Faults
+from darkhorses.tasks import names
 from tests.reliability.conftest import elapsed_since
 from tests.support import celery_beat, celery_worker, stop_process, wait_for
 from tests.tasks.test_live_loop import cycles, loop_env
@@ -116,7 +117,7 @@ def test_postgresql_unavailable_for_30_seconds(pg_database, database_url, redis_
                               log_path=tmp_path / "historical.log"):
             wait_for(lambda: len(ok_cycles_after(log_path, 0)) >= 2, timeout=60, message="polling")
             Celery("client", broker=redis_url, backend=redis_url).send_task(
-                "darkhorses.historical.backfill",
+                names.HISTORICAL_BACKFILL,
                 args=[FIRST.isoformat(), (FIRST + timedelta(days=DAYS - 1)).isoformat()], queue="historical")
             wait_for(lambda: 3 <= sum(s == "complete" for s in stored_rows(database_url)[1].values()),
                      timeout=60, interval=0.1, message="the backfill under way")
@@ -163,8 +164,8 @@ def test_rejected_credentials_slow_down_then_recover(database_url, redis_url, si
 
         def recorded_failure():
             with engine.connect() as conn:
-                return conn.execute(text("SELECT last_state, last_error FROM ra_task_status "
-                                         "WHERE task_name = 'darkhorses.live.poll'")).one_or_none()
+                return conn.execute(text("SELECT last_state, last_error FROM ra_task_status WHERE task_name = :name"),
+                                    {"name": names.LIVE_POLL}).one_or_none()
         state, error = wait_for(recorded_failure, timeout=30, message="the failure in ra_task_status")
         engine.dispose()
         assert state == "FAILURE" and "rejected the credentials" in error

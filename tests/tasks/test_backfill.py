@@ -3,6 +3,7 @@ import pytest
 from celery import Celery
 from sqlalchemy import create_engine, text
 
+from darkhorses.tasks import names
 from tests.support import celery_worker, service_env, wait_for
 
 pytestmark = pytest.mark.slow
@@ -14,7 +15,7 @@ def test_a_month_backfill_reports_progress_and_settles_every_date_once(database_
     client = Celery("test-client", broker=redis_url, backend=redis_url)
     states = []
     with celery_worker(env, queues="historical", pool="threads", concurrency=2, log_path=tmp_path / "worker.log"):
-        result = client.send_task("darkhorses.historical.backfill", args=["2026-10-01", "2026-10-31"],
+        result = client.send_task(names.HISTORICAL_BACKFILL, args=["2026-10-01", "2026-10-31"],
                                   queue="historical")
 
         def settled():
@@ -23,7 +24,7 @@ def test_a_month_backfill_reports_progress_and_settles_every_date_once(database_
         wait_for(settled, timeout=120, interval=0.5, message="the backfill to finish")
         final = result.get(timeout=10)
         # a second backfill of the same month finds nothing left to do
-        again = client.send_task("darkhorses.historical.backfill", args=["2026-10-01", "2026-10-31"],
+        again = client.send_task(names.HISTORICAL_BACKFILL, args=["2026-10-01", "2026-10-31"],
                                  queue="historical").get(timeout=60)
     assert (final["total"], final["done"], final["remaining"]) == (31, 31, 0)
     assert final["by_status"].get("complete", 0) + final["by_status"].get("empty", 0) == 31
@@ -67,13 +68,13 @@ def test_tasks_refuse_dates_not_over_yet_and_record_nothing(database_url, redis_
                       RACING_API_URL="http://127.0.0.1:9", RACING_API_USERNAME="u", RACING_API_PASSWORD="p")
     client = Celery("test-client", broker=redis_url, backend=redis_url)
     with celery_worker(env, queues="historical", log_path=tmp_path / "worker.log"):
-        day = client.send_task("darkhorses.historical.collect_day", args=[today.isoformat()], queue="historical")
+        day = client.send_task(names.HISTORICAL_COLLECT_DAY, args=[today.isoformat()], queue="historical")
         assert day.get(timeout=60)["status"] == "refused"
-        backfill = client.send_task("darkhorses.historical.backfill", queue="historical",
+        backfill = client.send_task(names.HISTORICAL_BACKFILL, queue="historical",
                                     args=[(today - timedelta(days=2)).isoformat(), (today + timedelta(days=1)).isoformat()])
         outcome = backfill.get(timeout=60)
         assert outcome["status"] == "refused" and "not over yet" in outcome["error"]
-        reversed_range = client.send_task("darkhorses.historical.backfill", args=["2026-02-05", "2026-02-01"],
+        reversed_range = client.send_task(names.HISTORICAL_BACKFILL, args=["2026-02-05", "2026-02-01"],
                                           queue="historical")
         assert reversed_range.get(timeout=60)["status"] == "refused"
     engine = create_engine(database_url)

@@ -6,6 +6,7 @@ from celery import Celery
 from sqlalchemy import create_engine, text
 
 from darkhorses.simulator import Faults
+from darkhorses.tasks import names
 from tests.support import celery_worker, service_env, wait_for
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,7 @@ def test_five_concurrent_kick_offs_make_one_loop(database_url, redis_url, simula
         # the worker kicks the loop off on boot; five more arrive at once
         api = client(redis_url)
         for _ in range(5):
-            api.send_task("darkhorses.live.poll", queue="live")
+            api.send_task(names.LIVE_POLL, queue="live")
         wait_for(lambda: len(cycles(log_path)) >= 5, timeout=60, message="five cycles")
     runs = cycles(log_path)
     assert len({loop_id for loop_id, _, _ in runs}) == 1, runs
@@ -65,7 +66,7 @@ def test_a_failing_cycle_keeps_the_loop_alive(database_url, redis_url, simulator
     engine = create_engine(database_url)
     with engine.connect() as conn:
         state, failures = conn.execute(text(
-            "SELECT last_state, failures FROM ra_task_status WHERE task_name = 'darkhorses.live.poll'")).one()
+            "SELECT last_state, failures FROM ra_task_status WHERE task_name = :name"), {"name": names.LIVE_POLL}).one()
         assert failures >= 3
     engine.dispose()
 

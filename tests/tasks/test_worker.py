@@ -10,10 +10,10 @@ from celery import Celery
 from darkhorses import loop
 from darkhorses.celery_app import app as darkhorses_app
 from darkhorses.historical import mark_ledger
+from darkhorses.tasks import names
 from tests.support import REPO, celery_worker, service_env
 
-TASK_NAMES = {"darkhorses.live.poll", "darkhorses.live.watchdog", "darkhorses.historical.daily",
-              "darkhorses.historical.collect_day", "darkhorses.historical.backfill", "darkhorses.stats.update"}
+TASK_NAMES = set(names.ALL)
 
 
 def worker_env(database_url, redis_url, **extra):
@@ -27,13 +27,23 @@ def client_app(redis_url):
                   config_source={"task_serializer": "json", "accept_content": ["json"]})
 
 
+def test_every_registered_task_and_every_scheduled_task_is_named_in_one_place():
+    darkhorses_app.loader.import_default_modules()
+    registered = {name for name in darkhorses_app.tasks if name.startswith("darkhorses.")}
+    assert registered == TASK_NAMES
+    scheduled = {entry["task"] for entry in darkhorses_app.conf.beat_schedule.values()}
+    assert scheduled == {"darkhorses.live.watchdog", "darkhorses.historical.daily", "darkhorses.historical.resume",
+                         "darkhorses.stats.update", "darkhorses.maintenance.partitions", "darkhorses.ops.alerts"}
+
+
 def test_routes_send_each_task_to_its_queue():
     router = darkhorses_app.amqp.router
     queues = {name: router.route({}, name)["queue"].name for name in TASK_NAMES}
     assert queues == {"darkhorses.live.poll": "live", "darkhorses.live.watchdog": "live",
-                      "darkhorses.historical.daily": "historical",
+                      "darkhorses.historical.daily": "historical", "darkhorses.historical.resume": "historical",
                       "darkhorses.historical.collect_day": "historical",
-                      "darkhorses.historical.backfill": "historical", "darkhorses.stats.update": "stats"}
+                      "darkhorses.historical.backfill": "historical", "darkhorses.stats.update": "stats",
+                      "darkhorses.maintenance.partitions": "stats", "darkhorses.ops.alerts": "stats"}
     conf = darkhorses_app.conf
     assert conf.accept_content == ["json"] and conf.task_serializer == "json"
     assert conf.task_acks_late and conf.worker_prefetch_multiplier == 1 and conf.enable_utc
@@ -48,10 +58,10 @@ def test_a_real_worker_runs_a_task_through_each_queue(database_url, redis_url, t
     client = client_app(redis_url)
     with celery_worker(worker_env(database_url, redis_url, STATS_OUTPUT_DIR=tmp_path / "stats"),
                        log_path=tmp_path / "worker.log"):
-        watchdog = client.send_task("darkhorses.live.watchdog", queue="live")
-        backfill = client.send_task("darkhorses.historical.backfill", args=["2026-01-05", "2026-01-05"],
+        watchdog = client.send_task(names.LIVE_WATCHDOG, queue="live")
+        backfill = client.send_task(names.HISTORICAL_BACKFILL, args=["2026-01-05", "2026-01-05"],
                                     queue="historical")
-        stats = client.send_task("darkhorses.stats.update", queue="stats")
+        stats = client.send_task(names.STATS_UPDATE, queue="stats")
         assert watchdog.get(timeout=60) == "alive"
         assert backfill.get(timeout=60)["done"] == 1
         assert stats.get(timeout=60)["live_rows"] == 0
