@@ -41,8 +41,9 @@ def detect_problems(now: datetime | None = None, include_loop: bool = True) -> d
                                             "minute if beat runs)")
         for task in session.execute(select(TaskStatus).where(TaskStatus.last_state == "FAILURE")).scalars():
             if (task.last_error or "").startswith("CredentialsRejected"):
-                problems["credentials-rejected"] = ("The Racing API rejected the credentials "
-                                                    f"(last seen by {task.task_name}); check RACING_API_USERNAME/PASSWORD")
+                problems["credentials-rejected"] = (
+                    f"The Racing API rejected the credentials (last seen by {task.task_name}); "
+                    "check RACING_API_USERNAME/PASSWORD")
         failed = session.execute(select(func.count(), func.min(CollectionLedger.race_date), func.max(
             CollectionLedger.race_date)).where(CollectionLedger.status == "failed")).one()
         if failed[0]:
@@ -72,7 +73,9 @@ def _loop_running(session, settings, now: datetime) -> bool:
 def _stats_stale(session, now: datetime) -> str | None:
     last = session.execute(select(func.max(RunRecord.started_at)).where(RunRecord.kind == "stats")).scalar()
     if last is not None:
-        return None if now - last <= STATS_STALE_AFTER else f"statistics are stale: last computed {last:%Y-%m-%d %H:%M}Z"
+        if now - last <= STATS_STALE_AFTER:
+            return None
+        return f"statistics are stale: last computed {last:%Y-%m-%d %H:%M}Z"
     # Never computed: only a problem once the service has been collecting for a while.
     firsts = [session.execute(select(func.min(LiveFetch.fetch_timestamp))).scalar(),
               session.execute(select(func.min(RunRecord.started_at))).scalar()]

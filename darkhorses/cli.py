@@ -85,6 +85,7 @@ def _one_line_error(exc: Exception, settings) -> tuple[str | None, int]:
     """The one line (and exit code) for an error an operator can act on; (None, 0) for a bug."""
     from kombu.exceptions import OperationalError as BrokerError
     from sqlalchemy.exc import DBAPIError, OperationalError
+
     from .historical import DateRefused
     from .logsafe import safe
     from .racing_api import RacingAPIError
@@ -233,6 +234,7 @@ def cmd_stats(args) -> int:
 def cmd_status(args) -> int:
     """Exit status for monitors: 0 healthy, 1 needs attention, 2 the database cannot be reached."""
     from sqlalchemy.exc import OperationalError
+
     from .status import collect_status, render_status, unreachable_report
     try:
         report = collect_status()

@@ -19,7 +19,7 @@ from .bookmakers import bookmaker_for
 from .db import session_scope, upsert
 from .logsafe import Tally, safe
 from .models import Bookmaker, LiveFetch, LiveRace, LiveSchedule, OddsHistory, OddsLive, Withdrawal
-from .prices import (parse_price, parse_timestamp, text, to_int, uk_date, uk_time)
+from .prices import parse_price, parse_timestamp, text, to_int, uk_date, uk_time
 from .racing_api import RacingAPIClient
 from .settings import get_settings
 

@@ -213,7 +213,8 @@ def settings_from_env(env=None) -> Settings:
     if alert_webhook_url:
         parts = urlsplit(alert_webhook_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SettingsError(f"ALERT_WEBHOOK_URL: expected http(s)://HOST/PATH, got {mask_webhook(alert_webhook_url)!r}")
+            raise SettingsError("ALERT_WEBHOOK_URL: expected http(s)://HOST/PATH, got "
+                                f"{mask_webhook(alert_webhook_url)!r}")
 
     return Settings(
         database_url=database_url,

@@ -70,7 +70,8 @@ def pooled_url(database_url, monkeypatch):
     dbname = database_url.rsplit("/", 1)[1]
     url = f"postgresql+psycopg2://postgres@127.0.0.1:{listen}/{dbname}"
     try:
-        wait_for(lambda: psycopg2.connect(host="127.0.0.1", port=listen, user="postgres", dbname=dbname).close() or True,
+        wait_for(lambda: psycopg2.connect(host="127.0.0.1", port=listen, user="postgres",
+                                          dbname=dbname).close() or True,
                  timeout=20, message="pgbouncer to accept connections")
         _open_every_server_connection(listen, dbname)
         monkeypatch.setenv("DATABASE_URL", url)
@@ -114,9 +115,10 @@ def test_the_pooler_really_switches_server_connections_between_transactions(pool
 
 
 def test_a_live_cycle_a_days_results_and_the_statistics_through_the_pooler(pooled_url, simulator, tmp_path):
+    from datetime import datetime, timezone
+
     from darkhorses import historical, live, stats
     from darkhorses.prices import uk_date
-    from datetime import datetime, timezone
     yesterday = uk_date(datetime.now(timezone.utc)) - timedelta(days=1)
     errors: list[BaseException] = []
 
@@ -156,6 +158,7 @@ def test_a_live_cycle_a_days_results_and_the_statistics_through_the_pooler(poole
 
 def test_migrations_run_through_the_pooler(pooled_url):
     import uuid
+
     from darkhorses.migrations import upgrade
     from tests.conftest import PG_ADMIN_URL
     name = f"darkhorses_test_pool_{uuid.uuid4().hex[:8]}"

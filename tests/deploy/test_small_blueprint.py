@@ -98,7 +98,7 @@ def cadence(database_url, since, until) -> tuple[list[float], list[float], list[
             {"since": since, "until": until}).all()
     engine.dispose()
     late, gaps, durations = [], [], []
-    for (start, duration, detail), (next_start, next_duration, _) in zip(runs, runs[1:]):
+    for (start, duration, detail), (next_start, next_duration, _) in zip(runs, runs[1:], strict=False):
         due = start + timedelta(seconds=duration + detail["next_poll_seconds"])
         late.append((next_start - due).total_seconds())
         gaps.append((next_start - start).total_seconds())
@@ -126,8 +126,9 @@ def settled_between(database_url, start, end) -> int:
 @pytest.mark.slow
 def test_live_cadence_holds_during_a_backfill_in_the_one_worker(blueprint, database_url, redis_url,
                                                                   simulator, tmp_path, capsys):
-    from celery import Celery
     from datetime import datetime, timezone
+
+    from celery import Celery
     env = service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
                       RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim",
                       LIVE_POLL_INTERVALS=f"*:{POLL_SECONDS:g}", STATS_OUTPUT_DIR=tmp_path / "stats")
