@@ -86,6 +86,7 @@ def _one_line_error(exc: Exception, settings) -> tuple[str | None, int]:
     """The one line (and exit code) for an error an operator can act on; (None, 0) for a bug."""
     from kombu.exceptions import OperationalError as BrokerError
     from sqlalchemy.exc import DBAPIError, OperationalError
+
     from .historical import DateRefused
     from .logsafe import safe
     from .racing_api import RacingAPIError
@@ -257,14 +258,23 @@ def cmd_stats(args) -> int:
 
 
 def cmd_status(args) -> int:
+    """Exit status for monitors: 0 healthy, 1 needs attention, 2 the database cannot be reached."""
+    from sqlalchemy.exc import OperationalError
+
     from .coordination import store_for
     from .db import session_scope
-    from .status import collect_status, render_status
+    from .status import collect_status, render_status, unreachable_report
     settings = get_settings()
-    with session_scope() as session:
-        report = collect_status(session, settings, store_for(settings) if settings.uses_redis else None)
+    try:
+        with session_scope() as session:
+            report = collect_status(session, settings, store_for(settings) if settings.uses_redis else None)
+    except OperationalError as exc:
+        if not args.json:
+            raise  # main() prints the one-line database error and returns 2
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        report = unreachable_report(mask_url(reason))
     print(json.dumps(report, default=str, indent=2) if args.json else render_status(report))
-    return 0
+    return report["exit_code"]
 
 
 def cmd_run(args) -> int:
