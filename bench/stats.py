@@ -280,7 +280,8 @@ def main() -> None:
             def section():
                 with session_scope() as session:
                     session.execute(text("SET LOCAL work_mem = '64MB'"))  # as compute_statistics does
-                    getattr(stats, name)(session, now)
+                    extra = (get_settings().live_lease_grace,) if name == "collection_health" else ()
+                    getattr(stats, name)(session, now, *extra)
             timer.active = True
             sections[name] = timed(section, repeats=2)
             timer.active = False

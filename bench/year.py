@@ -209,7 +209,8 @@ def stats_job(now: datetime, output_dir: str) -> tuple[float, float, float, dict
     parts = {}
     with session_scope() as session:
         for name, part in (("live", stats.live_statistics), ("historical", stats.historical_statistics),
-                           ("collection health", stats.collection_health)):
+                           ("collection health", lambda session, now: stats.collection_health(
+                               session, now, get_settings().live_lease_grace))):
             parts[name] = timed(lambda: part(session, now), 1)[0]
         parts["report movers"] = timed(lambda: report.biggest_movers(session, uk_date(now)), 1)[0]
         parts["contract files"] = timed(lambda: (legacy_stats.live_sections(session, now),
