@@ -7,7 +7,6 @@ prices stay as the closing snapshot and its market is marked CLOSED.
 from __future__ import annotations
 
 import logging
-import operator
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -36,16 +35,27 @@ COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country"
             "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places",
             "ew_denom", "market_status")
 UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
-_compared = operator.itemgetter(*COMPARED)
 _PRICE_AT = (COMPARED.index("odds_decimal"), COMPARED.index("odds_fractional"))
 # A quote's own fields: when only these differ, the row is rewritten with these alone.
 QUOTE = ("odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status")
 QUOTE_UPDATED = QUOTE + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
-_NOT_QUOTE_AT = tuple(i for i, c in enumerate(COMPARED) if c not in QUOTE)
+# Rows as tuples: a new or rewritten live row, a history row.
+WHOLE = LIVE_KEY + UPDATED + ("created_at",)
+HISTORY = ("race_id", "horse_id", "bookmaker_id", "odds_decimal", "odds_fractional", "changed_at", "observed_at")
+assert COMPARED[-len(QUOTE):] == QUOTE and _PRICE_AT[1] == _PRICE_AT[0] + 1
 
 
 class MalformedRace(ValueError):
     pass
+
+
+# A parsed price is a tuple (the runner's RUNNER tuple, then PRICE): a day's prices as
+# dicts held ~4x the memory, and the write path compares and COPYs tuples as they are.
+RACE = COMPARED[:12]
+RUNNER = ("horse_id",) + COMPARED[12:20]
+PRICE = ("bookmaker_id", "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional",
+         "ew_places", "ew_denom", "odds_timestamp")
+assert RACE[-1] == "runners" and RUNNER[-1] == "form" and COMPARED[20:22] == PRICE[1:3]
 
 
 @dataclass
@@ -54,7 +64,7 @@ class ParsedRace:
     off_dt: datetime
     abandoned: bool
     meta: dict
-    rows: list[dict] = field(default_factory=list)  # one per runner and bookmaker
+    prices: list[tuple] = field(default_factory=list)  # one per runner and bookmaker: (RUNNER tuple, *PRICE)
     # The API's own earlier prices per (horse, bookmaker), parsed only for prices new to us.
     raw_history: dict[tuple[str, str], list] = field(default_factory=dict)
     runners: int = 0
@@ -64,6 +74,12 @@ class ParsedRace:
     horses: set[str] = field(default_factory=set)        # every runner on the card, priced or not
     non_runners: set[str] = field(default_factory=set)   # runners every bookmaker shows as '-'
     unknown_bookmakers: dict[str, str] = field(default_factory=dict)  # id -> name as the API spells it
+
+    @property
+    def rows(self) -> list[dict]:
+        """The prices as ra_odds_live rows (for readers of one race; the write path uses `prices`)."""
+        return [{**self.meta, **dict(zip(RUNNER, price[0], strict=True)), **dict(zip(PRICE, price[1:], strict=True))}
+                for price in self.prices]
 
 
 @dataclass
@@ -122,9 +138,9 @@ def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
     runners = card.get("runners")
     if not isinstance(runners, list):
         raise MalformedRace(f"race {race_id}: runners is not a list")
-    by_horse: dict[str, list[dict]] = {}
+    by_horse: dict[str, list[tuple]] = {}
     for runner in runners:
-        start = len(race.rows)
+        start = len(race.prices)
         try:
             horse_id = _parse_runner(race, runner)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -139,10 +155,10 @@ def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
         if horse_id in by_horse:
             race.duplicate_runners += 1
             race.runners -= 1
-        by_horse[horse_id] = race.rows[start:]
+        by_horse[horse_id] = race.prices[start:]
     if race.duplicate_runners:
-        race.rows = [row for rows in by_horse.values() for row in rows]
-        kept = {(row["horse_id"], row["bookmaker_id"]) for row in race.rows}
+        race.prices = [price for prices in by_horse.values() for price in prices]
+        kept = {(price[0][0], price[1]) for price in race.prices}
         race.raw_history = {k: v for k, v in race.raw_history.items() if k in kept}
     return race
 
@@ -151,17 +167,17 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
     horse_id = text(runner["horse_id"], 32)
     if not horse_id:
         raise ValueError("no horse_id")
-    runner_meta = {
-        "horse_id": horse_id,
-        "horse_name": text(runner.get("horse"), 128) or horse_id,  # never null for the readers
-        "horse_number": to_int(runner.get("number")),
-        "draw": to_int(runner.get("draw")),
-        "jockey": text(runner.get("jockey"), 128),
-        "trainer": text(runner.get("trainer"), 128),
-        "age": to_int(runner.get("age")),
-        "weight": text(runner.get("lbs"), 8),
-        "form": text(runner.get("form"), 32),
-    }
+    runner_meta = (  # RUNNER's order
+        horse_id,
+        text(runner.get("horse"), 128) or horse_id,  # never null for the readers
+        to_int(runner.get("number")),
+        to_int(runner.get("draw")),
+        text(runner.get("jockey"), 128),
+        text(runner.get("trainer"), 128),
+        to_int(runner.get("age")),
+        text(runner.get("lbs"), 8),
+        text(runner.get("form"), 32),
+    )
     race.horses.add(horse_id)
     odds = runner.get("odds") or []
     if not isinstance(odds, list):
@@ -180,17 +196,11 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
         seen.add(bookmaker.id)
         if bookmaker.type == "unknown":
             race.unknown_bookmakers.setdefault(bookmaker.id, bookmaker.name)
-        race.rows.append({
-            **race.meta, **runner_meta,
-            "bookmaker_id": bookmaker.id,
-            "bookmaker_name": bookmaker.name,
-            "bookmaker_type": bookmaker.type,
-            "odds_decimal": round(price, 3),  # as numeric(10,3) stores it, so an unchanged price compares equal
-            "odds_fractional": text(quote.get("fractional"), 16),
-            "ew_places": text(quote.get("ew_places"), 8),
-            "ew_denom": text(quote.get("ew_denom"), 8),
-            "odds_timestamp": parse_timestamp(quote.get("updated")),
-        })
+        race.prices.append((  # (RUNNER, *PRICE)
+            runner_meta, bookmaker.id, bookmaker.name, bookmaker.type,
+            round(price, 3),  # as numeric(10,3) stores it, so an unchanged price compares equal
+            text(quote.get("fractional"), 16), text(quote.get("ew_places"), 8),
+            text(quote.get("ew_denom"), 8), parse_timestamp(quote.get("updated"))))
         if quote.get("history"):
             race.raw_history[(horse_id, bookmaker.id)] = quote["history"]
     return horse_id
@@ -375,38 +385,24 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
         summary.runners += race.runners
         summary.skipped_runners += race.skipped_runners
         summary.skipped_prices += race.skipped_prices
-        for row in race.rows:
-            row["market_status"] = "OPEN"
-            summary.prices += 1
-            bookmakers.add(row["bookmaker_id"])
-            key = (row["race_id"], row["horse_id"], row["bookmaker_id"])
-            before = stored.get(key)
-            if before is not None and before[0] == _compared(row):
-                continue
-            row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now,
-                       odds_timestamp=row["odds_timestamp"] or now)
-            _sort_change(row, before, new_rows, whole_rows, quote_rows)
-            if before is None or any(before[0][i] != row[COMPARED[i]] for i in _PRICE_AT):
-                history_rows.append({
-                    "race_id": row["race_id"], "horse_id": row["horse_id"],
-                    "bookmaker_id": row["bookmaker_id"], "odds_decimal": row["odds_decimal"],
-                    "odds_fractional": row["odds_fractional"],
-                    "changed_at": _changed_at(row["odds_timestamp"], before, now), "observed_at": now})
+        summary.prices += len(race.prices)
+        _sort_changes(race, stored, now, bookmakers, (new_rows, whole_rows, quote_rows, history_rows))
         # Earlier prices the API still reports: our own first sight of a price may be late.
         for (horse_id, bookmaker_id), history in race.raw_history.items():
             if (race.race_id, horse_id, bookmaker_id) not in stored:
-                history_rows.extend({**h, "observed_at": now}
+                history_rows.extend(tuple(h[c] for c in HISTORY[:-1]) + (now,)
                                     for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
     summary.bookmakers = len(bookmakers)
     summary.changed = len(new_rows) + len(whole_rows) + len(quote_rows)
     del stored
     _register_unknown_bookmakers(session, races, summary)
-    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True)
-    upsert(session, live, whole_rows, LIVE_KEY, UPDATED, known=True)
-    upsert(session, live, new_rows, LIVE_KEY, UPDATED, expect_new=True)
+    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True, columns=LIVE_KEY + QUOTE_UPDATED)
+    upsert(session, live, whole_rows, LIVE_KEY, UPDATED, known=True, columns=WHOLE)
+    upsert(session, live, new_rows, LIVE_KEY, UPDATED, expect_new=True, columns=WHOLE)
     # A new price's changed_at is past the stored stamp (_changed_at): its key is new.
     summary.history = upsert(session, OddsHistory.__table__, history_rows,
-                             ("race_id", "horse_id", "bookmaker_id", "changed_at"), expect_new=True)
+                             ("race_id", "horse_id", "bookmaker_id", "changed_at"), expect_new=True,
+                             columns=HISTORY)
 
     digests = digests or {}
     upsert(session, LiveRace.__table__, [
@@ -421,15 +417,27 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
     return bookmakers
 
 
-def _sort_change(row: dict, before, new_rows: list, whole_rows: list, quote_rows: list) -> None:
-    if before is None:
-        new_rows.append(row)
-        return
-    values = before[0]
-    if all(values[i] == row[COMPARED[i]] for i in _NOT_QUOTE_AT):
-        quote_rows.append({c: row[c] for c in LIVE_KEY + QUOTE_UPDATED})
-    else:
-        whole_rows.append(row)
+def _sort_changes(race: ParsedRace, stored: dict, now: datetime, bookmakers: set, out: tuple) -> None:
+    """Append the race's changed prices to (new, whole, quote, history) rows: new keys whole,
+    known keys whole or, when nothing but the quote changed, the quote's columns alone."""
+    new_rows, whole_rows, quote_rows, history_rows = out
+    race_id, race_values, quote_from = race.race_id, tuple(race.meta[c] for c in RACE), len(COMPARED) - len(QUOTE)
+    for runner, bookmaker_id, name, kind, decimal, fractional, ew_places, ew_denom, stamp in race.prices:
+        bookmakers.add(bookmaker_id)
+        key = (race_id, runner[0], bookmaker_id)
+        values = race_values + runner[1:] + (name, kind, decimal, fractional, ew_places, ew_denom, "OPEN")
+        before = stored.get(key)
+        if before is not None and before[0] == values:
+            continue
+        stamp = stamp or now
+        if before is None:
+            new_rows.append(key + values + (False, stamp, now, now, now))
+        elif before[0][:quote_from] == values[:quote_from]:
+            quote_rows.append(key + values[quote_from:] + (False, stamp, now, now))
+        else:
+            whole_rows.append(key + values + (False, stamp, now, now, now))
+        if before is None or before[0][_PRICE_AT[0]:_PRICE_AT[1] + 1] != (decimal, fractional):
+            history_rows.append(key + (decimal, fractional, _changed_at(stamp, before, now), now))
 
 
 def _changed_at(stamp: datetime | None, before, now: datetime) -> datetime:
