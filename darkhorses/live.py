@@ -35,14 +35,13 @@ COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country"
             "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places",
             "ew_denom", "market_status")
 UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
-_PRICE_AT = (COMPARED.index("odds_decimal"), COMPARED.index("odds_fractional"))
 # A quote's own fields: when only these differ, the row is rewritten with these alone.
 QUOTE = ("odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status")
 QUOTE_UPDATED = QUOTE + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
 # Rows as tuples: a new or rewritten live row, a history row.
 WHOLE = LIVE_KEY + UPDATED + ("created_at",)
 HISTORY = ("race_id", "horse_id", "bookmaker_id", "odds_decimal", "odds_fractional", "changed_at", "observed_at")
-assert COMPARED[-len(QUOTE):] == QUOTE and _PRICE_AT[1] == _PRICE_AT[0] + 1
+assert COMPARED[-len(QUOTE):] == QUOTE and QUOTE[:2] == ("odds_decimal", "odds_fractional")
 
 
 class MalformedRace(ValueError):
@@ -351,20 +350,48 @@ def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
 
 
 def _stored_rows(session, race_ids: list[str]) -> dict:
-    """key -> (compared values, the bookmaker's `updated` stamp as stored)."""
+    """key -> (QUOTE values, the bookmaker's `updated` stamp as stored, the RACE and RUNNER
+    values but horse_id, (bookmaker_name, bookmaker_type)).
+
+    On PostgreSQL each row brings its quote alone; the values that are the same for every row
+    of a runner (or a bookmaker) come once per runner (bookmaker), shared by its rows: a
+    third of the decoding and memory. Rows of a runner or bookmaker whose stored values
+    differ between rows (a row not rewritten when its card changed) are read whole."""
     live = OddsLive.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        # Straight from the driver (numeric read as float8): psycopg2 returns the types the
-        # rows compare with; SQLAlchemy's per-value result processing would cost more.
-        cursor = session.connection().connection.dbapi_connection.cursor()
-        selected = ", ".join("odds_decimal::float8" if c == "odds_decimal" else c
-                             for c in LIVE_KEY + COMPARED + ("odds_timestamp",))
-        cursor.execute(f"SELECT {selected} FROM {live.name} WHERE race_id = ANY(%s)", (race_ids,))
-        return {row[:3]: (row[3:-1], row[-1]) for row in cursor}
-    columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c]
-               for c in LIVE_KEY + COMPARED + ("odds_timestamp",)]
-    return {tuple(row[:3]): (tuple(row[3:-1]), row[-1]) for row in session.execute(
-        select(*columns).where(live.c.race_id.in_(race_ids)))}
+    rest = RACE + RUNNER[1:]
+    if session.get_bind().dialect.name != "postgresql":
+        columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c]
+                   for c in LIVE_KEY + QUOTE + ("odds_timestamp",) + rest + PRICE[1:3]]
+        return {tuple(row[:3]): (tuple(row[3:8]), row[8], tuple(row[9:-2]), tuple(row[-2:]))
+                for row in session.execute(select(*columns).where(live.c.race_id.in_(race_ids)))}
+    # Straight from the driver (numeric read as float8): psycopg2 returns the types the
+    # rows compare with; SQLAlchemy's per-value result processing would cost more.
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    where = f"FROM {live.name} WHERE race_id = ANY(%s)"
+    cursor.execute(f"SELECT DISTINCT race_id, horse_id, {', '.join(rest)} {where}", (race_ids,))
+    runners, mixed = {}, set()
+    for row in cursor:
+        if row[:2] in runners:
+            mixed.add(row[:2])
+        runners[row[:2]] = row[2:]
+    cursor.execute(f"SELECT DISTINCT bookmaker_id, bookmaker_name, bookmaker_type {where}", (race_ids,))
+    books, mixed_books = {}, set()
+    for row in cursor:
+        if row[0] in books:
+            mixed_books.add(row[0])
+        books[row[0]] = row[1:]
+    cursor.execute(f"SELECT race_id, horse_id, bookmaker_id, odds_decimal::float8, {', '.join(QUOTE[1:])}, "
+                   f"odds_timestamp {where}", (race_ids,))
+    stored = {row[:3]: (row[3:8], row[8], runners[row[:2]], books[row[2]]) for row in cursor}
+    if mixed or mixed_books:
+        cursor.execute(f"SELECT race_id, horse_id, bookmaker_id, {', '.join(rest + PRICE[1:3])} {where} "
+                       "AND (race_id = ANY(%s) OR bookmaker_id = ANY(%s))",
+                       (race_ids, sorted({race_id for race_id, _ in mixed}), sorted(mixed_books)))
+        for row in cursor:
+            if row[:2] in mixed or row[2] in mixed_books:
+                quote, stamp, _, _ = stored[row[:3]]
+                stored[row[:3]] = (quote, stamp, row[3:-2], row[-2:])
+    return stored
 
 
 def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary,
@@ -421,22 +448,25 @@ def _sort_changes(race: ParsedRace, stored: dict, now: datetime, bookmakers: set
     """Append the race's changed prices to (new, whole, quote, history) rows: new keys whole,
     known keys whole or, when nothing but the quote changed, the quote's columns alone."""
     new_rows, whole_rows, quote_rows, history_rows = out
-    race_id, race_values, quote_from = race.race_id, tuple(race.meta[c] for c in RACE), len(COMPARED) - len(QUOTE)
+    race_id, race_values = race.race_id, tuple(race.meta[c] for c in RACE)
+    last_runner = rest = None
     for runner, bookmaker_id, name, kind, decimal, fractional, ew_places, ew_denom, stamp in race.prices:
         bookmakers.add(bookmaker_id)
+        if runner is not last_runner:  # a runner's prices are consecutive and share its tuple
+            last_runner, rest = runner, race_values + runner[1:]
         key = (race_id, runner[0], bookmaker_id)
-        values = race_values + runner[1:] + (name, kind, decimal, fractional, ew_places, ew_denom, "OPEN")
+        quote = (decimal, fractional, ew_places, ew_denom, "OPEN")
         before = stored.get(key)
-        if before is not None and before[0] == values:
+        same_rest = before is not None and before[2] == rest and before[3] == (name, kind)
+        if same_rest and before[0] == quote:
             continue
         stamp = stamp or now
-        if before is None:
-            new_rows.append(key + values + (False, stamp, now, now, now))
-        elif before[0][:quote_from] == values[:quote_from]:
-            quote_rows.append(key + values[quote_from:] + (False, stamp, now, now))
+        if same_rest:
+            quote_rows.append(key + quote + (False, stamp, now, now))
         else:
-            whole_rows.append(key + values + (False, stamp, now, now, now))
-        if before is None or before[0][_PRICE_AT[0]:_PRICE_AT[1] + 1] != (decimal, fractional):
+            (whole_rows if before is not None else new_rows).append(
+                key + rest + (name, kind) + quote + (False, stamp, now, now, now))
+        if before is None or before[0][:2] != (decimal, fractional):
             history_rows.append(key + (decimal, fractional, _changed_at(stamp, before, now), now))
 
 
@@ -469,7 +499,7 @@ def _register_unknown_bookmakers(session, races: list[ParsedRace], summary: Cycl
             log.warning("bookmaker %r is not in our list: stored as %r (type unknown)", name, bookmaker_id)
 
 
-_STATUS_AT, _PRICE_DECIMAL_AT, _NAME_AT = (COMPARED.index(c) for c in ("market_status", "odds_decimal", "horse_name"))
+_STATUS_AT, _PRICE_DECIMAL_AT, _NAME_AT = QUOTE.index("market_status"), QUOTE.index("odds_decimal"), len(RACE)
 
 
 def _mark_non_runners(session, races: list[ParsedRace], stored: dict, now: datetime, summary: CycleSummary) -> None:
@@ -478,18 +508,18 @@ def _mark_non_runners(session, races: list[ParsedRace], stored: dict, now: datet
     by_id = {race.race_id: race for race in races}
     leaving: dict[tuple[str, str], list] = {}
     back = set()
-    for (race_id, horse_id, _), (values, _stamp) in stored.items():
+    for (race_id, horse_id, _), (values, _stamp, rest, _book) in stored.items():
         race = by_id[race_id]
         status = values[_STATUS_AT]
         if status == "OPEN":
             # A race with a malformed runner cannot tell us who is missing from it.
             if horse_id in race.non_runners or (horse_id not in race.horses and not race.skipped_runners):
-                leaving.setdefault((race_id, horse_id), []).append(values)
+                leaving.setdefault((race_id, horse_id), []).append((values, rest))
         elif status == "NON_RUNNER" and horse_id in race.horses and horse_id not in race.non_runners:
             back.add((race_id, horse_id))
     for (race_id, horse_id), rows in sorted(leaving.items()):
-        prices = [v[_PRICE_DECIMAL_AT] for v in rows if v[_PRICE_DECIMAL_AT]]
-        _withdraw(session, by_id[race_id], horse_id, rows[0][_NAME_AT], prices, now, summary)
+        prices = [v[_PRICE_DECIMAL_AT] for v, _ in rows if v[_PRICE_DECIMAL_AT]]
+        _withdraw(session, by_id[race_id], horse_id, rows[0][1][_NAME_AT], prices, now, summary)
     for race_id, horse_id in sorted(back):
         _reopen(session, by_id[race_id], horse_id, now, summary)
 
