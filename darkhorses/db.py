@@ -17,7 +17,7 @@ from datetime import date, datetime
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy import Table, bindparam, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,7 +84,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[str],
            update: Iterable[str] = (), *, known: bool = False, expect_new: bool = False,
-           columns: Sequence[str] | None = None) -> int:
+           columns: Sequence[str] | None = None, same: dict | None = None) -> int:
     """Insert `rows`; on a conflict on `key` overwrite the `update` columns, or keep the
     existing row when `update` is empty. All rows must have the same keys.
 
@@ -104,6 +104,8 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
 
     `columns`: the rows are tuples in this column order (a large batch of them costs a
     fraction of the memory of dicts, and goes to COPY as it is).
+    `same`: with `known`, values that are the same for every row, set by the UPDATE itself
+    instead of travelling with each row.
     """
     if not rows:
         return 0
@@ -118,7 +120,7 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
     columns = list(columns if columns is not None else rows[0].keys())
     update = [c for c in update if c not in key]
     if known:
-        return _update_known(session, table, rows, columns, key, update, dialect)
+        return _update_known(session, table, rows, columns, key, update, dialect, same or {})
     if dialect == "postgresql" and len(rows) >= COPY_THRESHOLD:
         if expect_new:
             written = _copy_straight(session, table, rows, columns)
@@ -189,21 +191,23 @@ def _copy_straight(session, table, rows, columns) -> int | None:
     return len(rows)
 
 
-def _update_known(session, table, rows, columns, key, update, dialect) -> int:
-    update = [c for c in update if c in columns]
-    if not update:
+def _update_known(session, table, rows, columns, key, update, dialect, same) -> int:
+    update = [c for c in update if c in columns and c not in same]
+    if not update and not same:
         return 0
     if dialect != "postgresql":
-        from sqlalchemy import bindparam
         from sqlalchemy import update as sql_update
         statement = sql_update(table).where(*(table.c[c] == bindparam(f"k_{c}") for c in key)) \
-            .values({c: bindparam(f"v_{c}") for c in update})
+            .values({**{c: bindparam(f"v_{c}") for c in update}, **same})
         params = [{**{f"k_{c}": row[c] for c in key}, **{f"v_{c}": row[c] for c in update}} for row in rows]
         return session.execute(statement, params).rowcount
     temp = _temp_copy(session, table, rows, columns)
-    assignments = ", ".join(f'"{c}" = t."{c}"' for c in update)
+    assignments = ", ".join([f'"{c}" = t."{c}"' for c in update] + [f'"{c}" = :same_{c}' for c in same])
     match = " AND ".join(f'"{table.name}"."{c}" = t."{c}"' for c in key)
-    result = session.execute(text(f'UPDATE "{table.name}" SET {assignments} FROM "{temp}" AS t WHERE {match}'))
+    statement = text(f'UPDATE "{table.name}" SET {assignments} FROM "{temp}" AS t WHERE {match}')
+    if same:
+        statement = statement.bindparams(*(bindparam(f"same_{c}", v, type_=table.c[c].type) for c, v in same.items()))
+    result = session.execute(statement)
     session.execute(text(f'DROP TABLE "{temp}"'))
     return result.rowcount
 

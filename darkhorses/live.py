@@ -38,6 +38,7 @@ UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
 # A quote's own fields: when only these differ, the row is rewritten with these alone.
 QUOTE = ("odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status")
 QUOTE_UPDATED = QUOTE + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
+QUOTE_STAMPED = QUOTE + ("odds_timestamp",)  # a quote row; the rest of QUOTE_UPDATED is the cycle's own
 # Rows as tuples: a new or rewritten live row, a history row.
 WHOLE = LIVE_KEY + UPDATED + ("created_at",)
 HISTORY = ("race_id", "horse_id", "bookmaker_id", "odds_decimal", "odds_fractional", "changed_at", "observed_at")
@@ -423,7 +424,8 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
     summary.changed = len(new_rows) + len(whole_rows) + len(quote_rows)
     del stored
     _register_unknown_bookmakers(session, races, summary)
-    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True, columns=LIVE_KEY + QUOTE_UPDATED)
+    same = {"in_play": False, "fetched_at": now, "updated_at": now}
+    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True, columns=LIVE_KEY + QUOTE_STAMPED, same=same)
     upsert(session, live, whole_rows, LIVE_KEY, UPDATED, known=True, columns=WHOLE)
     upsert(session, live, new_rows, LIVE_KEY, UPDATED, expect_new=True, columns=WHOLE)
     # A new price's changed_at is past the stored stamp (_changed_at): its key is new.
@@ -462,7 +464,7 @@ def _sort_changes(race: ParsedRace, stored: dict, now: datetime, bookmakers: set
             continue
         stamp = stamp or now
         if same_rest:
-            quote_rows.append(key + quote + (False, stamp, now, now))
+            quote_rows.append(key + quote + (stamp,))
         else:
             (whole_rows if before is not None else new_rows).append(
                 key + rest + (name, kind) + quote + (False, stamp, now, now, now))
