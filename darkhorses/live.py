@@ -6,6 +6,7 @@ prices stay as the closing snapshot and its market is marked CLOSED.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -189,21 +190,40 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
     seen = set()
     for quote in odds:
         bookmaker = bookmaker_for(quote.get("bookmaker")) if isinstance(quote, dict) else None
-        price = parse_price(quote.get("decimal"), quote.get("fractional")) if bookmaker else None
-        if price is None or bookmaker.id in seen:
+        values = _quote_values(*(quote.get(k) for k in _QUOTE_FIELDS)) if bookmaker else None
+        if values is None or bookmaker.id in seen:
             race.skipped_prices += 1
             continue
         seen.add(bookmaker.id)
         if bookmaker.type == "unknown":
             race.unknown_bookmakers.setdefault(bookmaker.id, bookmaker.name)
-        race.prices.append((  # (RUNNER, *PRICE)
-            runner_meta, bookmaker.id, bookmaker.name, bookmaker.type,
-            round(price, 3),  # as numeric(10,3) stores it, so an unchanged price compares equal
-            text(quote.get("fractional"), 16), text(quote.get("ew_places"), 8),
-            text(quote.get("ew_denom"), 8), parse_timestamp(quote.get("updated"))))
+        race.prices.append((runner_meta, bookmaker.id, bookmaker.name, bookmaker.type) + values)  # (RUNNER, *PRICE)
         if quote.get("history"):
             race.raw_history[(horse_id, bookmaker.id)] = quote["history"]
     return horse_id
+
+
+_QUOTE_FIELDS = ("decimal", "fractional", "ew_places", "ew_denom", "updated")
+
+
+def _quote_values(decimal, fractional, ew_places, ew_denom, updated) -> tuple | None:
+    """PRICE's quote values (odds_decimal on) from a quote's strings; None for no price.
+    A card repeats the same few odds and stamps, so strings are parsed once per process."""
+    try:
+        return _cached_quote_values(decimal, fractional, ew_places, ew_denom, updated)
+    except TypeError:  # a list or dict where a string belongs: unhashable, parsed uncached
+        return _parse_quote_values(decimal, fractional, ew_places, ew_denom, updated)
+
+
+def _parse_quote_values(decimal, fractional, ew_places, ew_denom, updated) -> tuple | None:
+    price = parse_price(decimal, fractional)
+    if price is None:
+        return None
+    return (round(price, 3),  # as numeric(10,3) stores it, so an unchanged price compares equal
+            text(fractional, 16), text(ew_places, 8), text(ew_denom, 8), parse_timestamp(updated))
+
+
+_cached_quote_values = functools.lru_cache(maxsize=16384, typed=True)(_parse_quote_values)
 
 
 def earlier_prices(race_id: str, horse_id: str, bookmaker_id: str, history) -> list[dict]:
