@@ -190,7 +190,8 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
     seen = set()
     for quote in odds:
         bookmaker = bookmaker_for(quote.get("bookmaker")) if isinstance(quote, dict) else None
-        values = _quote_values(*(quote.get(k) for k in _QUOTE_FIELDS)) if bookmaker else None
+        values = _quote_values(quote.get("decimal"), quote.get("fractional"), quote.get("ew_places"),
+                               quote.get("ew_denom"), quote.get("updated")) if bookmaker else None
         if values is None or bookmaker.id in seen:
             race.skipped_prices += 1
             continue
@@ -201,9 +202,6 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
         if quote.get("history"):
             race.raw_history[(horse_id, bookmaker.id)] = quote["history"]
     return horse_id
-
-
-_QUOTE_FIELDS = ("decimal", "fractional", "ew_places", "ew_denom", "updated")
 
 
 def _quote_values(decimal, fractional, ew_places, ew_denom, updated) -> tuple | None:
