@@ -78,7 +78,8 @@ class ParsedRace:
 
     @property
     def rows(self) -> list[dict]:
-        """The prices as ra_odds_live rows (for readers of one race; the write path uses `prices`)."""
+        """The prices as ra_odds_live rows, built afresh on each access (for readers of one race;
+        the write path uses `prices`)."""
         return [{**self.meta, **dict(zip(RUNNER, price[0], strict=True)), **dict(zip(PRICE, price[1:], strict=True))}
                 for price in self.prices]
 
