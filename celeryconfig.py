@@ -68,6 +68,11 @@ beat_schedule = {
         "schedule": _settings.historical_resume_seconds,
         "options": {"expires": max(1.0, _settings.historical_resume_seconds - 10)},
     },
+    "ops-alerts": {
+        "task": names.OPS_ALERTS,
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     # Next months' history partitions exist long before rows arrive; retention drops old ones.
     "maintenance-partitions": {
         "task": names.MAINTENANCE_PARTITIONS,

@@ -7,7 +7,7 @@ from celery import Celery, signals
 app = Celery("darkhorses")
 app.config_from_object("celeryconfig")
 app.conf.include = ["darkhorses.tasks.live", "darkhorses.tasks.historical", "darkhorses.tasks.stats",
-                    "darkhorses.tasks.maintenance"]
+                    "darkhorses.tasks.maintenance", "darkhorses.tasks.ops"]
 
 
 def _refuse_without_credentials(what: str) -> None:

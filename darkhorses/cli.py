@@ -85,6 +85,7 @@ def _one_line_error(exc: Exception, settings) -> tuple[str | None, int]:
     """The one line (and exit code) for an error an operator can act on; (None, 0) for a bug."""
     from kombu.exceptions import OperationalError as BrokerError
     from sqlalchemy.exc import DBAPIError, OperationalError
+
     from .historical import DateRefused
     from .logsafe import safe
     from .racing_api import RacingAPIError
@@ -231,10 +232,19 @@ def cmd_stats(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .status import collect_status, render_status
-    report = collect_status()
+    """Exit status for monitors: 0 healthy, 1 needs attention, 2 the database cannot be reached."""
+    from sqlalchemy.exc import OperationalError
+
+    from .status import collect_status, render_status, unreachable_report
+    try:
+        report = collect_status()
+    except OperationalError as exc:
+        if not args.json:
+            raise  # main() prints the one-line database error and returns 2
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        report = unreachable_report(mask_url(reason))
     print(json.dumps(report, default=str, indent=2) if args.json else render_status(report))
-    return 0
+    return report["exit_code"]
 
 
 def cmd_run(args) -> int:

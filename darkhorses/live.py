@@ -19,13 +19,14 @@ from .bookmakers import bookmaker_for
 from .db import session_scope, upsert
 from .logsafe import Tally, safe
 from .models import Bookmaker, LiveFetch, LiveRace, LiveSchedule, OddsHistory, OddsLive, Withdrawal
-from .prices import (parse_price, parse_timestamp, text, to_int, uk_date, uk_time)
+from .prices import parse_price, parse_timestamp, text, to_int, uk_date, uk_time
 from .racing_api import RacingAPIClient
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
 
 MAX_SLEEP = 900.0
+UNCAPTURED_LOOKBACK = timedelta(hours=1)
 # ra_live_schedule's row for tomorrow's cards, fetched on their own clock.
 TOMORROW = "tomorrow"
 LIVE_KEY = ("race_id", "horse_id", "bookmaker_id")
@@ -299,9 +300,12 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
 
     with session_scope() as session:
         cards, digests, unchanged = card_digests.skip_unchanged(session, cards, now)
-    open_races, finished, abandoned = _sort_races(cards, now, summary)
+    open_races, off_races, abandoned = _sort_races(cards, now, summary)
+    finished = [race.race_id for race in off_races]
 
     with session_scope() as session:
+        # Kept in the run record only (darkhorses.ops.alerts reads it), not in logs or results.
+        uncaptured = _uncaptured(session, off_races, now)
         summary.closed = _close_markets(session, finished, abandoned)
         bookmakers = _write_open_races(session, open_races, now, summary, digests)
         card_digests.count_unchanged(session, unchanged, now, summary, bookmakers,
@@ -319,13 +323,27 @@ def run_cycle(client: RacingAPIClient | None = None, now: datetime | None = None
             bookmakers_found=summary.bookmakers, total_odds_fetched=summary.prices,
             bookmaker_list=sorted(bookmakers), fetch_duration_ms=round(summary.duration_seconds * 1000, 1),
             errors_count=summary.errors, prices_changed=summary.changed, created_at=now,
-            detail={k: v for k, v in summary.as_dict().items() if k not in (
-                "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")}))
+            detail={**{k: v for k, v in summary.as_dict().items() if k not in (
+                "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")},
+                "uncaptured_off": uncaptured}))
     return summary
 
 
+def _uncaptured(session, off_races: list[ParsedRace], now: datetime) -> list[dict]:
+    """Races that went off in the last hour and that no cycle ever wrote (missing from the
+    cards or skipped as malformed before the off, or the loop was down): recorded per cycle so a
+    beat task can alert."""
+    recent = [r for r in off_races if r.off_dt >= now - UNCAPTURED_LOOKBACK]
+    if not recent:
+        return []
+    seen = set(session.execute(select(LiveRace.race_id).where(
+        LiveRace.race_id.in_([r.race_id for r in recent]))).scalars())
+    return [{"race_id": r.race_id, "off_dt": r.off_dt.isoformat(), "course": r.meta.get("course")}
+            for r in recent if r.race_id not in seen]
+
+
 def _sort_races(cards: list, now: datetime, summary: CycleSummary):
-    """(open races, ids of races that are off, ids of abandoned races); a race repeated on two
+    """(open races, races that are off, ids of abandoned races); a race repeated on two
     pages (the API paging while races are added) is taken once, its last card kept."""
     parsed: dict[str, ParsedRace] = {}
     bad_races, bad_runners = Tally(), Tally()
@@ -349,7 +367,7 @@ def _sort_races(cards: list, now: datetime, summary: CycleSummary):
         if race.abandoned:
             abandoned.append(race.race_id)
         elif race.off_dt <= now:
-            finished.append(race.race_id)
+            finished.append(race)
         else:
             open_races.append(race)
     return open_races, finished, abandoned

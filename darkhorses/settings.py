@@ -44,6 +44,14 @@ def mask_url(url: str | None) -> str:
     return f"{scheme}://{user}{':***' if colon else ''}@{rest[at + 1:]}"
 
 
+def mask_webhook(url: str | None) -> str:
+    """Scheme and host only: a webhook URL's path is its secret."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/***"
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -80,6 +88,8 @@ class Settings:
     scheduler_status_dir: str = "logs"
     log_level: str = "INFO"
     flower_basic_auth: str | None = field(default=None, repr=False)
+    # Slack/Discord webhook URLs carry their secret in the path: never printed whole.
+    alert_webhook_url: str | None = field(default=None, repr=False)
 
     @property
     def has_credentials(self) -> bool:
@@ -199,6 +209,13 @@ def settings_from_env(env=None) -> Settings:
     if flower_auth and not re.fullmatch(r"[^:,]+:[^,]+(,[^:,]+:[^,]+)*", flower_auth):
         raise SettingsError("FLOWER_BASIC_AUTH: expected 'user:password' (comma-separated for several)")
 
+    alert_webhook_url = _get(env, "ALERT_WEBHOOK_URL")
+    if alert_webhook_url:
+        parts = urlsplit(alert_webhook_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError("ALERT_WEBHOOK_URL: expected http(s)://HOST/PATH, got "
+                                f"{mask_webhook(alert_webhook_url)!r}")
+
     return Settings(
         database_url=database_url,
         broker_url=broker_url,
@@ -230,6 +247,7 @@ def settings_from_env(env=None) -> Settings:
         scheduler_status_dir=_get(env, "SCHEDULER_STATUS_DIR") or "logs",
         log_level=log_level,
         flower_basic_auth=flower_auth,
+        alert_webhook_url=alert_webhook_url,
     )
 
 

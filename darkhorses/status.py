@@ -62,9 +62,24 @@ def collect_status() -> dict:
         problems.append(f"{names.LIVE_POLL} last failed: {poll['last_error']}")
     if report["ledger"].get("failed"):
         problems.append(f"{report['ledger']['failed']} dates failed historical collection")
+    # What the alerts watch beyond the above, so a monitor reading the exit status sees it too.
+    from .alerts import detect_problems
+    problems += [text for key, text in detect_problems(now, include_loop=False).items()
+                 if key.startswith(("credentials-", "stats-", "race-"))]
     report["healthy"] = not problems
     report["problems"] = problems
+    report["verdict"], report["exit_code"] = VERDICTS[0 if not problems else 1]
     return report
+
+
+# (verdict, exit status) for monitors: cron, health checks and uptime services read the status.
+VERDICTS = {0: ("healthy", 0), 1: ("needs attention", 1), 2: ("database unreachable", 2)}
+
+
+def unreachable_report(reason: str) -> dict:
+    verdict, code = VERDICTS[2]
+    return {"generated_at": datetime.now(timezone.utc).isoformat(), "healthy": False, "verdict": verdict,
+            "exit_code": code, "problems": [f"cannot reach the database: {reason}"]}
 
 
 def _when(value) -> str:

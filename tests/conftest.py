@@ -34,7 +34,7 @@ def _isolated_settings(monkeypatch, tmp_path):
     """Each test starts from known settings, never from a developer's .env or shell."""
     for name in list(os.environ):
         if name.startswith(("RACING_API_", "CELERY_", "LIVE_", "HISTORICAL_")) or name in (
-                "DATABASE_URL", "STATS_OUTPUT_DIR", "FLOWER_BASIC_AUTH"):
+                "DATABASE_URL", "STATS_OUTPUT_DIR", "FLOWER_BASIC_AUTH", "ALERT_WEBHOOK_URL"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STATS_OUTPUT_DIR", str(tmp_path / "stats"))
     monkeypatch.chdir(tmp_path)

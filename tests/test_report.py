@@ -133,10 +133,10 @@ def test_every_section_with_the_fixture_numbers(database_url, tmp_path):
 
 
 def _chromium():
-    """Debian's chromium; installed by the CI script, never from a test."""
+    """Debian's chromium; installed by the CI script (.ci/run), never from a test."""
     path = shutil.which("chromium")
     if path is None:
-        message = "Debian's chromium is not installed (apt-get install chromium)"
+        message = "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -190,7 +190,8 @@ def test_no_secret_reaches_a_log_line_or_a_task_argument(database_url, redis_url
     for command in (["status"], ["live-once"], ["migrate"]):
         result = subprocess.run([sys.executable, "-m", "darkhorses", *command], cwd=tmp_path, env=env,
                                 capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, result.stderr
+        # status exits 1 if the loop's lease lapsed after the worker stopped; both are answers
+        assert result.returncode in ((0, 1) if command == ["status"] else (0,)), result.stderr
         for secret in (api_password, db_password):
             assert secret not in result.stdout + result.stderr
     status_file = tmp_path / "logs" / "scheduler_status.json"

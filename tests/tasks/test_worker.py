@@ -33,7 +33,7 @@ def test_every_registered_task_and_every_scheduled_task_is_named_in_one_place():
     assert registered == TASK_NAMES
     scheduled = {entry["task"] for entry in darkhorses_app.conf.beat_schedule.values()}
     assert scheduled == {"darkhorses.live.watchdog", "darkhorses.historical.daily", "darkhorses.historical.resume",
-                         "darkhorses.stats.update", "darkhorses.maintenance.partitions"}
+                         "darkhorses.stats.update", "darkhorses.maintenance.partitions", "darkhorses.ops.alerts"}
 
 
 def test_routes_send_each_task_to_its_queue():
@@ -43,7 +43,7 @@ def test_routes_send_each_task_to_its_queue():
                       "darkhorses.historical.daily": "historical", "darkhorses.historical.resume": "historical",
                       "darkhorses.historical.collect_day": "historical",
                       "darkhorses.historical.backfill": "historical", "darkhorses.stats.update": "stats",
-                      "darkhorses.maintenance.partitions": "stats"}
+                      "darkhorses.maintenance.partitions": "stats", "darkhorses.ops.alerts": "stats"}
     conf = darkhorses_app.conf
     assert conf.accept_content == ["json"] and conf.task_serializer == "json"
     assert conf.task_acks_late and conf.worker_prefetch_multiplier == 1 and conf.enable_utc
