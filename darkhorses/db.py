@@ -13,9 +13,9 @@ import logging
 import operator
 import os
 import threading
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from datetime import date, datetime
 
 from sqlalchemy import Table, bindparam, create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -234,9 +234,9 @@ def _csv_rows(rows, columns):
     temporal = [i for i, value in enumerate(rows[0]) if isinstance(value, (date, datetime))]
     if not temporal:
         return rows
-    table = list(zip(*rows))
+    table = list(zip(*rows, strict=True))
     for i in temporal:
         formatted = {value: value.isoformat() for value in set(table[i]) if value is not None}
         formatted[None] = None
         table[i] = map(formatted.__getitem__, table[i])
-    return zip(*table)
+    return zip(*table, strict=True)
