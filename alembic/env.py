@@ -1,9 +1,9 @@
 """Alembic environment: the URL from DARKHORSES settings unless the caller passed one."""
 from logging.config import fileConfig
 
-from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from alembic import context
 from darkhorses.models import Base
 from darkhorses.models.base import UTCDateTime, include_name
 from darkhorses.settings import get_settings

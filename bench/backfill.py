@@ -152,13 +152,13 @@ def main() -> None:
                 client = Celery("bench", broker=REDIS_URL, backend=REDIS_URL)
                 engine = get_engine()
                 rows_before = 0
-                for (first, last), days in zip(ranges, runs):
+                for (first, last), days in zip(ranges, runs, strict=True):
                     log_from = len(sim.request_log)
                     started_wall, started = time.time(), time.monotonic()
                     result = client.send_task(names.HISTORICAL_BACKFILL,
                                               args=[first.isoformat(), last.isoformat()], queue="historical")
-                    wait_for(lambda: result.state in ("SUCCESS", "FAILURE"), timeout=60 + 4 * days / args.limit,
-                             interval=0.2, message=f"the {days}-day backfill")
+                    wait_for(lambda result=result: result.state in ("SUCCESS", "FAILURE"),
+                             timeout=60 + 4 * days / args.limit, interval=0.2, message=f"the {days}-day backfill")
                     wall = time.monotonic() - started
                     if result.state != "SUCCESS":
                         raise RuntimeError(f"the {days}-day backfill ended {result.state}: {result.result!r}")
@@ -218,13 +218,15 @@ def main() -> None:
             print(f"      at the socket      {socket_peak} requests ({len(sockets)} stamped); shortest span of "
                   f"{count + 1} {shortest_span(sockets, count):.3f} s")
         if len(slots) > count:
-            lags = ([1000 * (a - s) for a, s in zip(stamps, slots)], [1000 * (a - s) for a, s in zip(sockets, slots)])
+            lags = ([1000 * (a - s) for a, s in zip(stamps, slots, strict=False)],
+                    [1000 * (a - s) for a, s in zip(sockets, slots, strict=False)])
             slot_rate = len(slots) / (slots[-1] - slots[0])
-            print(f"      limiter's log      {len(slots)} slots taken at {slot_rate:.3f}/s = {slot_rate / ceiling:.3f} x its "
-                  f"ceiling; busiest 1 s window {max_in_any_window(slots)}; shortest span of {count + 1} "
-                  f"{shortest_span(slots, count):.3f} s")
+            print(f"      limiter's log      {len(slots)} slots taken at {slot_rate:.3f}/s = "
+                  f"{slot_rate / ceiling:.3f} x its ceiling; busiest 1 s window {max_in_any_window(slots)}; "
+                  f"shortest span of {count + 1} {shortest_span(slots, count):.3f} s")
             if len(slots) == n == len(sockets):
-                print(f"      slot -> socket     median {statistics.median(lags[1]):4.0f} ms, max {max(lags[1]):4.0f} ms; "
+                print(f"      slot -> socket     median {statistics.median(lags[1]):4.0f} ms, "
+                      f"max {max(lags[1]):4.0f} ms; "
                       f"slot -> request_log median {statistics.median(lags[0]):4.0f} ms, max {max(lags[0]):4.0f} ms")
         if f["answers"]:
             print(f"    simulator answer     mean {1000 * statistics.mean(f['answers']):.0f} ms, "

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import multiprocessing
 import csv
 import io
+import multiprocessing
 import random
 import time
 from datetime import datetime, timedelta, timezone
@@ -131,7 +131,8 @@ def main() -> None:
     for name, (seconds, summary) in figures.items():
         print(f"  {name:<12} {seconds:7.3f} s  {prices / seconds:>10,.0f} rows/s  changed {summary.changed:>6,}  "
               f"{seconds / copy_seconds:5.2f}x COPY")
-    print(f"  COPY baseline {copy_seconds:6.3f} s  {row_count / copy_seconds:>10,.0f} rows/s (same rows into an empty table)")
+    print(f"  COPY baseline {copy_seconds:6.3f} s  {row_count / copy_seconds:>10,.0f} rows/s "
+          "(same rows into an empty table)")
     full, none = figures["all changed"][0], figures["no change"][0]
     print(f"  full-change / COPY = {full / copy_seconds:.2f} (target <= 3)")
     print(f"  all-new / COPY     = {figures['all new'][0] / copy_seconds:.2f}")

@@ -107,7 +107,8 @@ def build_template(cards: list[dict]) -> dict[str, str]:
         race_id = race.race_id + "_" + R
         people = {f"{r['horse_id']}_{H}": (r.get("jockey_id"), r.get("trainer_id")) for r in card["runners"]}
         captured = {}
-        for row in race.rows:
+        rows = race.rows  # built afresh from the parsed tuples on each access
+        for row in rows:
             row["horse_id"] = f"{row['horse_id']}_{H}"
             row.update(race_id=race_id, race_date=D, off_dt=off, market_status="CLOSED", in_play=False,
                        odds_timestamp=off - timedelta(minutes=rng.randint(1, 30)),
@@ -125,7 +126,7 @@ def build_template(cards: list[dict]) -> dict[str, str]:
                                   f"{int((price - 1) * 100)}/100", _template_time(at), _template_time(at)])
         for position, (horse, prices) in enumerate(captured.items(), 1):
             jockey_id, trainer_id = people.get(horse, (None, None))
-            first = next(r for r in race.rows if r["horse_id"] == horse)
+            first = next(r for r in rows if r["horse_id"] == horse)
             values = {**race.meta, "race_id": race_id, "horse_id": horse, "date_of_race": D + "T00:00:00+00:00",
                       "track": race.meta["course"], "match_timestamp": off, "race_class": (position % 6) + 1, "runners_count": len(captured),
                       "horse_name": first["horse_name"], "jockey": first["jockey"], "jockey_id": jockey_id,

@@ -39,6 +39,7 @@ class ForeignDatabase(Exception):
 
 def _known_revisions() -> set[str]:
     from alembic.script import ScriptDirectory
+
     from .migrations import alembic_config
     return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
@@ -130,6 +131,7 @@ def _add_missing_schema(connection: Connection) -> dict:
 def _stamp_head(connection: Connection) -> None:
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
     from .migrations import alembic_config
     script = ScriptDirectory.from_config(alembic_config())
     MigrationContext.configure(connection).stamp(script, "head")
@@ -164,6 +166,7 @@ def legacy_faults(session) -> dict | None:
     only by re-collecting the date (`backfill --refresh`) while the API still serves it.
     """
     from sqlalchemy import func, or_, select
+
     from .models import CollectionLedger, OddsHistorical
     h = OddsHistorical.__table__
     old = h.c.race_id.is_(None)

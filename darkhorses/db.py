@@ -13,11 +13,11 @@ import logging
 import operator
 import os
 import threading
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from datetime import date, datetime
 
-from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy import Table, bindparam, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,7 +83,8 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 
 def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[str],
-           update: Iterable[str] = (), *, known: bool = False, expect_new: bool = False) -> int:
+           update: Iterable[str] = (), *, known: bool = False, expect_new: bool = False,
+           columns: Sequence[str] | None = None, same: dict | None = None) -> int:
     """Insert `rows`; on a conflict on `key` overwrite the `update` columns, or keep the
     existing row when `update` is empty. All rows must have the same keys.
 
@@ -100,19 +101,26 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
     Rows repeating a key (the API paging while its data shifts, a runner listed twice) are
     collapsed first, the last one kept: one statement cannot write a row twice. Callers
     that count rows collapse with `unique_by_key` themselves; here it is logged.
+
+    `columns`: the rows are tuples in this column order (a large batch of them costs a
+    fraction of the memory of dicts, and goes to COPY as it is).
+    `same`: with `known`, values that are the same for every row, set by the UPDATE itself
+    instead of travelling with each row.
     """
     if not rows:
         return 0
     table = getattr(table, "__table__", table)
-    rows, collapsed = unique_by_key(rows, key)
+    rows, collapsed = unique_by_key(rows, key, columns)
     if collapsed:
         log.warning("%s: %d rows repeated a key already in the batch; the last of each kept",
                     table.name, collapsed)
-    columns = list(rows[0].keys())
-    update = [c for c in update if c not in key]
     dialect = session.get_bind().dialect.name
+    if columns is not None and (dialect != "postgresql" or len(rows) < COPY_THRESHOLD):
+        rows = [dict(zip(columns, row, strict=True)) for row in rows]  # the statement paths bind by name
+    columns = list(columns if columns is not None else rows[0].keys())
+    update = [c for c in update if c not in key]
     if known:
-        return _update_known(session, table, rows, columns, key, update, dialect)
+        return _update_known(session, table, rows, columns, key, update, dialect, same or {})
     if dialect == "postgresql" and len(rows) >= COPY_THRESHOLD:
         if expect_new:
             written = _copy_straight(session, table, rows, columns)
@@ -135,9 +143,10 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
     return result.rowcount if result.rowcount >= 0 else len(rows)
 
 
-def unique_by_key(rows: Sequence[dict], key: Sequence[str]) -> tuple[list[dict], int]:
-    """(rows with one per key, the last one winning, in first-seen order; how many were dropped)."""
-    getter = operator.itemgetter(*key)
+def unique_by_key(rows: Sequence, key: Sequence[str], columns: Sequence[str] | None = None) -> tuple[list, int]:
+    """(rows with one per key, the last one winning, in first-seen order; how many were dropped).
+    Rows are dicts, or tuples in the order of `columns`."""
+    getter = operator.itemgetter(*(key if columns is None else [list(columns).index(c) for c in key]))
     latest = {getter(row): row for row in rows}
     if len(latest) == len(rows):
         return list(rows), 0
@@ -182,21 +191,23 @@ def _copy_straight(session, table, rows, columns) -> int | None:
     return len(rows)
 
 
-def _update_known(session, table, rows, columns, key, update, dialect) -> int:
-    update = [c for c in update if c in columns]
-    if not update:
+def _update_known(session, table, rows, columns, key, update, dialect, same) -> int:
+    update = [c for c in update if c in columns and c not in same]
+    if not update and not same:
         return 0
     if dialect != "postgresql":
-        from sqlalchemy import bindparam
         from sqlalchemy import update as sql_update
         statement = sql_update(table).where(*(table.c[c] == bindparam(f"k_{c}") for c in key)) \
-            .values({c: bindparam(f"v_{c}") for c in update})
+            .values({**{c: bindparam(f"v_{c}") for c in update}, **same})
         params = [{**{f"k_{c}": row[c] for c in key}, **{f"v_{c}": row[c] for c in update}} for row in rows]
         return session.execute(statement, params).rowcount
     temp = _temp_copy(session, table, rows, columns)
-    assignments = ", ".join(f'"{c}" = t."{c}"' for c in update)
+    assignments = ", ".join([f'"{c}" = t."{c}"' for c in update] + [f'"{c}" = :same_{c}' for c in same])
     match = " AND ".join(f'"{table.name}"."{c}" = t."{c}"' for c in key)
-    result = session.execute(text(f'UPDATE "{table.name}" SET {assignments} FROM "{temp}" AS t WHERE {match}'))
+    statement = text(f'UPDATE "{table.name}" SET {assignments} FROM "{temp}" AS t WHERE {match}')
+    if same:
+        statement = statement.bindparams(*(bindparam(f"same_{c}", v, type_=table.c[c].type) for c, v in same.items()))
+    result = session.execute(statement)
     session.execute(text(f'DROP TABLE "{temp}"'))
     return result.rowcount
 
@@ -217,13 +228,15 @@ def _csv_rows(rows, columns):
     """Row tuples for COPY; dates and times formatted once per distinct value, since a batch
     repeats the same few (the cycle's `now`, each race's off time). Column by column, so the
     per-row work stays in C (zip, map, dict lookups)."""
-    getter = operator.itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    temporal = [i for i, c in enumerate(columns) if isinstance(rows[0][c], (date, datetime))]
+    if isinstance(rows[0], dict):
+        getter = operator.itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+        rows = list(map(getter, rows))
+    temporal = [i for i, value in enumerate(rows[0]) if isinstance(value, (date, datetime))]
     if not temporal:
-        return map(getter, rows)
-    table = list(zip(*map(getter, rows)))
+        return rows
+    table = list(zip(*rows, strict=True))
     for i in temporal:
         formatted = {value: value.isoformat() for value in set(table[i]) if value is not None}
         formatted[None] = None
         table[i] = map(formatted.__getitem__, table[i])
-    return zip(*table)
+    return zip(*table, strict=True)

@@ -6,8 +6,8 @@ prices stay as the closing snapshot and its market is marked CLOSED.
 """
 from __future__ import annotations
 
+import functools
 import logging
-import operator
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -37,16 +37,27 @@ COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country"
             "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places",
             "ew_denom", "market_status")
 UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
-_compared = operator.itemgetter(*COMPARED)
-_PRICE_AT = (COMPARED.index("odds_decimal"), COMPARED.index("odds_fractional"))
 # A quote's own fields: when only these differ, the row is rewritten with these alone.
 QUOTE = ("odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status")
 QUOTE_UPDATED = QUOTE + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
-_NOT_QUOTE_AT = tuple(i for i, c in enumerate(COMPARED) if c not in QUOTE)
+QUOTE_STAMPED = QUOTE + ("odds_timestamp",)  # a quote row; the rest of QUOTE_UPDATED is the cycle's own
+# Rows as tuples: a new or rewritten live row, a history row.
+WHOLE = LIVE_KEY + UPDATED + ("created_at",)
+HISTORY = ("race_id", "horse_id", "bookmaker_id", "odds_decimal", "odds_fractional", "changed_at", "observed_at")
+assert COMPARED[-len(QUOTE):] == QUOTE and QUOTE[:2] == ("odds_decimal", "odds_fractional")
 
 
 class MalformedRace(ValueError):
     pass
+
+
+# A parsed price is a tuple (the runner's RUNNER tuple, then PRICE): a day's prices as
+# dicts held ~4x the memory, and the write path compares and COPYs tuples as they are.
+RACE = COMPARED[:12]
+RUNNER = ("horse_id",) + COMPARED[12:20]
+PRICE = ("bookmaker_id", "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional",
+         "ew_places", "ew_denom", "odds_timestamp")
+assert RACE[-1] == "runners" and RUNNER[-1] == "form" and COMPARED[20:22] == PRICE[1:3]
 
 
 @dataclass
@@ -55,7 +66,7 @@ class ParsedRace:
     off_dt: datetime
     abandoned: bool
     meta: dict
-    rows: list[dict] = field(default_factory=list)  # one per runner and bookmaker
+    prices: list[tuple] = field(default_factory=list)  # one per runner and bookmaker: (RUNNER tuple, *PRICE)
     # The API's own earlier prices per (horse, bookmaker), parsed only for prices new to us.
     raw_history: dict[tuple[str, str], list] = field(default_factory=dict)
     runners: int = 0
@@ -65,6 +76,13 @@ class ParsedRace:
     horses: set[str] = field(default_factory=set)        # every runner on the card, priced or not
     non_runners: set[str] = field(default_factory=set)   # runners every bookmaker shows as '-'
     unknown_bookmakers: dict[str, str] = field(default_factory=dict)  # id -> name as the API spells it
+
+    @property
+    def rows(self) -> list[dict]:
+        """The prices as ra_odds_live rows, built afresh on each access (for readers of one race;
+        the write path uses `prices`)."""
+        return [{**self.meta, **dict(zip(RUNNER, price[0], strict=True)), **dict(zip(PRICE, price[1:], strict=True))}
+                for price in self.prices]
 
 
 @dataclass
@@ -123,9 +141,9 @@ def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
     runners = card.get("runners")
     if not isinstance(runners, list):
         raise MalformedRace(f"race {race_id}: runners is not a list")
-    by_horse: dict[str, list[dict]] = {}
+    by_horse: dict[str, list[tuple]] = {}
     for runner in runners:
-        start = len(race.rows)
+        start = len(race.prices)
         try:
             horse_id = _parse_runner(race, runner)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -140,10 +158,10 @@ def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
         if horse_id in by_horse:
             race.duplicate_runners += 1
             race.runners -= 1
-        by_horse[horse_id] = race.rows[start:]
+        by_horse[horse_id] = race.prices[start:]
     if race.duplicate_runners:
-        race.rows = [row for rows in by_horse.values() for row in rows]
-        kept = {(row["horse_id"], row["bookmaker_id"]) for row in race.rows}
+        race.prices = [price for prices in by_horse.values() for price in prices]
+        kept = {(price[0][0], price[1]) for price in race.prices}
         race.raw_history = {k: v for k, v in race.raw_history.items() if k in kept}
     return race
 
@@ -152,17 +170,17 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
     horse_id = text(runner["horse_id"], 32)
     if not horse_id:
         raise ValueError("no horse_id")
-    runner_meta = {
-        "horse_id": horse_id,
-        "horse_name": text(runner.get("horse"), 128) or horse_id,  # never null for the readers
-        "horse_number": to_int(runner.get("number")),
-        "draw": to_int(runner.get("draw")),
-        "jockey": text(runner.get("jockey"), 128),
-        "trainer": text(runner.get("trainer"), 128),
-        "age": to_int(runner.get("age")),
-        "weight": text(runner.get("lbs"), 8),
-        "form": text(runner.get("form"), 32),
-    }
+    runner_meta = (  # RUNNER's order
+        horse_id,
+        text(runner.get("horse"), 128) or horse_id,  # never null for the readers
+        to_int(runner.get("number")),
+        to_int(runner.get("draw")),
+        text(runner.get("jockey"), 128),
+        text(runner.get("trainer"), 128),
+        to_int(runner.get("age")),
+        text(runner.get("lbs"), 8),
+        text(runner.get("form"), 32),
+    )
     race.horses.add(horse_id)
     odds = runner.get("odds") or []
     if not isinstance(odds, list):
@@ -174,27 +192,38 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
     seen = set()
     for quote in odds:
         bookmaker = bookmaker_for(quote.get("bookmaker")) if isinstance(quote, dict) else None
-        price = parse_price(quote.get("decimal"), quote.get("fractional")) if bookmaker else None
-        if price is None or bookmaker.id in seen:
+        values = _quote_values(quote.get("decimal"), quote.get("fractional"), quote.get("ew_places"),
+                               quote.get("ew_denom"), quote.get("updated")) if bookmaker else None
+        if values is None or bookmaker.id in seen:
             race.skipped_prices += 1
             continue
         seen.add(bookmaker.id)
         if bookmaker.type == "unknown":
             race.unknown_bookmakers.setdefault(bookmaker.id, bookmaker.name)
-        race.rows.append({
-            **race.meta, **runner_meta,
-            "bookmaker_id": bookmaker.id,
-            "bookmaker_name": bookmaker.name,
-            "bookmaker_type": bookmaker.type,
-            "odds_decimal": round(price, 3),  # as numeric(10,3) stores it, so an unchanged price compares equal
-            "odds_fractional": text(quote.get("fractional"), 16),
-            "ew_places": text(quote.get("ew_places"), 8),
-            "ew_denom": text(quote.get("ew_denom"), 8),
-            "odds_timestamp": parse_timestamp(quote.get("updated")),
-        })
+        race.prices.append((runner_meta, bookmaker.id, bookmaker.name, bookmaker.type) + values)  # (RUNNER, *PRICE)
         if quote.get("history"):
             race.raw_history[(horse_id, bookmaker.id)] = quote["history"]
     return horse_id
+
+
+def _quote_values(decimal, fractional, ew_places, ew_denom, updated) -> tuple | None:
+    """PRICE's quote values (odds_decimal on) from a quote's strings; None for no price.
+    A card repeats the same few odds and stamps, so strings are parsed once per process."""
+    try:
+        return _cached_quote_values(decimal, fractional, ew_places, ew_denom, updated)
+    except TypeError:  # a list or dict where a string belongs: unhashable, parsed uncached
+        return _parse_quote_values(decimal, fractional, ew_places, ew_denom, updated)
+
+
+def _parse_quote_values(decimal, fractional, ew_places, ew_denom, updated) -> tuple | None:
+    price = parse_price(decimal, fractional)
+    if price is None:
+        return None
+    return (round(price, 3),  # as numeric(10,3) stores it, so an unchanged price compares equal
+            text(fractional, 16), text(ew_places, 8), text(ew_denom, 8), parse_timestamp(updated))
+
+
+_cached_quote_values = functools.lru_cache(maxsize=16384, typed=True)(_parse_quote_values)
 
 
 def earlier_prices(race_id: str, horse_id: str, bookmaker_id: str, history) -> list[dict]:
@@ -356,20 +385,48 @@ def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
 
 
 def _stored_rows(session, race_ids: list[str]) -> dict:
-    """key -> (compared values, the bookmaker's `updated` stamp as stored)."""
+    """key -> (QUOTE values, the bookmaker's `updated` stamp as stored, the RACE and RUNNER
+    values but horse_id, (bookmaker_name, bookmaker_type)).
+
+    On PostgreSQL each row brings its quote alone; the values that are the same for every row
+    of a runner (or a bookmaker) come once per runner (bookmaker), shared by its rows: a
+    third of the decoding and memory. Rows of a runner or bookmaker whose stored values
+    differ between rows (a row not rewritten when its card changed) are read whole."""
     live = OddsLive.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        # Straight from the driver (numeric read as float8): psycopg2 returns the types the
-        # rows compare with; SQLAlchemy's per-value result processing would cost more.
-        cursor = session.connection().connection.dbapi_connection.cursor()
-        selected = ", ".join("odds_decimal::float8" if c == "odds_decimal" else c
-                             for c in LIVE_KEY + COMPARED + ("odds_timestamp",))
-        cursor.execute(f"SELECT {selected} FROM {live.name} WHERE race_id = ANY(%s)", (race_ids,))
-        return {row[:3]: (row[3:-1], row[-1]) for row in cursor}
-    columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c]
-               for c in LIVE_KEY + COMPARED + ("odds_timestamp",)]
-    return {tuple(row[:3]): (tuple(row[3:-1]), row[-1]) for row in session.execute(
-        select(*columns).where(live.c.race_id.in_(race_ids)))}
+    rest = RACE + RUNNER[1:]
+    if session.get_bind().dialect.name != "postgresql":
+        columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c]
+                   for c in LIVE_KEY + QUOTE + ("odds_timestamp",) + rest + PRICE[1:3]]
+        return {tuple(row[:3]): (tuple(row[3:8]), row[8], tuple(row[9:-2]), tuple(row[-2:]))
+                for row in session.execute(select(*columns).where(live.c.race_id.in_(race_ids)))}
+    # Straight from the driver (numeric read as float8): psycopg2 returns the types the
+    # rows compare with; SQLAlchemy's per-value result processing would cost more.
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    where = f"FROM {live.name} WHERE race_id = ANY(%s)"
+    cursor.execute(f"SELECT DISTINCT race_id, horse_id, {', '.join(rest)} {where}", (race_ids,))
+    runners, mixed = {}, set()
+    for row in cursor:
+        if row[:2] in runners:
+            mixed.add(row[:2])
+        runners[row[:2]] = row[2:]
+    cursor.execute(f"SELECT DISTINCT bookmaker_id, bookmaker_name, bookmaker_type {where}", (race_ids,))
+    books, mixed_books = {}, set()
+    for row in cursor:
+        if row[0] in books:
+            mixed_books.add(row[0])
+        books[row[0]] = row[1:]
+    cursor.execute(f"SELECT race_id, horse_id, bookmaker_id, odds_decimal::float8, {', '.join(QUOTE[1:])}, "
+                   f"odds_timestamp {where}", (race_ids,))
+    stored = {row[:3]: (row[3:8], row[8], runners[row[:2]], books[row[2]]) for row in cursor}
+    if mixed or mixed_books:
+        cursor.execute(f"SELECT race_id, horse_id, bookmaker_id, {', '.join(rest + PRICE[1:3])} {where} "
+                       "AND (race_id = ANY(%s) OR bookmaker_id = ANY(%s))",
+                       (race_ids, sorted({race_id for race_id, _ in mixed}), sorted(mixed_books)))
+        for row in cursor:
+            if row[:2] in mixed or row[2] in mixed_books:
+                quote, stamp, _, _ = stored[row[:3]]
+                stored[row[:3]] = (quote, stamp, row[3:-2], row[-2:])
+    return stored
 
 
 def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary,
@@ -390,38 +447,25 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
         summary.runners += race.runners
         summary.skipped_runners += race.skipped_runners
         summary.skipped_prices += race.skipped_prices
-        for row in race.rows:
-            row["market_status"] = "OPEN"
-            summary.prices += 1
-            bookmakers.add(row["bookmaker_id"])
-            key = (row["race_id"], row["horse_id"], row["bookmaker_id"])
-            before = stored.get(key)
-            if before is not None and before[0] == _compared(row):
-                continue
-            row.update(in_play=False, fetched_at=now, updated_at=now, created_at=now,
-                       odds_timestamp=row["odds_timestamp"] or now)
-            _sort_change(row, before, new_rows, whole_rows, quote_rows)
-            if before is None or any(before[0][i] != row[COMPARED[i]] for i in _PRICE_AT):
-                history_rows.append({
-                    "race_id": row["race_id"], "horse_id": row["horse_id"],
-                    "bookmaker_id": row["bookmaker_id"], "odds_decimal": row["odds_decimal"],
-                    "odds_fractional": row["odds_fractional"],
-                    "changed_at": _changed_at(row["odds_timestamp"], before, now), "observed_at": now})
+        summary.prices += len(race.prices)
+        _sort_changes(race, stored, now, bookmakers, (new_rows, whole_rows, quote_rows, history_rows))
         # Earlier prices the API still reports: our own first sight of a price may be late.
         for (horse_id, bookmaker_id), history in race.raw_history.items():
             if (race.race_id, horse_id, bookmaker_id) not in stored:
-                history_rows.extend({**h, "observed_at": now}
+                history_rows.extend(tuple(h[c] for c in HISTORY[:-1]) + (now,)
                                     for h in earlier_prices(race.race_id, horse_id, bookmaker_id, history))
     summary.bookmakers = len(bookmakers)
     summary.changed = len(new_rows) + len(whole_rows) + len(quote_rows)
     del stored
     _register_unknown_bookmakers(session, races, summary)
-    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True)
-    upsert(session, live, whole_rows, LIVE_KEY, UPDATED, known=True)
-    upsert(session, live, new_rows, LIVE_KEY, UPDATED, expect_new=True)
+    same = {"in_play": False, "fetched_at": now, "updated_at": now}
+    upsert(session, live, quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True, columns=LIVE_KEY + QUOTE_STAMPED, same=same)
+    upsert(session, live, whole_rows, LIVE_KEY, UPDATED, known=True, columns=WHOLE)
+    upsert(session, live, new_rows, LIVE_KEY, UPDATED, expect_new=True, columns=WHOLE)
     # A new price's changed_at is past the stored stamp (_changed_at): its key is new.
     summary.history = upsert(session, OddsHistory.__table__, history_rows,
-                             ("race_id", "horse_id", "bookmaker_id", "changed_at"), expect_new=True)
+                             ("race_id", "horse_id", "bookmaker_id", "changed_at"), expect_new=True,
+                             columns=HISTORY)
 
     digests = digests or {}
     upsert(session, LiveRace.__table__, [
@@ -436,15 +480,30 @@ def _write_open_races(session, races: list[ParsedRace], now: datetime, summary: 
     return bookmakers
 
 
-def _sort_change(row: dict, before, new_rows: list, whole_rows: list, quote_rows: list) -> None:
-    if before is None:
-        new_rows.append(row)
-        return
-    values = before[0]
-    if all(values[i] == row[COMPARED[i]] for i in _NOT_QUOTE_AT):
-        quote_rows.append({c: row[c] for c in LIVE_KEY + QUOTE_UPDATED})
-    else:
-        whole_rows.append(row)
+def _sort_changes(race: ParsedRace, stored: dict, now: datetime, bookmakers: set, out: tuple) -> None:
+    """Append the race's changed prices to (new, whole, quote, history) rows: new keys whole,
+    known keys whole or, when nothing but the quote changed, the quote's columns alone."""
+    new_rows, whole_rows, quote_rows, history_rows = out
+    race_id, race_values = race.race_id, tuple(race.meta[c] for c in RACE)
+    last_runner = rest = None
+    for runner, bookmaker_id, name, kind, decimal, fractional, ew_places, ew_denom, stamp in race.prices:
+        bookmakers.add(bookmaker_id)
+        if runner is not last_runner:  # a runner's prices are consecutive and share its tuple
+            last_runner, rest = runner, race_values + runner[1:]
+        key = (race_id, runner[0], bookmaker_id)
+        quote = (decimal, fractional, ew_places, ew_denom, "OPEN")
+        before = stored.get(key)
+        same_rest = before is not None and before[2] == rest and before[3] == (name, kind)
+        if same_rest and before[0] == quote:
+            continue
+        stamp = stamp or now
+        if same_rest:
+            quote_rows.append(key + quote + (stamp,))
+        else:
+            (whole_rows if before is not None else new_rows).append(
+                key + rest + (name, kind) + quote + (False, stamp, now, now, now))
+        if before is None or before[0][:2] != (decimal, fractional):
+            history_rows.append(key + (decimal, fractional, _changed_at(stamp, before, now), now))
 
 
 def _changed_at(stamp: datetime | None, before, now: datetime) -> datetime:
@@ -476,7 +535,7 @@ def _register_unknown_bookmakers(session, races: list[ParsedRace], summary: Cycl
             log.warning("bookmaker %r is not in our list: stored as %r (type unknown)", name, bookmaker_id)
 
 
-_STATUS_AT, _PRICE_DECIMAL_AT, _NAME_AT = (COMPARED.index(c) for c in ("market_status", "odds_decimal", "horse_name"))
+_STATUS_AT, _PRICE_DECIMAL_AT, _NAME_AT = QUOTE.index("market_status"), QUOTE.index("odds_decimal"), len(RACE)
 
 
 def _mark_non_runners(session, races: list[ParsedRace], stored: dict, now: datetime, summary: CycleSummary) -> None:
@@ -485,18 +544,18 @@ def _mark_non_runners(session, races: list[ParsedRace], stored: dict, now: datet
     by_id = {race.race_id: race for race in races}
     leaving: dict[tuple[str, str], list] = {}
     back = set()
-    for (race_id, horse_id, _), (values, _stamp) in stored.items():
+    for (race_id, horse_id, _), (values, _stamp, rest, _book) in stored.items():
         race = by_id[race_id]
         status = values[_STATUS_AT]
         if status == "OPEN":
             # A race with a malformed runner cannot tell us who is missing from it.
             if horse_id in race.non_runners or (horse_id not in race.horses and not race.skipped_runners):
-                leaving.setdefault((race_id, horse_id), []).append(values)
+                leaving.setdefault((race_id, horse_id), []).append((values, rest))
         elif status == "NON_RUNNER" and horse_id in race.horses and horse_id not in race.non_runners:
             back.add((race_id, horse_id))
     for (race_id, horse_id), rows in sorted(leaving.items()):
-        prices = [v[_PRICE_DECIMAL_AT] for v in rows if v[_PRICE_DECIMAL_AT]]
-        _withdraw(session, by_id[race_id], horse_id, rows[0][_NAME_AT], prices, now, summary)
+        prices = [v[_PRICE_DECIMAL_AT] for v, _ in rows if v[_PRICE_DECIMAL_AT]]
+        _withdraw(session, by_id[race_id], horse_id, rows[0][1][_NAME_AT], prices, now, summary)
     for race_id, horse_id in sorted(back):
         _reopen(session, by_id[race_id], horse_id, now, summary)
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
+
+from alembic import command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,6 +23,7 @@ def upgrade(database_url: str | None = None, revision: str = "head") -> dict:
     """Upgrade an empty database or ours; adopt the replaced service's (one transaction);
     raise ForeignDatabase, having changed nothing, for anything else. Returns what was done."""
     from sqlalchemy import create_engine, pool
+
     from .adoption import ForeignDatabase, adopt, classify
     from .settings import get_settings, mask_url
     url = database_url or get_settings().database_url

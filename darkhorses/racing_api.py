@@ -108,13 +108,14 @@ def _retry_after(response) -> float | None:
     value = value.strip()
     try:
         seconds = float(value)
-    except ValueError:
+    except ValueError as not_a_number:
         try:
             parsed = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError, OverflowError):
             parsed = None
         if parsed is None or parsed.tzinfo is None:
-            raise _Retry(f"HTTP {response.status_code} with an unreadable Retry-After {safe(value, 40)!r}")
+            raise _Retry(f"HTTP {response.status_code} with an unreadable Retry-After {safe(value, 40)!r}") \
+                from not_a_number
         seconds = max(0.0, parsed.timestamp() - time.time())
     if not math.isfinite(seconds) or seconds < 0:
         raise _Retry(f"HTTP {response.status_code} with an unreadable Retry-After {safe(value, 40)!r}")

@@ -75,7 +75,8 @@ def present_days(session, table) -> list[date]:
     if session.get_bind().dialect.name == "postgresql":
         name = table.name
         values = session.execute(text(
-            f"WITH RECURSIVE d AS ((SELECT {column} AS v FROM {name} WHERE {column} IS NOT NULL ORDER BY {column} LIMIT 1) "
+            f"WITH RECURSIVE d AS ((SELECT {column} AS v FROM {name} WHERE {column} IS NOT NULL "
+            f"ORDER BY {column} LIMIT 1) "
             f"UNION ALL SELECT (SELECT {column} FROM {name} WHERE {column} > d.v ORDER BY {column} LIMIT 1) "
             f"FROM d WHERE d.v IS NOT NULL) SELECT v FROM d WHERE v IS NOT NULL")).scalars()
     else:

@@ -89,7 +89,8 @@ def build_legacy(url: str, result_dates: list[date]) -> None:
                           "created_at) VALUES (:at, 3, 30, 10, 300, :books, 1234.5, 0, :at)"),
                      [{"at": datetime(2025, 10, 1, 12, tzinfo=timezone.utc) + timedelta(minutes=5 * i),
                        "books": [b[0] for b in OLD_BOOKMAKERS[:10]]} for i in range(20)])
-        results = [_result_row(day, r, h) for day in result_dates for r in range(RACES_PER_DATE) for h in range(RUNNERS)]
+        results = [_result_row(day, r, h)
+                   for day in result_dates for r in range(RACES_PER_DATE) for h in range(RUNNERS)]
         if not results:
             return
         conn.execute(text("INSERT INTO ra_odds_historical (date_of_race, country, track, race_time, race_name, going, "
@@ -97,8 +98,8 @@ def build_legacy(url: str, result_dates: list[date]) -> None:
                           "jockey, trainer, stall_number, sp_favorite_position, industry_sp, finishing_position, "
                           "winning_distance, pre_race_min, pre_race_max, sp_win_return, data_source, created_at, "
                           "updated_at, match_timestamp) VALUES (:day, :country, :track, :clock, NULL, 'Good', 'Flat', "
-                          "'1m', 4, 10, :horse, 70, 4, '9-7', 'J Old', 'T Old', :h, :h, :sp, :pos, '1', :sp, :sp, :ret, "
-                          "'old-service', :stamp, :stamp, NULL)"),
+                          "'1m', 4, 10, :horse, 70, 4, '9-7', 'J Old', 'T Old', :h, :h, :sp, :pos, '1', :sp, :sp, "
+                          ":ret, 'old-service', :stamp, :stamp, NULL)"),
                      results)
     engine.dispose()
 

@@ -106,6 +106,7 @@ def test_the_in_process_backfill_shows_a_real_rate(database_url, api_env, capsys
 
 def test_a_data_error_from_the_database_does_not_blame_database_url():
     from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
     from darkhorses.settings import settings_from_env
 
     class PgError(Exception):
@@ -113,12 +114,14 @@ def test_a_data_error_from_the_database_does_not_blame_database_url():
             super().__init__(message)
             self.pgcode = pgcode
     settings = settings_from_env({"DATABASE_URL": "postgresql://pg:s3cret@db/x"})
-    cardinality = ProgrammingError("INSERT", {}, PgError("ON CONFLICT DO UPDATE command cannot affect row a second time", "21000"))
+    cardinality = ProgrammingError(
+        "INSERT", {}, PgError("ON CONFLICT DO UPDATE command cannot affect row a second time", "21000"))
     duplicate = IntegrityError("INSERT", {}, PgError("duplicate key value violates unique constraint", "23505"))
     for exc in (cardinality, duplicate):
         line, code = cli._one_line_error(exc, settings)
         assert code == 1 and line.startswith("database error: ") and "DATABASE_URL" not in line
-    line, code = cli._one_line_error(ProgrammingError("SELECT", {}, PgError('relation "ra_x" does not exist', "42P01")), settings)
+    missing_table = ProgrammingError("SELECT", {}, PgError('relation "ra_x" does not exist', "42P01"))
+    line, code = cli._one_line_error(missing_table, settings)
     assert code == 2 and "migrate" in line and "DATABASE_URL" not in line
     line, code = cli._one_line_error(OperationalError("connect", {}, PgError("connection refused", None)), settings)
     assert code == 2 and "DATABASE_URL (postgresql+psycopg2://pg:***@db/x)" in line and "s3cret" not in line

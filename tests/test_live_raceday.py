@@ -51,7 +51,8 @@ def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeyp
     start = clock.now
     today, tomorrow = start.date(), start.date() + timedelta(days=1)
     # a runner of a race after 13:15 declared a non-runner at 13:05: every book shows '-' from then
-    race_nr = next(r for r in sim.races_for(today) if not r.is_abandoned and r.off > WITHDRAWN_AT + timedelta(minutes=10))
+    race_nr = next(r for r in sim.races_for(today)
+                   if not r.is_abandoned and r.off > WITHDRAWN_AT + timedelta(minutes=10))
     horse_nr = next(r for r in race_nr.runners if r.nr_at is None)
     horse_nr.nr_at = WITHDRAWN_AT
     cycles = []

@@ -6,8 +6,13 @@ import pytest
 import requests
 import responses
 
-from darkhorses.racing_api import (BadResponse, CredentialsRejected, RacingAPIClient, RequestRefused,
-                                   TemporarilyUnavailable)
+from darkhorses.racing_api import (
+    BadResponse,
+    CredentialsRejected,
+    RacingAPIClient,
+    RequestRefused,
+    TemporarilyUnavailable,
+)
 from darkhorses.ratelimit import RateLimiter
 from darkhorses.settings import settings_from_env
 
@@ -32,7 +37,7 @@ def _page(key, items, total, skip, limit):
 @responses.activate
 def test_results_paginate_until_total_with_repeated_region_parameters(client):
     pages = [[{"race_id": f"r{i}"} for i in range(start, min(start + 100, 230))] for start in (0, 100, 200)]
-    for skip, items in zip((0, 100, 200), pages):
+    for skip, items in zip((0, 100, 200), pages, strict=True):
         responses.get(f"{BASE}/v1/results", json=_page("results", items, 230, skip, 100),
                       match=[responses.matchers.query_param_matcher(
                           {"start_date": "2026-03-01", "end_date": "2026-03-01", "region": ["gb", "ire"],
@@ -167,10 +172,11 @@ def test_a_retry_after_beyond_the_cap_is_a_clear_failure_without_waiting(client)
 
 @responses.activate
 def test_a_retry_after_as_an_http_date_is_obeyed():
-    from email.utils import formatdate
     import time as clock
+    from email.utils import formatdate
     api = _client_with()
-    responses.get(f"{BASE}/v1/odds/r1/h1", status=503, headers={"Retry-After": formatdate(clock.time() + 30, usegmt=True)})
+    responses.get(f"{BASE}/v1/odds/r1/h1", status=503,
+                  headers={"Retry-After": formatdate(clock.time() + 30, usegmt=True)})
     responses.get(f"{BASE}/v1/odds/r1/h1", json={"horse": "X"})
     api.runner_odds("r1", "h1")
     assert 27 <= api.sleeps[0] <= 31
@@ -211,7 +217,8 @@ def test_a_total_needing_more_pages_than_the_cap_is_refused_at_the_first_page(cl
 def test_a_listing_whose_total_keeps_growing_stops_after_the_first_totals_pages(client):
     for n in range(10):  # each page claims 100 more items than the last
         responses.get(f"{BASE}/v1/results",
-                      json=_page("results", [{"race_id": f"r{n}-{i}"} for i in range(100)], 250 + 100 * n, 100 * n, 100))
+                      json=_page("results", [{"race_id": f"r{n}-{i}"} for i in range(100)],
+                                 250 + 100 * n, 100 * n, 100))
     results = client.results(date(2026, 3, 1), ("gb",))
     assert len(responses.calls) == 3 and len(results) == 300  # ceil(250 / 100) pages
 

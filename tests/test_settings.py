@@ -62,7 +62,8 @@ def test_dotenv_fills_what_the_environment_lacks(tmp_path):
     result = subprocess.run([sys.executable, "-m", "darkhorses", "status"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert result.stderr.strip() == "configuration error: LOG_LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'NONSENSE'"
+    assert result.stderr.strip() == ("configuration error: LOG_LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, "
+                                     "CRITICAL, got 'NONSENSE'")
 
 
 def test_help_lists_every_command_of_the_design():

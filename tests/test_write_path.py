@@ -118,3 +118,39 @@ def test_an_unchanged_card_is_skipped_unless_its_rows_are_gone(database_url):
     assert again.changed == 1
     with session_scope() as session:
         assert session.execute(select(func.count()).select_from(OddsLive)).scalar() == 1
+
+
+def test_a_row_left_behind_by_a_card_change_is_rewritten_when_quoted_again(database_url):
+    """The stored values shared by a runner's rows are read once per runner; a runner whose
+    rows disagree (a bookmaker absent when its jockey changed) is compared row by row."""
+    from darkhorses import live
+    from darkhorses.models import OddsLive
+    from tests.test_live import FakeCards, card, quote, runner
+    now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
+    off = "2026-11-28T13:20:00+00:00"
+    both = [quote("Bet365", "3.0", "2/1"), quote("William Hill", "4.0", "3/1")]
+    assert live.run_cycle(FakeCards([card("rac_1", off, [runner("h1", both)])]), now).changed == 2
+    # The jockey changes while William Hill is off the card: only Bet365's row is rewritten.
+    moved = live.run_cycle(FakeCards([card("rac_1", off, [runner("h1", both[:1], jockey="B Jockey")])]),
+                           now + timedelta(seconds=10))
+    assert moved.changed == 1
+    price_only = live.run_cycle(FakeCards([card("rac_1", off, [runner("h1", [quote("Bet365", "3.5", "5/2")],
+                                                                       jockey="B Jockey")])]),
+                                now + timedelta(seconds=15))
+    assert price_only.changed == 1 and price_only.history == 1
+    with session_scope() as session:
+        row = session.execute(select(OddsLive.odds_decimal, OddsLive.fetched_at, OddsLive.updated_at, OddsLive.in_play)
+                              .where(OddsLive.bookmaker_id == "bet365")).one()
+        assert tuple(row) == (3.5, now + timedelta(seconds=15), now + timedelta(seconds=15), False)
+    # William Hill is back at its old price: its row alone still holds the old jockey.
+    both[0] = quote("Bet365", "3.5", "5/2")
+    back = live.run_cycle(FakeCards([card("rac_1", off, [runner("h1", both, jockey="B Jockey")])]),
+                          now + timedelta(seconds=20))
+    assert back.changed == 1 and back.history == 0
+    with session_scope() as session:
+        rows = session.execute(select(OddsLive.bookmaker_id, OddsLive.jockey, OddsLive.odds_decimal)).all()
+        assert sorted(rows) == [("bet365", "B Jockey", 3.5), ("williamhill", "B Jockey", 4.0)]
+        assert session.execute(select(func.count()).select_from(OddsHistory)).scalar() == 3
+    again = live.run_cycle(FakeCards([card("rac_1", off, [runner("h1", both, jockey="B Jockey", age="6")])]),
+                           now + timedelta(seconds=30))
+    assert again.changed == 2

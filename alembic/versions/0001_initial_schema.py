@@ -6,11 +6,10 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-28 19:41:05.083412
 """
-from alembic import op
 import sqlalchemy as sa
 
+from alembic import op
 from darkhorses.bookmakers import BOOKMAKERS
-
 
 revision = '0001'
 down_revision = None

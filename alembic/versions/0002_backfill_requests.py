@@ -4,9 +4,9 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-28 20:20:46.815253
 """
-from alembic import op
 import sqlalchemy as sa
 
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'

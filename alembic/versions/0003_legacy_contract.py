@@ -19,13 +19,12 @@ copies their rows; its downgrade is not supported (delete the file and migrate a
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
 import sqlalchemy as sa
 
+from alembic import op
 from darkhorses.adoption import is_adopted, undo_adoption
 from darkhorses.bookmakers import BOOKMAKERS
 from darkhorses.models.views import DROP_LIVE_VIEW, create_live_view_sql
-
 
 revision = '0003'
 down_revision = '0002'

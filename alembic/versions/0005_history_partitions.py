@@ -10,9 +10,9 @@ Create Date: 2026-11-29 23:30:00
 """
 from datetime import date
 
-from alembic import op
 import sqlalchemy as sa
 
+from alembic import op
 
 revision = '0005'
 down_revision = '0004'

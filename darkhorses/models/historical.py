@@ -10,7 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base, BigId, UTCDateTime, utcnow
 
 
-
 class LedgerStatus(StrEnum):
     """Where historical collection stands for one UK date (ra_collection_ledger.status).
     Written only through darkhorses/ledger.py."""

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import (JSON, Boolean, Date, Float, Index, Integer, Numeric, String, Text, Time, UniqueConstraint,
-                        text)
+from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, Numeric, String, Text, Time, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, UTCDateTime, utcnow

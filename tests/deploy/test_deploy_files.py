@@ -109,11 +109,13 @@ def test_settings_vars_are_found(settings_vars):
 # ---------------------------------------------------------------- Dockerfile
 
 def test_dockerfile_builds_a_non_root_worker_image(known_queues):
-    lines = [l.strip() for l in DOCKERFILE.read_text().splitlines() if l.strip() and not l.lstrip().startswith("#")]
-    instructions = [l.split(None, 1) for l in lines if re.match(r"^[A-Z]+\s", l)]
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    instructions = [line.split(None, 1) for line in lines if re.match(r"^[A-Z]+\s", line)]
     assert instructions[0] == ["FROM", "python:3.11-slim"]
     assert ["WORKDIR", "/app"] in instructions
-    run_pip = [i for i, (op, arg) in enumerate(instructions) if op == "RUN" and "pip install -r requirements.txt" in arg]
+    run_pip = [i for i, (op, arg) in enumerate(instructions)
+               if op == "RUN" and "pip install -r requirements.txt" in arg]
     users = [(i, arg) for i, (op, arg) in enumerate(instructions) if op == "USER"]
     assert run_pip and users, "the image must install requirements.txt and switch user"
     last_user = users[-1][1].strip()
@@ -131,8 +133,8 @@ def test_dockerfile_builds_a_non_root_worker_image(known_queues):
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out():
-    patterns = {l.strip().rstrip("/") for l in (REPO / ".dockerignore").read_text().splitlines()
-                if l.strip() and not l.startswith("#")}
+    patterns = {line.strip().rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
     for needed in (".venv", "var", "logs", ".git", "__pycache__", ".env"):
         assert needed in patterns, f".dockerignore must exclude {needed}"
 
@@ -159,7 +161,7 @@ def test_compose_backing_services_are_healthchecked_and_persistent(compose):
     assert volume in (compose.get("volumes") or {}), "postgres data must live in a named volume"
     env = postgres["environment"]
     for name in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
-        assert re.fullmatch(r"\$\{%s:-[^}]+\}" % name, str(env[name])), f"{name}: from the environment, with a default"
+        assert re.fullmatch(rf"\$\{{{name}:-[^}}]+\}}", str(env[name])), f"{name}: from the environment, with a default"
 
 
 def test_compose_migrate_is_one_shot_and_gates_the_app(compose):

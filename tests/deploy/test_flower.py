@@ -20,7 +20,7 @@ from celery import Celery
 
 from darkhorses.historical import mark_ledger
 from darkhorses.tasks import names
-from tests.support import REPO, free_port, celery_worker, service_env, stop_process, wait_for
+from tests.support import REPO, celery_worker, free_port, service_env, stop_process, wait_for
 
 AUTH = ("tester", "secret-pass")
 FINAL_STATES = {"SUCCESS", "FAILURE", "REVOKED"}

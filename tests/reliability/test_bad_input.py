@@ -2,7 +2,8 @@
 counted and skipped, and the good runners of the same race are kept."""
 from datetime import datetime, timezone
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from darkhorses import live

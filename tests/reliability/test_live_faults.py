@@ -101,9 +101,11 @@ def test_redis_restart_during_live_polling(database_url, simulator, own_redis, t
 def test_postgresql_unavailable_for_30_seconds(pg_database, database_url, redis_url, simulator, pg_proxy,
                                                tmp_path, fault_log):
     """One 30 s outage while the live loop polls and a backfill runs, both through a proxy."""
-    from celery import Celery
-    from tests.reliability.test_backfill_faults import clean_run_rows, ledger_done, stored_rows, DAYS, FIRST
     from datetime import timedelta
+
+    from celery import Celery
+
+    from tests.reliability.test_backfill_faults import DAYS, FIRST, clean_run_rows, ledger_done, stored_rows
     simulator.faults = Faults(latency=0.2)
     expected = clean_run_rows(simulator)
     proxied = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{pg_proxy.port}")

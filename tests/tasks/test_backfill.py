@@ -47,6 +47,7 @@ def test_a_month_backfill_reports_progress_and_settles_every_date_once(database_
 def test_backfill_command_waits_with_a_progress_bar(database_url, redis_url, simulator, tmp_path):
     import subprocess
     import sys
+
     from tests.support import REPO
     env = service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
                       RACING_API_URL=simulator.url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim")
@@ -62,6 +63,7 @@ def test_backfill_command_waits_with_a_progress_bar(database_url, redis_url, sim
 
 def test_tasks_refuse_dates_not_over_yet_and_record_nothing(database_url, redis_url, tmp_path):
     from datetime import datetime, timedelta, timezone
+
     from darkhorses.prices import uk_date
     today = uk_date(datetime.now(timezone.utc))
     env = service_env(DATABASE_URL=database_url, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
@@ -71,7 +73,8 @@ def test_tasks_refuse_dates_not_over_yet_and_record_nothing(database_url, redis_
         day = client.send_task(names.HISTORICAL_COLLECT_DAY, args=[today.isoformat()], queue="historical")
         assert day.get(timeout=60)["status"] == "refused"
         backfill = client.send_task(names.HISTORICAL_BACKFILL, queue="historical",
-                                    args=[(today - timedelta(days=2)).isoformat(), (today + timedelta(days=1)).isoformat()])
+                                    args=[(today - timedelta(days=2)).isoformat(),
+                                          (today + timedelta(days=1)).isoformat()])
         outcome = backfill.get(timeout=60)
         assert outcome["status"] == "refused" and "not over yet" in outcome["error"]
         reversed_range = client.send_task(names.HISTORICAL_BACKFILL, args=["2026-02-05", "2026-02-01"],
