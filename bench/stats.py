@@ -277,7 +277,7 @@ def main() -> None:
         timer = StatementTimer(engine)
         sections = {}
         for name in ("live_statistics", "historical_statistics", "collection_health"):
-            def section():
+            def section(name=name):
                 with session_scope() as session:
                     session.execute(text("SET LOCAL work_mem = '64MB'"))  # as compute_statistics does
                     extra = (get_settings().live_lease_grace,) if name == "collection_health" else ()

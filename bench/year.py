@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 from common import scratch_database
-
 from live_cycle import Cards, build_day, move_prices
 
 BASELINE_DAYS = 30
@@ -212,7 +211,7 @@ def stats_job(now: datetime, output_dir: str) -> tuple[float, float, float, dict
         for name, part in (("live", stats.live_statistics), ("historical", stats.historical_statistics),
                            ("collection health", lambda session, now: stats.collection_health(
                                session, now, get_settings().live_lease_grace))):
-            parts[name] = timed(lambda: part(session, now), 1)[0]
+            parts[name] = timed(lambda part=part: part(session, now), 1)[0]
         parts["report movers"] = timed(lambda: report.biggest_movers(session, uk_date(now)), 1)[0]
         parts["contract files"] = timed(lambda: (legacy_stats.live_sections(session, now),
                                                  legacy_stats.historical_sections(session, now)), 1)[0]
@@ -255,7 +254,7 @@ def reader_figures(now: datetime, race_id: str, old_race: str) -> dict[str, tupl
     figures = {}
     with session_scope() as session:
         for name, sql in READERS.items():
-            figures[name] = timed(lambda: session.execute(text(sql), params).all(), REPEATS)
+            figures[name] = timed(lambda sql=sql: session.execute(text(sql), params).all(), REPEATS)
         figures["chart (today's race)"] = timed(lambda: race_series(session, race_id), REPEATS)
         figures["chart (a settled race)"] = timed(lambda: race_series(session, old_race), REPEATS)
     return figures

@@ -10,8 +10,16 @@ from darkhorses import backfill, historical
 from darkhorses.migrations import downgrade
 from darkhorses.prices import uk_date
 from darkhorses.settings import reset_settings
-from tests.legacy import (GB_FOR_IRISH_PER_DATE, RACES_PER_DATE, RUNNERS, TWELVE_HOUR_PER_DATE, build_legacy,
-                          old_rows, own_database, snapshot)
+from tests.legacy import (
+    GB_FOR_IRISH_PER_DATE,
+    RACES_PER_DATE,
+    RUNNERS,
+    TWELVE_HOUR_PER_DATE,
+    build_legacy,
+    old_rows,
+    own_database,
+    snapshot,
+)
 from tests.support import REPO, service_env
 
 OLD_DATES = [date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3), date(2024, 3, 4)]
@@ -135,5 +143,6 @@ def test_a_foreign_database_is_refused_with_one_line_and_left_untouched():
 def _head() -> str:
     """The newest migration: adoption migrates all the way, whichever that is."""
     from alembic.script import ScriptDirectory
+
     from darkhorses.migrations import alembic_config
     return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -6,7 +6,15 @@ from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.text import Text
 
 from darkhorses import cli
-from darkhorses.charts import GREY, build_race_figure, opening_closing, place_labels, race_series, runner_colours, x_span
+from darkhorses.charts import (
+    GREY,
+    build_race_figure,
+    opening_closing,
+    place_labels,
+    race_series,
+    runner_colours,
+    x_span,
+)
 from darkhorses.db import session_scope
 from darkhorses.models import LiveRace, OddsHistory, OddsLive
 

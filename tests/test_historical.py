@@ -224,6 +224,7 @@ def test_daily_schedule_through_both_2026_clock_changes_collects_every_day_once(
 
 def test_resume_re_enqueues_a_stalled_backfill_and_restarts_its_lost_progress_chain(database_url, redis_url, monkeypatch):
     import redis as redis_client
+
     from darkhorses.celery_app import app
     from darkhorses.db import session_scope as scope
     from darkhorses.models import BackfillRequest

@@ -230,6 +230,7 @@ def _a_track(url, day):
 
 def test_worker_and_beat_write_scheduler_status(database_url, redis_url, simulator, tmp_path):
     from celery import Celery
+
     from tests.support import celery_beat, celery_worker, service_env, stop_process, wait_for
     status_dir = tmp_path / "status"
     path = status_dir / "scheduler_status.json"

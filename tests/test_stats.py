@@ -3,7 +3,6 @@ import json
 import threading
 from datetime import date, datetime, time, timedelta, timezone
 
-
 from darkhorses import ledger
 from darkhorses.db import session_scope
 from darkhorses.files import write_json_atomic
@@ -51,8 +50,8 @@ def load_fixture(session):
             ("r9", "h7", YESTERDAY, "IRE", "Naas", "j1", None, None),     # never captured live
             ("r8", "h8", date(2026, 11, 10), "IRE", "Naas", "j3", 5.0, None)):
         session.add(OddsHistorical(race_id=race, horse_id=horse, date_of_race=day_start(day), country=country,
-                                   track=track, race_time=time(14, 0), jockey_id=jockey, trainer_id="t1", horse_name=horse,
-                                   industry_sp=sp, pre_race_min=low, pre_race_max=low,
+                                   track=track, race_time=time(14, 0), jockey_id=jockey, trainer_id="t1",
+                                   horse_name=horse, industry_sp=sp, pre_race_min=low, pre_race_max=low,
                                    updated_at=NOW - timedelta(hours=2 if race != "r8" else 400)))
     for day, status in ((date(2015, 1, 1), "unavailable"), (date(2015, 1, 2), "unavailable"),
                         (date(2025, 6, 1), "complete"), (date(2025, 12, 25), "empty"), (YESTERDAY, "complete")):

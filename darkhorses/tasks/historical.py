@@ -45,7 +45,7 @@ def collect_day(self, day: str):
         if final:
             raise
         backoff = settings.historical_retry_seconds * 2 ** self.request.retries
-        raise self.retry(exc=exc, countdown=min(600, backoff))
+        raise self.retry(exc=exc, countdown=min(600, backoff)) from exc
     finally:
         client.close()
 

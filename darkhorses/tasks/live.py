@@ -32,7 +32,8 @@ def poll(loop_id: str | None = None, seq: int = 0):
         # Rejected credentials need a person: poll slowly until they work again.
         error, countdown, outcome = exc, settings.live_credentials_backoff, {"ok": False, "error": str(exc)}
     except Exception as exc:
-        error, countdown, outcome = exc, settings.live_failure_backoff, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        error, countdown = exc, settings.live_failure_backoff
+        outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     finally:
         client.close()
     # The successor is enqueued even after a failure: the loop must outlive a bad cycle.
