@@ -54,7 +54,8 @@ RACE = """
                                (hashint8((d - date '2000-01-01') * 16 + slot / 7) & 2147483647) % 60 AS ci) AS rk
     CROSS JOIN LATERAL (SELECT ((d + time '12:00' + (slot / 7) * interval '8 minutes'
                                  + (slot % 7) * interval '35 minutes') AT TIME ZONE 'Europe/London') AS off,
-                               (ARRAY['Flat','Flat','Hurdle','Chase','NH Flat'])[1 + (hashint8(rk) & 2147483647) % 5] AS rtype,
+                               (ARRAY['Flat','Flat','Hurdle','Chase','NH Flat'])
+                                   [1 + (hashint8(rk) & 2147483647) % 5] AS rtype,
                                (ARRAY['Good','Good to Soft','Soft','Heavy','Good to Firm','Standard'])
                                    [1 + (hashint8(rk + 7) & 2147483647) % 6] AS going,
                                (hashint8(rk + 3) & 2147483647) % 3 = 0 AS handicap) AS rx
@@ -136,7 +137,8 @@ INSERT INTO ra_live_races (race_id, race_date, off_dt, course, race_name, market
 SELECT DISTINCT ON (race_id) race_id, race_date, off_dt, course, race_name, market_status, 20 + length(race_id) % 90,
        coalesce(off_dt, race_date + time '12:00') - interval '1 day',
        CASE WHEN market_status = 'OPEN' THEN now() - interval '7 seconds'
-            ELSE coalesce(off_dt, race_date + time '12:00') - ((hashtext(race_id) & 2147483647) % 40) * interval '1 second' END
+            ELSE coalesce(off_dt, race_date + time '12:00')
+                 - ((hashtext(race_id) & 2147483647) % 40) * interval '1 second' END
 FROM ra_odds_live_prices
 -- a few races of the last week the live loop never saw: collection_health sorts them into missed and results only
 WHERE NOT (race_date >= CAST(:today AS date) - 8 AND (hashtext(race_id) & 2147483647) % 25 = 0)

@@ -45,7 +45,8 @@ LIVE_COLUMNS = ("race_id", "horse_id", "bookmaker_id", "race_date", "race_time",
                 "in_play", "odds_timestamp", "fetched_at", "created_at", "updated_at")
 HISTORY_COLUMNS = ("race_id", "horse_id", "bookmaker_id", "odds_decimal", "odds_fractional", "changed_at",
                    "observed_at")
-RESULT_COLUMNS = ("race_id", "horse_id", "date_of_race", "country", "track", "course_id", "race_time", "match_timestamp",
+RESULT_COLUMNS = ("race_id", "horse_id", "date_of_race", "country", "track", "course_id", "race_time",
+                  "match_timestamp",
                   "race_name", "going", "race_type", "distance", "race_class", "runners_count", "horse_name",
                   "jockey", "jockey_id", "trainer", "trainer_id", "finishing_position", "industry_sp",
                   "betfair_sp", "pre_race_min", "pre_race_max", "created_at", "updated_at")
@@ -72,7 +73,8 @@ READERS = {
     "results of a year": "SELECT * FROM ra_odds_historical WHERE date_of_race >= :year_start AND "
                          "date_of_race < :day_end ORDER BY date_of_race DESC LIMIT 1000",
     "results date range": "SELECT min(date_of_race), max(date_of_race) FROM ra_odds_historical",
-    "results summary": "SELECT date_of_race, track, race_time FROM ra_odds_historical WHERE date_of_race >= :week_start "
+    "results summary": "SELECT date_of_race, track, race_time FROM ra_odds_historical "
+                       "WHERE date_of_race >= :week_start "
                        "AND date_of_race < :day_end",
     "results count": "SELECT count(*) FROM ra_odds_historical",
 }
@@ -127,7 +129,8 @@ def build_template(cards: list[dict]) -> dict[str, str]:
             jockey_id, trainer_id = people.get(horse, (None, None))
             first = next(r for r in rows if r["horse_id"] == horse)
             values = {**race.meta, "race_id": race_id, "horse_id": horse, "date_of_race": D + "T00:00:00+00:00",
-                      "track": race.meta["course"], "match_timestamp": off, "race_class": (position % 6) + 1, "runners_count": len(captured),
+                      "track": race.meta["course"], "match_timestamp": off, "race_class": (position % 6) + 1,
+                      "runners_count": len(captured),
                       "horse_name": first["horse_name"], "jockey": first["jockey"], "jockey_id": jockey_id,
                       "trainer": first["trainer"], "trainer_id": trainer_id, "finishing_position": str(position),
                       "industry_sp": prices[-1], "betfair_sp": round(prices[-1] * 1.08, 2),
@@ -330,14 +333,16 @@ def main() -> None:
         failures.append(f"stats job {stats_n:.3f} s, ratio {ratio:.2f}")
     for name, (p50, worst) in readers.items():
         limit = 0.200 if name.startswith("chart") else 0.050
-        print(f"reader {name:<32} p50 {p50 * 1000:8.1f} ms  max {worst * 1000:8.1f} ms  (target < {limit * 1000:.0f} ms; "
+        print(f"reader {name:<32} p50 {p50 * 1000:8.1f} ms  max {worst * 1000:8.1f} ms  "
+              f"(target < {limit * 1000:.0f} ms; "
               f"today's races alone: p50 {empty_readers[name][0] * 1000:.1f} ms)")
         if p50 >= limit:
             failures.append(f"{name} p50 {p50 * 1000:.1f} ms")
     cycle_ratio = full_cycle["total"] / empty_cycle["total"]
     print(f"live cycle (new, unchanged, all changed): {full_cycle['total']:.3f} s vs {empty_cycle['total']:.3f} s "
           f"on an empty database = {cycle_ratio:.2f}x (target <= 1.2); each: " + ", ".join(
-              f"{name} {full_cycle[name]:.3f} vs {empty_cycle[name]:.3f} s" for name in ("new", "unchanged", "all changed")))
+              f"{name} {full_cycle[name]:.3f} vs {empty_cycle[name]:.3f} s"
+              for name in ("new", "unchanged", "all changed")))
     if cycle_ratio > 1.2:
         failures.append(f"live cycle {cycle_ratio:.2f}x")
     total = sum(t + i for _, t, i in table_sizes)

@@ -138,7 +138,7 @@ def _label_ends(figure, axes, ends: list[tuple[str, float, str]]) -> None:
     x_end = axes.get_xlim()[1]
     wanted = [axes.transData.transform((x_end, price))[1] for _, price, _ in ends]
     placed = place_labels(wanted, box.y0, box.y1, line_height)
-    for text, want, y, (_, _, colour) in zip(texts, wanted, placed, ends):
+    for text, want, y, (_, _, colour) in zip(texts, wanted, placed, ends, strict=True):
         text.set_position(((box.x1 + 10) / width, y / height))
         figure.lines.append(Line2D([box.x1 / width, (box.x1 + 8) / width], [want / height, y / height],
                                    transform=figure.transFigure, color=colour, linewidth=0.6))

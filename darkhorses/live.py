@@ -527,8 +527,9 @@ def _register_unknown_bookmakers(session, races: list[ParsedRace], summary: Cycl
     summary.unknown_bookmakers = len(unknown)
     if not unknown:
         return
-    upsert(session, Bookmaker.__table__, [{"bookmaker_id": bookmaker_id, "bookmaker_name": name, "bookmaker_type": "unknown"}
-                                          for bookmaker_id, name in sorted(unknown.items())], ("bookmaker_id",))
+    rows = [{"bookmaker_id": bookmaker_id, "bookmaker_name": name, "bookmaker_type": "unknown"}
+            for bookmaker_id, name in sorted(unknown.items())]
+    upsert(session, Bookmaker.__table__, rows, ("bookmaker_id",))
     for bookmaker_id, name in unknown.items():
         if bookmaker_id not in _unknown_logged:
             _unknown_logged.add(bookmaker_id)

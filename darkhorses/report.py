@@ -59,7 +59,8 @@ def biggest_movers(session, day: date, limit: int = 10) -> list[dict]:
             continue
         horse, course, race_time = names.get((race_id, horse_id), (horse_id, None, None))
         movers.append({"race_id": race_id, "horse_id": horse_id, "horse": horse, "course": course,
-                       "race_time": race_time.strftime("%H:%M") if race_time else None, "first": round(float(first_price), 2),
+                       "race_time": race_time.strftime("%H:%M") if race_time else None,
+                       "first": round(float(first_price), 2),
                        "last": round(float(last_price), 2),
                        "change_percent": round(100 * (float(last_price) - float(first_price)) / float(first_price), 1)})
     movers.sort(key=lambda m: m["change_percent"])
@@ -148,7 +149,8 @@ def _glance(health: dict) -> list[str]:
         else "nothing requested yet"
     missed = glance["races_missed"]
     tiles = [
-        _tile("watched to the off", f"{glance['races_watched_to_off']:,}", f"{glance['races_upcoming']:,} still to run"),
+        _tile("watched to the off", f"{glance['races_watched_to_off']:,}",
+              f"{glance['races_upcoming']:,} still to run"),
         _tile("missed", f"{missed:,}", "went off unwatched while the loop ran", "bad" if missed else "good"),
         _tile("last capture → off, p95", _seconds(glance["gap_to_off_p95_seconds"]), "over the races watched"),
         _tile("prices captured", f"{glance['prices_captured']:,}", "price changes recorded today"),
@@ -184,7 +186,8 @@ def _missed(health: dict) -> list[str]:
     html.append("<table><tr><th>date</th><th>off (UK)</th><th>course</th><th>race</th></tr>")
     for race in missed:
         html.append(f"<tr class='missing'><td>{escape(race['race_date'])}</td><td>{_time(race['off_dt'])}</td>"
-                    f"<td>{escape(race['course'] or '')}</td><td>{escape(race['race_name'] or race['race_id'])}</td></tr>")
+                    f"<td>{escape(race['course'] or '')}</td>"
+                    f"<td>{escape(race['race_name'] or race['race_id'])}</td></tr>")
     return html + ["</table></section>"]
 
 
@@ -274,7 +277,8 @@ def render_report(stats: dict, movers: list[dict], today: date, withdrawals: lis
         html.append(f"<tr class='{kind}'><td>{'steamer' if kind == 'steam' else 'drifter'}</td>"
                     f"<td>{escape(str(mover['horse']))}</td><td>{escape(mover['race_time'] or '')} "
                     f"{escape(mover['course'] or '')}</td><td class='n'>{mover['first']:.2f}</td>"
-                    f"<td class='n'>{mover['last']:.2f}</td><td class='n {kind}'>{mover['change_percent']:+.1f}%</td></tr>")
+                    f"<td class='n'>{mover['last']:.2f}</td>"
+                    f"<td class='n {kind}'>{mover['change_percent']:+.1f}%</td></tr>")
     if not movers:
         html.append("<tr><td colspan='6'><small>no price has moved today yet</small></td></tr>")
     html.append("</table></section>")

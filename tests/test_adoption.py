@@ -120,7 +120,7 @@ def test_downgrade_of_an_adopted_database_leaves_the_old_tables_as_they_were():
 def _only_alembic(after, before):
     """Equal but for the (empty) alembic_version table alembic leaves behind."""
     strip = (lambda rows: [r for r in rows if r[0] != "alembic_version"])
-    return all(strip(a) == strip(b) for a, b in zip(after, before))
+    return all(strip(a) == strip(b) for a, b in zip(after, before, strict=True))
 
 
 def test_a_foreign_database_is_refused_with_one_line_and_left_untouched():

@@ -162,7 +162,8 @@ def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_ap
 def test_a_day_without_racing_is_settled_empty_and_an_unavailable_date_says_why(database_url, canned_api):
     responses.get(f"{BASE}/v1/results", json={"results": [], "total": 0, "limit": 100, "skip": 0, "query": []},
                   match=[responses.matchers.query_param_matcher({"start_date": "2025-12-25"}, strict_match=False)])
-    responses.get(f"{BASE}/v1/results", status=422, json={"detail": "Outside your plan: results before 2025-11-28 need the add-on"},
+    responses.get(f"{BASE}/v1/results", status=422,
+                  json={"detail": "Outside your plan: results before 2025-11-28 need the add-on"},
                   match=[responses.matchers.query_param_matcher({"start_date": "2015-01-01"}, strict_match=False)])
     assert collect_day(date(2025, 12, 25))["status"] == "empty"
     with pytest.raises(historical.DateUnavailable):
@@ -222,7 +223,8 @@ def test_daily_schedule_through_both_2026_clock_changes_collects_every_day_once(
     assert any(r.date() == date(2026, 3, 30) for r in runs) and any(r.date() == date(2026, 10, 26) for r in runs)
 
 
-def test_resume_re_enqueues_a_stalled_backfill_and_restarts_its_lost_progress_chain(database_url, redis_url, monkeypatch):
+def test_resume_re_enqueues_a_stalled_backfill_and_restarts_its_lost_progress_chain(database_url, redis_url,
+                                                                                    monkeypatch):
     import redis as redis_client
 
     from darkhorses.celery_app import app
@@ -303,8 +305,10 @@ def test_a_race_repeated_on_two_pages_of_a_large_day_is_stored_once(database_url
 @responses.activate
 def test_an_amended_day_replaces_what_was_stored_in_one_go(database_url, canned_api):
     first = [result("rac_1", [result_runner(f"h{i}", str(i), "5/1", "6.0") for i in range(1, 6)]),
-             result("rac_2", [result_runner(f"g{i}", str(i), "5/1", "6.0") for i in range(1, 6)], off_dt="2026-03-01T15:00:00+00:00"),
-             result("rac_3", [result_runner(f"k{i}", str(i), "5/1", "6.0") for i in range(1, 6)], off_dt="2026-03-01T15:30:00+00:00")]
+             result("rac_2", [result_runner(f"g{i}", str(i), "5/1", "6.0") for i in range(1, 6)],
+                    off_dt="2026-03-01T15:00:00+00:00"),
+             result("rac_3", [result_runner(f"k{i}", str(i), "5/1", "6.0") for i in range(1, 6)],
+                    off_dt="2026-03-01T15:30:00+00:00")]
     responses.get(f"{BASE}/v1/results", json=_page(first))
     collect_day(date(2026, 3, 1))
     assert len(_stored()[0]) == 15

@@ -144,7 +144,8 @@ def test_cycle_writes_changes_only_and_freezes_races_that_are_off(database_url):
 
     with session_scope() as session:
         history = session.execute(select(OddsHistory.horse_id, OddsHistory.bookmaker_id, OddsHistory.odds_decimal)
-                                  .order_by(OddsHistory.observed_at, OddsHistory.horse_id, OddsHistory.bookmaker_id)).all()
+                                  .order_by(OddsHistory.observed_at, OddsHistory.horse_id,
+                                            OddsHistory.bookmaker_id)).all()
         assert history == [("h1", "bet365", 3.0), ("h1", "coral", 4.0), ("h2", "bet365", 5.0), ("h1", "bet365", 2.5)]
         assert session.execute(select(func.count()).select_from(OddsLive)).scalar() == 3
         assert set(session.execute(select(OddsLive.going)).scalars()) == {"Standard to Slow"}
@@ -180,7 +181,8 @@ def test_a_race_repeated_across_pages_and_a_runner_listed_twice_are_taken_once(d
     # 10 runners x 20 books, minus h1's first listing (19 books it no longer quotes)
     assert (summary.races, summary.runners, summary.prices, summary.duplicates) == (1, 10, 181, 2)
     with session_scope() as session:
-        rows = dict(session.execute(select(OddsLive.horse_id + "/" + OddsLive.bookmaker_id, OddsLive.odds_decimal)).all())
+        key = OddsLive.horse_id + "/" + OddsLive.bookmaker_id
+        rows = dict(session.execute(select(key, OddsLive.odds_decimal)).all())
         assert len(rows) == 181 and rows["h1/bet365"] == 4.0 and rows["h2/bet365"] == 3.5
         assert session.get(LiveRace, "rac_1").captures == 1
     assert sum("repeated" in r.getMessage() for r in caplog.records) == 1
@@ -201,7 +203,8 @@ def test_a_flood_of_malformed_runners_is_one_warning_line(database_url, caplog):
 
 def test_a_nul_in_an_api_string_is_dropped_not_a_failed_cycle(database_url):
     now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
-    bad = card("rac_1", "2026-11-28T13:40:00+00:00", [runner("h1", [quote("Bet365", "3.0", "2/1")], horse="Nul\x00Horse")],
+    bad = card("rac_1", "2026-11-28T13:40:00+00:00",
+               [runner("h1", [quote("Bet365", "3.0", "2/1")], horse="Nul\x00Horse")],
                race_name="Kempton\x00 Handicap")
     assert live.run_cycle(FakeCards([bad]), now).races == 1
     with session_scope() as session:
