@@ -163,16 +163,38 @@ def _request_bounds(env) -> dict:
     }
 
 
+def _database_url(env) -> str:
+    url = _get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL
+    # Heroku/Render hand out postgres://, which SQLAlchemy 2 no longer accepts.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    # SQLAlchemy 2.1 defaults to psycopg 3; the pinned driver (and COPY in db.py) is psycopg2.
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    _check_url("DATABASE_URL", url, ("postgresql", "sqlite"))
+    return url
+
+
+def _regions(env) -> tuple[str, ...]:
+    regions = tuple(r.strip().lower() for r in (_get(env, "RACING_API_REGIONS") or "gb,ire").split(",") if r.strip())
+    bad = [r for r in regions if not re.fullmatch(r"[a-z]{2,4}", r)]
+    if bad or not regions:
+        raise SettingsError(f"RACING_API_REGIONS: expected region codes like 'gb,ire', got {bad or regions!r}")
+    return regions
+
+
+def _poll_intervals(env):
+    try:
+        return parse_poll_intervals(_get(env, "LIVE_POLL_INTERVALS") or DEFAULT_POLL_INTERVALS)
+    except ValueError as exc:
+        raise SettingsError(
+            f"LIVE_POLL_INTERVALS: expected 'SECONDS_TO_OFF:POLL_SECONDS,...,*:POLL_SECONDS', got "
+            f"{_get(env, 'LIVE_POLL_INTERVALS')!r} ({exc})") from None
+
+
 def settings_from_env(env=None) -> Settings:
     env = os.environ if env is None else env
-    database_url = _get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL
-    # Heroku/Render hand out postgres://, which SQLAlchemy 2 no longer accepts.
-    if database_url.startswith("postgres://"):
-        database_url = "postgresql://" + database_url[len("postgres://"):]
-    # SQLAlchemy 2.1 defaults to psycopg 3; the pinned driver (and COPY in db.py) is psycopg2.
-    if database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg2://" + database_url[len("postgresql://"):]
-    _check_url("DATABASE_URL", database_url, ("postgresql", "sqlite"))
+    database_url = _database_url(env)
 
     broker_url = _get(env, "CELERY_BROKER_URL")
     if broker_url:
@@ -189,17 +211,8 @@ def settings_from_env(env=None) -> Settings:
         missing = "RACING_API_PASSWORD" if username else "RACING_API_USERNAME"
         raise SettingsError(f"{missing}: must be set together with the other Racing API credential")
 
-    regions = tuple(r.strip().lower() for r in (_get(env, "RACING_API_REGIONS") or "gb,ire").split(",") if r.strip())
-    bad = [r for r in regions if not re.fullmatch(r"[a-z]{2,4}", r)]
-    if bad or not regions:
-        raise SettingsError(f"RACING_API_REGIONS: expected region codes like 'gb,ire', got {bad or regions!r}")
-
-    try:
-        poll_intervals = parse_poll_intervals(_get(env, "LIVE_POLL_INTERVALS") or DEFAULT_POLL_INTERVALS)
-    except ValueError as exc:
-        raise SettingsError(
-            f"LIVE_POLL_INTERVALS: expected 'SECONDS_TO_OFF:POLL_SECONDS,...,*:POLL_SECONDS', got "
-            f"{_get(env, 'LIVE_POLL_INTERVALS')!r} ({exc})") from None
+    regions = _regions(env)
+    poll_intervals = _poll_intervals(env)
 
     log_level = (_get(env, "LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
