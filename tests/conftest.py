@@ -5,7 +5,6 @@ Under CI=true a missing PostgreSQL or Redis fails the run; elsewhere those tests
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 import redis
@@ -14,20 +13,11 @@ from sqlalchemy.orm import Session
 
 from darkhorses import db
 from darkhorses.settings import reset_settings
-from tests.support import OwnRedis
+from tests.support import OwnRedis, scratch_database, unavailable
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 # Unset: each run starts a redis-server of its own on a free port, so runs side by side never
 # share a queue or a lease. Set it (e.g. redis://127.0.0.1:6379/11) to use a server you run.
 REDIS_URL_OVERRIDE = os.environ.get("TEST_REDIS_URL")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _unavailable(what: str, exc: Exception):
-    message = f"{what} is not reachable: {exc}"
-    if IN_CI:
-        pytest.fail(message + " (CI=true: service tests must run)", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)
@@ -48,21 +38,10 @@ def _isolated_settings(monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def pg_database():
     """A database created for this test run, migrated to head, dropped at the end."""
-    name = f"darkhorses_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        _unavailable("PostgreSQL", exc)
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     from darkhorses.migrations import upgrade
-    upgrade(url)
-    yield url
-    db.dispose_engines()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database() as url:
+        upgrade(url)
+        yield url
 
 
 def _empty_collected_tables(url: str) -> None:
@@ -119,7 +98,7 @@ def redis_server(tmp_path_factory):
         server.start()
     except Exception as exc:
         server.stop()
-        _unavailable("redis-server", exc)
+        unavailable("redis-server", exc)
     yield server.url
     server.stop()
 
@@ -133,7 +112,7 @@ def redis_url(redis_server, monkeypatch):
         client.flushdb()
         client.close()
     except Exception as exc:
-        _unavailable("Redis", exc)
+        unavailable("Redis", exc)
     monkeypatch.setenv("CELERY_BROKER_URL", url)
     monkeypatch.setenv("CELERY_RESULT_BACKEND", url)
     reset_settings()

@@ -2,14 +2,12 @@
 contract) and several hundred rows carrying its known faults, in a database of its own."""
 from __future__ import annotations
 
-import uuid
-from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_ADMIN_URL, _unavailable
+from tests.support import scratch_database
 
 DDL = Path(__file__).parent / "fixtures" / "legacy_schema.sql"
 OLD_BOOKMAKERS = (("betfair", "Betfair", "exchange"), ("smarkets", "Smarkets", "exchange"),
@@ -46,24 +44,9 @@ CONTRACT = {
 }
 
 
-@contextmanager
 def own_database():
     """An empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"darkhorses_test_legacy_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        _unavailable("PostgreSQL", exc)
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        from darkhorses import db
-        db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return scratch_database("darkhorses_test_legacy")
 
 
 def build_legacy(url: str, result_dates: list[date]) -> None:

@@ -11,9 +11,44 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import redis
+from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(what: str, exc: Exception):
+    """Skip a test whose service is missing; under CI=true fail it instead."""
+    message = f"{what} is not reachable: {exc}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: service tests must run)", pytrace=False)
+    pytest.skip(message)
+
+
+@contextmanager
+def scratch_database(prefix: str = "darkhorses_test"):
+    """An empty PostgreSQL database of our own (a random name), dropped afterwards."""
+    import uuid
+
+    from darkhorses import db
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        unavailable("PostgreSQL", exc)
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        db.dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):

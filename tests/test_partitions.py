@@ -1,6 +1,5 @@
 """ra_odds_history by month: the migration converts a filled table without losing a row, the
 maintenance task makes partitions ahead and moves outliers in, retention drops whole months."""
-import uuid
 from datetime import date, datetime, timezone
 
 import pytest
@@ -12,7 +11,7 @@ from darkhorses import maintenance
 from darkhorses.db import session_scope
 from darkhorses.migrations import alembic_config, downgrade, upgrade
 from darkhorses.settings import reset_settings
-from tests.conftest import PG_ADMIN_URL, _unavailable
+from tests.support import scratch_database
 
 
 def maintain_partitions(today, retention_months=0):
@@ -29,22 +28,10 @@ ROWS = [("h1", "bet365", 3.0, datetime(2025, 3, 20, 14, 0, tzinfo=timezone.utc))
 
 @pytest.fixture
 def own_database(monkeypatch):
-    name = f"darkhorses_part_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        _unavailable("PostgreSQL", exc)
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    monkeypatch.setenv("DATABASE_URL", url)
-    reset_settings()
-    yield url
-    from darkhorses import db
-    db.dispose_engines()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database("darkhorses_part") as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        reset_settings()
+        yield url
 
 
 def _history(engine):

@@ -17,8 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from darkhorses.settings import reset_settings
-from tests.conftest import IN_CI
-from tests.support import free_port, stop_process, wait_for
+from tests.support import IN_CI, free_port, stop_process, wait_for
 
 CONFIG = """\
 [databases]
@@ -172,7 +171,7 @@ def test_migrations_run_through_the_pooler(pooled_url):
     import uuid
 
     from darkhorses.migrations import upgrade
-    from tests.conftest import PG_ADMIN_URL
+    from tests.support import PG_ADMIN_URL
     name = f"darkhorses_test_pool_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

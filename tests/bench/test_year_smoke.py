@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URL
-from tests.support import REPO, service_env
+from tests.support import PG_ADMIN_URL, REPO, service_env
 
 pytestmark = pytest.mark.slow
 
