@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from darkhorses import db
 from darkhorses.settings import reset_settings
-from tests.support import OwnRedis, scratch_database, unavailable
+from tests.support import OwnRedis, scratch_database, serve_as_racing_api, unavailable
 
 # Unset: each run starts a redis-server of its own on a free port, so runs side by side never
 # share a queue or a lease. Set it (e.g. redis://127.0.0.1:6379/11) to use a server you run.
@@ -136,14 +136,9 @@ class Clock:
 @pytest.fixture
 def simulator(monkeypatch):
     """The bundled simulator on a free port (real time), set as the Racing API."""
-    from darkhorses.simulator import Simulator, serve
+    from darkhorses.simulator import Simulator
     sim = Simulator(seed=7)
-    server, url = serve(sim, port=0)
-    sim.url = url
-    monkeypatch.setenv("RACING_API_URL", url)
-    monkeypatch.setenv("RACING_API_USERNAME", "sim")
-    monkeypatch.setenv("RACING_API_PASSWORD", "sim")
-    reset_settings()
+    server = serve_as_racing_api(monkeypatch, sim)
     yield sim
     server.shutdown()
     server.server_close()

@@ -152,3 +152,16 @@ class OwnRedis:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+def serve_as_racing_api(monkeypatch, sim):
+    """Serve `sim` on a free port and point the settings at it (credentials sim/sim); returns the server."""
+    from darkhorses.settings import reset_settings
+    from darkhorses.simulator import serve
+    server, url = serve(sim, port=0)
+    sim.url = url
+    monkeypatch.setenv("RACING_API_URL", url)
+    monkeypatch.setenv("RACING_API_USERNAME", "sim")
+    monkeypatch.setenv("RACING_API_PASSWORD", "sim")
+    reset_settings()
+    return server

@@ -13,10 +13,11 @@ from darkhorses.migrations import upgrade
 from darkhorses.racing_api import RacingAPIClient
 from darkhorses.ratelimit import RateLimiter
 from darkhorses.settings import get_settings, reset_settings
-from darkhorses.simulator import Simulator, serve
+from darkhorses.simulator import Simulator
 from darkhorses.tasks import names
 from tests.conftest import Clock
 from tests.legacy import CONTRACT, build_legacy, own_database
+from tests.support import serve_as_racing_api
 
 NOW = datetime(2026, 11, 28, 12, 40, tzinfo=timezone.utc)
 TODAY, YESTERDAY = date(2026, 11, 28), date(2026, 11, 27)
@@ -63,11 +64,7 @@ def fill_by_running(monkeypatch):
     """Three live cycles, as the loop would space them, and yesterday's results, from the simulator over HTTP."""
     clock = Clock(NOW)
     sim = Simulator(seed=11, clock=clock, rate_limits={"racecards": 1000, "results": 1000, "odds": 1000})
-    server, url = serve(sim)
-    monkeypatch.setenv("RACING_API_URL", url)
-    monkeypatch.setenv("RACING_API_USERNAME", "sim")
-    monkeypatch.setenv("RACING_API_PASSWORD", "sim")
-    reset_settings()
+    server = serve_as_racing_api(monkeypatch, sim)
     client = RacingAPIClient(get_settings(), limiter=RateLimiter({"racecards": 1000, "results": 1000}))
     try:
         for _ in range(3):

@@ -18,9 +18,10 @@ from darkhorses.market import best_prices
 from darkhorses.models import Bookmaker, LiveRace, OddsHistory, OddsLive, Withdrawal
 from darkhorses.racing_api import RacingAPIClient
 from darkhorses.ratelimit import RateLimiter
-from darkhorses.settings import get_settings, reset_settings
-from darkhorses.simulator import Simulator, serve
+from darkhorses.settings import get_settings
+from darkhorses.simulator import Simulator
 from tests.conftest import Clock
+from tests.support import serve_as_racing_api
 
 WALK = timedelta(minutes=32)
 WITHDRAWN_AT = datetime(2026, 11, 28, 13, 5, tzinfo=timezone.utc)
@@ -41,11 +42,7 @@ class RecordingClient:
 def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeypatch):
     clock = Clock(datetime(2026, 11, 28, 12, 40, tzinfo=timezone.utc))
     sim = Simulator(seed=11, clock=clock, rate_limits={"racecards": 1000, "results": 1000, "odds": 1000})
-    server, url = serve(sim)
-    monkeypatch.setenv("RACING_API_URL", url)
-    monkeypatch.setenv("RACING_API_USERNAME", "sim")
-    monkeypatch.setenv("RACING_API_PASSWORD", "sim")
-    reset_settings()
+    server = serve_as_racing_api(monkeypatch, sim)
     http = RacingAPIClient(get_settings(), limiter=RateLimiter({"racecards": 1000}))
     client = RecordingClient(http)
     start = clock.now

@@ -66,19 +66,6 @@ def _is_celery(argv: list[str]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def known_queues() -> set[str]:
-    import celeryconfig
-    return {q.name for q in celeryconfig.task_queues}
-
-
-@pytest.fixture(scope="module")
-def settings_vars() -> set[str]:
-    """Every environment variable name darkhorses/settings.py mentions."""
-    source = (REPO / "darkhorses" / "settings.py").read_text()
-    return set(re.findall(r"[\"']([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)[\"']", source))
-
-
-@pytest.fixture(scope="module")
 def compose() -> dict:
     return _yaml(COMPOSE)
 

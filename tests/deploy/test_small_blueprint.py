@@ -56,18 +56,6 @@ def test_one_worker_a_free_key_value_and_no_database(blueprint, known_queues, se
             assert not SECRET_NAME.search(key), f"{key} is a secret"
 
 
-@pytest.fixture(scope="module")
-def known_queues() -> set[str]:
-    import celeryconfig
-    return {q.name for q in celeryconfig.task_queues}
-
-
-@pytest.fixture(scope="module")
-def settings_vars() -> set[str]:
-    source = (REPO / "darkhorses" / "settings.py").read_text()
-    return set(re.findall(r"[\"']([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)[\"']", source))
-
-
 # ---------------------------------------------------------------- cadence under a backfill
 
 POLL_SECONDS = 3.0       # the loop's interval in this test (10 s in a race's last five minutes)
