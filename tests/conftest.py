@@ -55,6 +55,17 @@ def _empty_collected_tables(url: str) -> None:
 
 
 @pytest.fixture
+def sqlite_url(tmp_path, monkeypatch):
+    """The embedded mode's database: SQLite in the test's directory, migrated, set as DATABASE_URL."""
+    from darkhorses.migrations import upgrade
+    url = f"sqlite:///{tmp_path}/embedded.db"
+    upgrade(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    reset_settings()
+    return url
+
+
+@pytest.fixture
 def database_url(pg_database, monkeypatch):
     """The run's PostgreSQL database, emptied of collected data, set as DATABASE_URL. For tests
     whose code commits in its own sessions or runs other processes; emptied again afterwards

@@ -98,9 +98,5 @@ def test_without_retention_nothing_is_dropped(own_database):
     assert summary["created"][0] == "ra_odds_history_y2040m01" and len(summary["created"]) == 4
 
 
-def test_sqlite_keeps_a_plain_table(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path}/dh.db"
-    upgrade(url)
-    monkeypatch.setenv("DATABASE_URL", url)
-    reset_settings()
+def test_sqlite_keeps_a_plain_table(sqlite_url):
     assert maintain_partitions(today=date(2026, 11, 29), retention_months=1)["skipped"].startswith("not PostgreSQL")

@@ -101,13 +101,7 @@ def test_every_statistic_on_postgresql(db_session):
     check_fixture_answers(compute_statistics(db_session, get_settings(), NOW))
 
 
-def test_the_same_answers_on_sqlite_for_the_embedded_mode(tmp_path, monkeypatch):
-    from darkhorses.migrations import upgrade
-    from darkhorses.settings import reset_settings
-    url = f"sqlite:///{tmp_path}/embedded.db"
-    upgrade(url)
-    monkeypatch.setenv("DATABASE_URL", url)
-    reset_settings()
+def test_the_same_answers_on_sqlite_for_the_embedded_mode(sqlite_url):
     with session_scope() as session:
         load_fixture(session)
         check_fixture_answers(compute_statistics(session, get_settings(), NOW))

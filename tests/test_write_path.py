@@ -87,13 +87,7 @@ def test_rollups_rebuild_new_and_recollected_days_only(database_url):
         assert session.execute(select(func.count()).select_from(StatsDay)).scalar() == 2
 
 
-def test_known_keys_on_sqlite_too(tmp_path, monkeypatch):
-    from darkhorses.migrations import upgrade
-    from darkhorses.settings import reset_settings
-    url = f"sqlite:///{tmp_path}/embedded.db"
-    upgrade(url)
-    monkeypatch.setenv("DATABASE_URL", url)
-    reset_settings()
+def test_known_keys_on_sqlite_too(sqlite_url):
     with session_scope() as session:
         upsert(session, OddsHistory, history(4), KEY)
     with session_scope() as session:
