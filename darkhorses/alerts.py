@@ -18,6 +18,7 @@ from . import loop
 from .models import CollectionLedger, LiveFetch, RunRecord, TaskStatus
 from .prices import uk_date
 from .settings import Settings, mask_webhook
+from .stats import live_cycles
 
 log = logging.getLogger(__name__)
 STATE_KEY = "darkhorses:alerts:active"
@@ -88,8 +89,7 @@ def _uncaptured_races(session, settings, now: datetime) -> list[dict]:
     off: some cycle started within one full poll interval plus the grace before it."""
     today = uk_date(now)
     since = now - timedelta(hours=26)
-    runs = session.execute(select(LiveFetch.fetch_timestamp, LiveFetch.detail).where(
-        LiveFetch.fetch_timestamp >= since).order_by(LiveFetch.fetch_timestamp)).all()
+    runs = live_cycles(session, since).all()
     starts = [started for started, _ in runs]
     window = timedelta(seconds=settings.poll_intervals[-1][1] + settings.live_lease_grace)
     found: dict[str, dict] = {}

@@ -24,11 +24,18 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _jsonable(value):
+def iso(value):
+    """A date or time as the JSON files write it (clock times as HH:MM); anything else as it is."""
     if isinstance(value, time):  # a UK clock time of an off: minutes are all it has
         return value.strftime("%H:%M")
     if isinstance(value, (date, datetime)):
         return value.isoformat()
+    return value
+
+
+def _jsonable(value):
+    if isinstance(value, (date, datetime, time)):
+        return iso(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

@@ -5,33 +5,21 @@ rollups the statistics run keeps (darkhorses.rollups), so their cost does not gr
 """
 from __future__ import annotations
 
-from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import case, func, select
 
 from . import rollups
-from .files import write_json_atomic
+from .files import iso, write_json_atomic
 from .models import Bookmaker, LiveRace, OddsHistorical, OddsLive
 
 RECENT_DATES = 7  # live records_per_date: the last week, as the old service did
 HISTORICAL_DATES = 30  # historical records_per_date: the latest dates with results
 
 
-def _iso(value):
-    return value.isoformat() if isinstance(value, (date, datetime)) else value
-
-
 def _percent(part: int, total: int) -> float:
     return round(100.0 * part / total, 2) if total else 0.0
-
-
-def _sum(days, key: str) -> Counter:
-    total: Counter = Counter()
-    for _, figures in days:
-        total.update(figures.get(key, {}))
-    return total
 
 
 def live_sections(session, now: datetime) -> dict:
@@ -39,13 +27,13 @@ def live_sections(session, now: datetime) -> dict:
     run just before), so their cost does not grow with the table."""
     days, seen = rollups.days(session, "live"), rollups.seen_counts(session, "live")
     total = sum(f["rows"] for _, f in days)
-    nulls, status = _sum(days, "nulls"), _sum(days, "status")
+    nulls, status = rollups.summed(days, "nulls"), rollups.summed(days, "status")
     courses = rollups.merge_breakdown(days, "course")
     hour, day, latest_check = _recent_by_check(session, now)
-    latest_fetch = max(filter(None, (_iso(latest_check), *(f.get("latest_fetch") for _, f in days))), default=None)
+    latest_fetch = max(filter(None, (iso(latest_check), *(f.get("latest_fetch") for _, f in days))), default=None)
     return {
-        "basic_metrics": {"total_records": total, "earliest_race_date": _iso(days[0][0]) if days else None,
-                          "latest_race_date": _iso(days[-1][0]) if days else None,
+        "basic_metrics": {"total_records": total, "earliest_race_date": iso(days[0][0]) if days else None,
+                          "latest_race_date": iso(days[-1][0]) if days else None,
                           "latest_odds_timestamp": max(filter(None, (f.get("latest_odds") for _, f in days)),
                                                        default=None),
                           "latest_fetch": latest_fetch},
@@ -54,7 +42,7 @@ def live_sections(session, now: datetime) -> dict:
                             "unique_courses": len(courses),
                             "unique_bookmakers": len({b for _, f in days for b in f["bookmakers"]})},
         "bookmaker_coverage": _bookmaker_coverage(session, days, seen),
-        "records_per_date": [{"race_date": _iso(d), "record_count": f["rows"],
+        "records_per_date": [{"race_date": iso(d), "record_count": f["rows"],
                               "unique_races": sum(c[2] for c in f["course"]), "unique_bookmakers": len(f["bookmakers"])}
                              for d, f in reversed(days) if d >= (now - timedelta(days=RECENT_DATES)).date()],
         "course_distribution": [{"course": c["course"], "record_count": c["rows"], "unique_races": c["races"],
@@ -96,7 +84,7 @@ def historical_sections(session, now: datetime) -> dict:
     h = OddsHistorical.__table__
     days, seen = rollups.days(session, "historical"), rollups.seen_counts(session, "historical")
     total = sum(f["rows"] for _, f in days)
-    nulls, covered = _sum(days, "nulls"), _sum(days, "coverage")
+    nulls, covered = rollups.summed(days, "nulls"), rollups.summed(days, "coverage")
     first, last = (days[0][0], days[-1][0]) if days else (None, None)
     # The updated_at index answers these from the recent rows alone.
     recent = session.execute(select(*(func.sum(case((h.c.updated_at >= now - span, 1), else_=0)) for span in (
@@ -104,7 +92,7 @@ def historical_sections(session, now: datetime) -> dict:
         h.c.updated_at >= now - timedelta(days=7))).one()
     countries, tracks = rollups.merge_breakdown(days, "country"), rollups.merge_breakdown(days, "track")
     return {
-        "basic_metrics": {"total_records": total, "earliest_race_date": _iso(first), "latest_race_date": _iso(last),
+        "basic_metrics": {"total_records": total, "earliest_race_date": iso(first), "latest_race_date": iso(last),
                           "date_range_days": (last - first).days if first and last else 0,
                           "latest_update": max(filter(None, (f.get("latest_update") for _, f in days)), default=None)},
         "recent_activity": {"records_last_hour": recent[0] or 0, "records_last_24h": recent[1] or 0,
@@ -116,7 +104,7 @@ def historical_sections(session, now: datetime) -> dict:
                             "unique_jockeys": seen.get("jockey_name", 0) + (nulls.get("jockey", 0) > 0),
                             "unique_trainers": seen.get("trainer_name", 0) + (nulls.get("trainer", 0) > 0),
                             "unique_countries": len(countries)},
-        "records_per_date": [{"race_date": _iso(d), "record_count": f["rows"]}
+        "records_per_date": [{"race_date": iso(d), "record_count": f["rows"]}
                              for d, f in list(reversed(days))[:HISTORICAL_DATES]],
         "country_distribution": [{"country": c["country"], "record_count": c["rows"],
                                   "percentage": _percent(c["rows"], total)}

@@ -243,3 +243,11 @@ def recent_live_changes(session, now: datetime) -> tuple[int, int]:
         func.sum(case((t.c.updated_at >= now - timedelta(hours=24), 1), else_=0)))
         .where(t.c.race_date >= uk_date(now - timedelta(hours=24)) - timedelta(days=1))).one()
     return row[0] or 0, row[1] or 0
+
+
+def summed(days, key: str) -> Counter:
+    """One counter of the per-day figures under `key`, over (day, figures) pairs."""
+    total: Counter = Counter()
+    for _, figures in days:
+        total.update(figures.get(key, {}))
+    return total

@@ -11,13 +11,12 @@ import math
 import time
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
-from datetime import time as clock
 from pathlib import Path
 
 from sqlalchemy import func, select, text
 
 from . import rollups
-from .files import write_json_atomic
+from .files import iso, write_json_atomic
 from .legacy_stats import write_contract_files
 from .models import (
     LEDGER_DONE,
@@ -38,23 +37,10 @@ from .settings import Settings
 SCHEMA_VERSION = 1
 
 
-def _iso(value):
-    if isinstance(value, clock):
-        return value.strftime("%H:%M")
-    return value.isoformat() if isinstance(value, (date, datetime)) else value
-
-
 def _year(session, column):
     if session.get_bind().dialect.name == "sqlite":
         return func.cast(func.strftime("%Y", column), OddsLive.runners.type)
     return func.cast(func.extract("year", column), OddsLive.runners.type)
-
-
-def _sum(days_figures, key: str) -> Counter:
-    total: Counter = Counter()
-    for _, figures in days_figures:
-        total.update(figures[key])
-    return total
 
 
 def _latest(days_figures, key: str):
@@ -62,12 +48,12 @@ def _latest(days_figures, key: str):
 
 
 def _date_range(days_figures) -> dict:
-    return {"first": _iso(days_figures[0][0]) if days_figures else None,
-            "last": _iso(days_figures[-1][0]) if days_figures else None}
+    return {"first": iso(days_figures[0][0]) if days_figures else None,
+            "last": iso(days_figures[-1][0]) if days_figures else None}
 
 
 def _by_date(days_figures, breakdown: str) -> list[dict]:
-    return [{"date": _iso(day), "rows": figures["rows"], "races": sum(e[2] for e in figures[breakdown])}
+    return [{"date": iso(day), "rows": figures["rows"], "races": sum(e[2] for e in figures[breakdown])}
             for day, figures in reversed(days_figures)]
 
 
@@ -90,7 +76,7 @@ def live_statistics(session, now: datetime) -> dict:
     days, seen = rollups.days(session, "live"), rollups.seen_counts(session, "live")
     latest_check = session.execute(select(func.max(LiveRace.fetched_at))).scalar()
     changed_hour, changed_day = rollups.recent_live_changes(session, now)
-    nulls = _sum(days, "nulls")
+    nulls = rollups.summed(days, "nulls")
     by_course = rollups.merge_breakdown(days, "course")
     by_bookmaker = _by_bookmaker(days, seen)
     return {
@@ -98,7 +84,7 @@ def live_statistics(session, now: datetime) -> dict:
         "date_range": _date_range(days),
         "latest_odds_timestamp": _latest(days, "latest_odds"),
         "latest_fetched_at": _latest(days, "latest_fetch"),
-        "latest_race_check": _iso(latest_check),
+        "latest_race_check": iso(latest_check),
         "recent_activity": {"changed_last_hour": changed_hour, "changed_last_24h": changed_day},
         "distinct": {"races": sum(e["races"] for e in by_course), "horses": seen.get("horse", 0),
                      "courses": sum(1 for c in by_course if c["course"] is not None),
@@ -107,7 +93,7 @@ def live_statistics(session, now: datetime) -> dict:
         "by_bookmaker": by_bookmaker,
         "by_date": _by_date(days, "course"),
         "by_course": by_course,
-        "market_status": dict(_sum(days, "status")),
+        "market_status": dict(rollups.summed(days, "status")),
     }
 
 
@@ -119,8 +105,8 @@ def historical_statistics(session, now: datetime) -> dict:
     # The updated_at index answers this from the last day's rows alone.
     updated_last_24h = session.execute(select(func.count()).where(
         t.c.updated_at >= now - timedelta(hours=24))).scalar()
-    covered = _sum(days, "coverage")
-    nulls = _sum(days, "nulls")
+    covered = rollups.summed(days, "coverage")
+    nulls = rollups.summed(days, "nulls")
     by_country, by_track = rollups.merge_breakdown(days, "country"), rollups.merge_breakdown(days, "track")
     coverage = {k: {"rows": covered.get(k, 0),
                     "percent": round(100.0 * covered.get(k, 0) / total, 2) if total else 0.0}
@@ -142,7 +128,7 @@ def historical_statistics(session, now: datetime) -> dict:
     }
 
 
-def _live_cycles(session, since: datetime):
+def live_cycles(session, since: datetime):
     """(started at, detail) of every recorded live cycle since `since`, oldest first."""
     return session.execute(select(LiveFetch.fetch_timestamp, LiveFetch.detail)
                            .where(LiveFetch.fetch_timestamp >= since).order_by(LiveFetch.fetch_timestamp))
@@ -156,7 +142,7 @@ def loop_runs(session, since: datetime, now: datetime, grace: float) -> list[dic
     last recorded cycle, or at `now` when the loop is still within its promise."""
     runs: list[dict] = []
     due = None
-    for started_at, detail in _live_cycles(session, since):
+    for started_at, detail in live_cycles(session, since):
         if due is None or started_at > due:
             runs.append({"start": started_at, "end": started_at, "cycles": 0})
         runs[-1]["end"] = started_at
@@ -173,8 +159,8 @@ def _loop_state(runs: list[dict]) -> dict:
         return {"state": "never ran", "since": None, "last_cycle_at": None, "stretches": 0}
     last = runs[-1]
     return {"state": "running" if last.get("running") else "stopped",
-            "since": _iso(last["start"] if last.get("running") else last["end"]),
-            "next_cycle_due": _iso(last.get("next_cycle_due")),
+            "since": iso(last["start"] if last.get("running") else last["end"]),
+            "next_cycle_due": iso(last.get("next_cycle_due")),
             "cycles": last["cycles"], "stretches": len(runs)}
 
 
@@ -246,7 +232,7 @@ def _backfill_coverage(session) -> dict:
     days = sum(counts.values())
     settled = sum(counts.get(status, 0) for status in LEDGER_DONE)
     return {"days": days, "settled": settled, "failed": counts.get("failed", 0),
-            "unavailable": counts.get("unavailable", 0), "first": _iso(first), "last": _iso(last),
+            "unavailable": counts.get("unavailable", 0), "first": iso(first), "last": iso(last),
             "percent": round(100.0 * settled / days, 1) if days else None}
 
 
@@ -257,9 +243,9 @@ def _known_races(session, since: date) -> list[dict]:
     for r in session.execute(select(LiveRace).where(LiveRace.race_date >= since)
                              .order_by(LiveRace.off_dt)).scalars():
         gap = (r.off_dt - r.fetched_at).total_seconds() if r.off_dt and r.fetched_at else None
-        races.append({"race_id": r.race_id, "race_date": _iso(r.race_date), "off_dt": r.off_dt,
+        races.append({"race_id": r.race_id, "race_date": iso(r.race_date), "off_dt": r.off_dt,
                       "course": r.course, "race_name": r.race_name, "market_status": r.market_status,
-                      "captures": r.captures, "last_capture": _iso(r.fetched_at),
+                      "captures": r.captures, "last_capture": iso(r.fetched_at),
                       "gap_to_off_seconds": round(gap, 1) if gap is not None else None})
     races.extend(_results_only_races(session, since))
     return races
@@ -269,7 +255,7 @@ def _results_only_races(session, since: date) -> list[dict]:
     """Races of the window known from their results and never polled live."""
     h = OddsHistorical.__table__
     # date_of_race is midnight UTC of the UK date (the replaced service's convention).
-    return [{"race_id": r.race_id, "race_date": _iso(r.date_of_race.date()), "off_dt": r.off_dt,
+    return [{"race_id": r.race_id, "race_date": iso(r.date_of_race.date()), "off_dt": r.off_dt,
              "course": r.track, "race_name": r.race_name, "market_status": None, "captures": 0,
              "last_capture": None, "gap_to_off_seconds": None}
             for r in session.execute(
@@ -295,7 +281,7 @@ def collection_health(session, now: datetime, lease_grace: float) -> dict:
     races = _known_races(session, since)
     for race in races:
         race["outcome"] = _outcome(race, runs, now)
-        race["off_dt"] = _iso(race["off_dt"])
+        race["off_dt"] = iso(race["off_dt"])
     todays = [r for r in races if r["race_date"] == today.isoformat()]
     outcomes = {name: [r for r in todays if r["outcome"] == name]
                 for name in ("watched", "missed", "stopped", "results_only", "upcoming")}
