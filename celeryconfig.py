@@ -1,14 +1,14 @@
-"""Celery configuration, read by `darkhorses.celery_app` (lowercase new-style names).
+"""Celery configuration, read by `darkhorses.tasks.app` (lowercase new-style names).
 
-Values that vary per deployment come from darkhorses.settings (the environment / .env).
+Values that vary per deployment come from darkhorses.core.settings (the environment / .env).
 """
 import sys
 
 from celery.schedules import crontab
 from kombu import Queue
 
-from darkhorses.settings import SettingsError, get_settings
-from darkhorses.tasks import names
+from darkhorses.core import task_names
+from darkhorses.core.settings import SettingsError, get_settings
 
 try:
     _settings = get_settings()
@@ -32,9 +32,9 @@ result_accept_content = ["json"]
 enable_utc = True
 timezone = "Europe/London"  # beat's crontab is in UK time
 
-task_queues = tuple(Queue(name, routing_key=name) for name in names.QUEUES)
-task_default_queue = names.HISTORICAL_QUEUE
-task_routes = names.ROUTES
+task_queues = tuple(Queue(name, routing_key=name) for name in task_names.QUEUES)
+task_default_queue = task_names.HISTORICAL_QUEUE
+task_routes = task_names.ROUTES
 
 # Every task is idempotent, so a message is acknowledged only after the work is done:
 # a killed worker's task is redelivered instead of lost.
@@ -54,33 +54,33 @@ worker_hijack_root_logger = False
 # be skipped (DST, deploys): it collects every unsettled day of its window, idempotently.
 beat_schedule = {
     "live-watchdog": {
-        "task": names.LIVE_WATCHDOG,
+        "task": task_names.LIVE_WATCHDOG,
         "schedule": _settings.live_watchdog_seconds,
         "options": {"expires": max(1.0, _settings.live_watchdog_seconds - 10)},
     },
     "historical-daily": {
-        "task": names.HISTORICAL_DAILY,
+        "task": task_names.HISTORICAL_DAILY,
         "schedule": crontab(hour=1, minute=0),
         "options": {"expires": 6 * 3600},
     },
     "historical-resume": {
-        "task": names.HISTORICAL_RESUME,
+        "task": task_names.HISTORICAL_RESUME,
         "schedule": _settings.historical_resume_seconds,
         "options": {"expires": max(1.0, _settings.historical_resume_seconds - 10)},
     },
     "ops-alerts": {
-        "task": names.OPS_ALERTS,
+        "task": task_names.OPS_ALERTS,
         "schedule": 60.0,
         "options": {"expires": 50},
     },
     # Next months' history partitions exist long before rows arrive; retention drops old ones.
     "maintenance-partitions": {
-        "task": names.MAINTENANCE_PARTITIONS,
+        "task": task_names.MAINTENANCE_PARTITIONS,
         "schedule": crontab(hour=3, minute=30),
         "options": {"expires": 6 * 3600},
     },
     "stats-update": {
-        "task": names.STATS_UPDATE,
+        "task": task_names.STATS_UPDATE,
         "schedule": 600.0,
         "options": {"expires": 540},
     },

@@ -56,8 +56,8 @@ def _loopback(address):
 # The project's settings: the environment, then .env in the working directory (which also
 # puts .env's FLOWER_UNAUTHENTICATED and PORT into os.environ), validated once; a bad
 # FLOWER_BASIC_AUTH is reported without its value.
-from darkhorses.settings import SettingsError as _SettingsError  # noqa: E402
-from darkhorses.settings import get_settings as _get_settings  # noqa: E402
+from darkhorses.core.settings import SettingsError as _SettingsError  # noqa: E402
+from darkhorses.core.settings import get_settings as _get_settings  # noqa: E402
 
 try:
     _raw_auth = _get_settings().flower_basic_auth or ""

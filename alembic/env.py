@@ -4,9 +4,9 @@ from logging.config import fileConfig
 from sqlalchemy import engine_from_config, pool
 
 from alembic import context
+from darkhorses.core.settings import get_settings
 from darkhorses.models import Base
 from darkhorses.models.base import UTCDateTime, include_name
-from darkhorses.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

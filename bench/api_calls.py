@@ -27,10 +27,10 @@ class Clock:
 
 
 def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter]:
-    from darkhorses import live
-    from darkhorses.racing_api import RacingAPIClient
-    from darkhorses.ratelimit import RateLimiter
-    from darkhorses.settings import get_settings, reset_settings
+    from darkhorses.core.settings import get_settings, reset_settings
+    from darkhorses.live.cycle import run_cycle
+    from darkhorses.racing_api.client import RacingAPIClient
+    from darkhorses.racing_api.ratelimit import RateLimiter
     from darkhorses.simulator import Simulator, serve
 
     clock = Clock(start)
@@ -45,7 +45,7 @@ def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter]:
         while clock.now < end:
             hour = clock.now.strftime("%H:00")
             before = len(sim.request_log)
-            summary = live.run_cycle(client, clock.now)
+            summary = run_cycle(client, clock.now)
             for _, key, _status in sim.request_log[before:]:
                 calls[(hour, key)] += 1
             cycles[hour] += 1

@@ -43,7 +43,7 @@ from common import scratch_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from darkhorses.tasks import names  # noqa: E402
+from darkhorses.core import task_names  # noqa: E402
 from tests.support import celery_worker, max_in_any_window, service_env, wait_for  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -111,7 +111,7 @@ def main() -> None:
     from sqlalchemy import text
 
     from darkhorses.db import get_engine
-    from darkhorses.ratelimit import WINDOW_MARGIN
+    from darkhorses.racing_api.ratelimit import WINDOW_MARGIN
     from darkhorses.simulator import Simulator, serve
 
     broker = redis.Redis.from_url(REDIS_URL)
@@ -155,7 +155,7 @@ def main() -> None:
                 for (first, last), days in zip(ranges, runs, strict=True):
                     log_from = len(sim.request_log)
                     started_wall, started = time.time(), time.monotonic()
-                    result = client.send_task(names.HISTORICAL_BACKFILL,
+                    result = client.send_task(task_names.HISTORICAL_BACKFILL,
                                               args=[first.isoformat(), last.isoformat()], queue="historical")
                     wait_for(lambda result=result: result.state in ("SUCCESS", "FAILURE"),
                              timeout=60 + 4 * days / args.limit, interval=0.2, message=f"the {days}-day backfill")

@@ -18,8 +18,8 @@ ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg2://postgres
 def scratch_database():
     """Create a database, migrate it, point DATABASE_URL at it; drop it afterwards."""
     from darkhorses import db
-    from darkhorses.migrations import upgrade
-    from darkhorses.settings import reset_settings
+    from darkhorses.core.settings import reset_settings
+    from darkhorses.db.migrations import upgrade
     name = f"darkhorses_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 from common import peak_rss_mb, scratch_database
 
-from darkhorses.bookmakers import BOOKMAKERS
+from darkhorses.racing_api.bookmakers import BOOKMAKERS
 
 
 def build_day(races: int, runners: int, now: datetime) -> list[dict]:
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--runners", type=int, default=12)
     args = parser.parse_args()
 
-    from darkhorses import live
+    from darkhorses.live.cycle import run_cycle
 
     now = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
     # The simulator's memory is not the cycle's: build the day in a child process.
@@ -114,7 +114,7 @@ def main() -> None:
 
         def cycle(name, day_cards, at):
             started = time.perf_counter()
-            summary = live.run_cycle(Cards(day_cards), at)
+            summary = run_cycle(Cards(day_cards), at)
             figures[name] = (time.perf_counter() - started, summary)
 
         cycle("all new", cards, now)

@@ -11,7 +11,7 @@ where the API leaves gaps, a mix of OPEN/CLOSED/ABANDONED markets, ra_live_races
 live race (a few of the last week missing, so the results-only and missed races have work) and the ledger back
 to 2015. Then VACUUM ANALYZE, as autovacuum would have done in production.
 
-Times `darkhorses.stats.compute_statistics()` 3 times (best and median) against the floor,
+Times `darkhorses.stats.compute.compute_statistics()` 3 times (best and median) against the floor,
 one `SELECT count(*)` over both tables (best of 3), all in the same run; then each section
 (live_statistics, historical_statistics, collection_health) on its own, and the slowest SQL
 statements of the run with their share. --explain prints EXPLAIN (ANALYZE, BUFFERS) of the
@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 
 from common import peak_rss_mb, scratch_database
 
-from darkhorses.bookmakers import BOOKMAKERS
+from darkhorses.racing_api.bookmakers import BOOKMAKERS
 
 RUNNERS = 12
 COURSES = (
@@ -218,10 +218,11 @@ def main() -> None:
     args = parser.parse_args()
     from sqlalchemy import text
 
-    from darkhorses import stats
+    from darkhorses.core.clock import uk_date
+    from darkhorses.core.settings import get_settings
     from darkhorses.db import get_engine, session_scope
-    from darkhorses.prices import uk_date
-    from darkhorses.settings import get_settings
+    from darkhorses.stats import compute
+    from darkhorses.stats.compute import compute_statistics
 
     now = datetime.now(timezone.utc)
     today = uk_date(now)
@@ -269,7 +270,7 @@ def main() -> None:
         floor_best, floor_median = timed(floor)
         def full():
             with session_scope() as session:
-                stats.compute_statistics(session, get_settings(), now)
+                compute_statistics(session, get_settings(), now)
 
         full_best, full_median = timed(full)
         print(f"  full statistics   best {full_best:6.2f} s  median {full_median:6.2f} s  (3 runs; target < 5 s)")
@@ -283,7 +284,7 @@ def main() -> None:
                 with session_scope() as session:
                     session.execute(text("SET LOCAL work_mem = '64MB'"))  # as compute_statistics does
                     extra = (get_settings().live_lease_grace,) if name == "collection_health" else ()
-                    getattr(stats, name)(session, now, *extra)
+                    getattr(compute, name)(session, now, *extra)
             timer.active = True
             sections[name] = timed(section, repeats=2)
             timer.active = False

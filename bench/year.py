@@ -96,12 +96,12 @@ def _template_time(moment: datetime) -> str:
 
 def build_template(cards: list[dict]) -> dict[str, str]:
     """One day as CSV text per table, dates and race ids as placeholders."""
-    from darkhorses import live
+    from darkhorses.live.parse import parse_racecard
     rng = random.Random(17)
     out = {name: io.StringIO() for name in ("live", "history", "results", "races")}
     write = {name: csv.writer(buffer, lineterminator="\n").writerow for name, buffer in out.items()}
     for card in cards:
-        race = live.parse_racecard(card)
+        race = parse_racecard(card)
         shift = datetime.combine(TEMPLATE_DAY, datetime.min.time(), timezone.utc) - \
             datetime.combine(race.off_dt.date(), datetime.min.time(), timezone.utc)
         off = race.off_dt + shift
@@ -167,7 +167,7 @@ def load_days(url: str, template: dict[str, str], days: list[date]) -> None:
 
 def make_partitions(first: date, last: date) -> None:
     from darkhorses.db import session_scope
-    from darkhorses.maintenance import create_partition, existing_partitions, month_start
+    from darkhorses.db.partitions import create_partition, existing_partitions, month_start
     with session_scope() as session:
         have = set(existing_partitions(session))
         month = month_start(first - timedelta(days=1))
@@ -196,14 +196,15 @@ def timed(function, repeats: int) -> tuple[float, float]:
 
 def stats_job(now: datetime, output_dir: str) -> tuple[float, float, float, dict]:
     """(first run: the rollups of newly loaded days built, steady p50, steady max, steady parts)."""
-    from darkhorses import legacy_stats, report, stats
+    from darkhorses.core.clock import uk_date
+    from darkhorses.core.settings import get_settings
     from darkhorses.db import session_scope
-    from darkhorses.prices import uk_date
-    from darkhorses.settings import get_settings
+    from darkhorses.stats import legacy_files, report
+    from darkhorses.stats.compute import collection_health, historical_statistics, live_statistics, update_statistics
 
     def job():
         with session_scope() as session:
-            stats.update_statistics(session, get_settings(), now, output_dir=output_dir)
+            update_statistics(session, get_settings(), now, output_dir=output_dir)
 
     started = time.perf_counter()
     job()
@@ -211,13 +212,13 @@ def stats_job(now: datetime, output_dir: str) -> tuple[float, float, float, dict
     p50, worst = timed(job, 3)
     parts = {}
     with session_scope() as session:
-        for name, part in (("live", stats.live_statistics), ("historical", stats.historical_statistics),
-                           ("collection health", lambda session, now: stats.collection_health(
+        for name, part in (("live", live_statistics), ("historical", historical_statistics),
+                           ("collection health", lambda session, now: collection_health(
                                session, now, get_settings().live_lease_grace))):
             parts[name] = timed(lambda part=part: part(session, now), 1)[0]
         parts["report movers"] = timed(lambda: report.biggest_movers(session, uk_date(now)), 1)[0]
-        parts["contract files"] = timed(lambda: (legacy_stats.live_sections(session, now),
-                                                 legacy_stats.historical_sections(session, now)), 1)[0]
+        parts["contract files"] = timed(lambda: (legacy_files.live_sections(session, now),
+                                                 legacy_files.historical_sections(session, now)), 1)[0]
     return first, p50, worst, parts
 
 
@@ -226,7 +227,7 @@ def live_cycles(cards: list[dict], now: datetime, repeats: int = 3) -> dict[str,
     each repeat on races new to the database (fresh ids); "total" the median of their sums."""
     import copy
 
-    from darkhorses import live
+    from darkhorses.live.cycle import run_cycle
     rng = random.Random(9)
     times: dict[str, list] = {"new": [], "unchanged": [], "all changed": [], "total": []}
     for repeat in range(repeats):
@@ -237,7 +238,7 @@ def live_cycles(cards: list[dict], now: datetime, repeats: int = 3) -> dict[str,
         at = now + timedelta(minutes=repeat)
         for name, day_cards, offset in (("new", day, 0), ("unchanged", day, 10), ("all changed", changed, 20)):
             started = time.perf_counter()
-            live.run_cycle(Cards(day_cards), at + timedelta(seconds=offset))
+            run_cycle(Cards(day_cards), at + timedelta(seconds=offset))
             times[name].append(time.perf_counter() - started)
         times["total"].append(sum(times[name][-1] for name in ("new", "unchanged", "all changed")))
     return {name: statistics.median(values) for name, values in times.items()}
@@ -246,9 +247,9 @@ def live_cycles(cards: list[dict], now: datetime, repeats: int = 3) -> dict[str,
 def reader_figures(now: datetime, race_id: str, old_race: str) -> dict[str, tuple[float, float]]:
     from sqlalchemy import text
 
-    from darkhorses.charts import race_series
+    from darkhorses.core.clock import day_start, uk_date
     from darkhorses.db import session_scope
-    from darkhorses.prices import day_start, uk_date
+    from darkhorses.stats.charts import race_series
     today = uk_date(now)
     params = {"today": today, "tomorrow": today + timedelta(days=1), "now": now, "course": "%a%",
               "bookmaker": "bet365", "race": race_id, "day": day_start(today - timedelta(days=1)),
@@ -292,7 +293,7 @@ def main() -> None:
     args = parser.parse_args()
     n_days = max(1, args.days)
     now = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
-    from darkhorses.prices import uk_date
+    from darkhorses.core.clock import uk_date
     today = uk_date(now)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         cards = pool.apply(build_day, (60, 12, now))

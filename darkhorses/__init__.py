@@ -5,6 +5,6 @@ def __getattr__(name):
     # `celery -A darkhorses` looks up `darkhorses.app`; importing the package for anything
     # else (settings, the simulator, models) must not build the Celery app.
     if name in ("app", "celery"):
-        from .celery_app import app
+        from .tasks.app import app
         return app
     raise AttributeError(name)

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from darkhorses import db
-from darkhorses.settings import reset_settings
+from darkhorses.core.settings import reset_settings
 from tests.support import OwnRedis, scratch_database, serve_as_racing_api, unavailable
 
 # Unset: each run starts a redis-server of its own on a free port, so runs side by side never
@@ -38,7 +38,7 @@ def _isolated_settings(monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def pg_database():
     """A database created for this test run, migrated to head, dropped at the end."""
-    from darkhorses.migrations import upgrade
+    from darkhorses.db.migrations import upgrade
     with scratch_database() as url:
         upgrade(url)
         yield url
@@ -57,7 +57,7 @@ def _empty_collected_tables(url: str) -> None:
 @pytest.fixture
 def sqlite_url(tmp_path, monkeypatch):
     """The embedded mode's database: SQLite in the test's directory, migrated, set as DATABASE_URL."""
-    from darkhorses.migrations import upgrade
+    from darkhorses.db.migrations import upgrade
     url = f"sqlite:///{tmp_path}/embedded.db"
     upgrade(url)
     monkeypatch.setenv("DATABASE_URL", url)

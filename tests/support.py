@@ -156,7 +156,7 @@ class OwnRedis:
 
 def serve_as_racing_api(monkeypatch, sim):
     """Serve `sim` on a free port and point the settings at it (credentials sim/sim); returns the server."""
-    from darkhorses.settings import reset_settings
+    from darkhorses.core.settings import reset_settings
     from darkhorses.simulator import serve
     server, url = serve(sim, port=0)
     sim.url = url

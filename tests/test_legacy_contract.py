@@ -8,13 +8,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, text
 
-from darkhorses import db, historical, live
-from darkhorses.migrations import upgrade
-from darkhorses.racing_api import RacingAPIClient
-from darkhorses.ratelimit import RateLimiter
-from darkhorses.settings import get_settings, reset_settings
+from darkhorses import db
+from darkhorses.core import task_names
+from darkhorses.core.settings import get_settings, reset_settings
+from darkhorses.db.migrations import upgrade
+from darkhorses.historical.collect import collect_day
+from darkhorses.live.cycle import run_cycle
+from darkhorses.racing_api.client import RacingAPIClient
+from darkhorses.racing_api.ratelimit import RateLimiter
 from darkhorses.simulator import Simulator
-from darkhorses.tasks import names
 from tests.conftest import Clock
 from tests.legacy import CONTRACT, build_legacy, own_database
 from tests.support import serve_as_racing_api
@@ -68,9 +70,9 @@ def fill_by_running(monkeypatch):
     client = RacingAPIClient(get_settings(), limiter=RateLimiter({"racecards": 1000, "results": 1000}))
     try:
         for _ in range(3):
-            summary = live.run_cycle(client, clock.now)
+            summary = run_cycle(client, clock.now)
             clock.advance(summary.next_poll_seconds + summary.duration_seconds)
-        assert historical.collect_day(YESTERDAY, client)["status"] == "complete"
+        assert collect_day(YESTERDAY, client)["status"] == "complete"
     finally:
         server.shutdown()
         server.server_close()
@@ -167,13 +169,13 @@ def _check_sections(part: dict, sections: dict, lists: dict) -> None:
 
 
 def write_files(tmp_path, now) -> None:
+    from darkhorses.core.settings import get_settings
     from darkhorses.db import session_scope
-    from darkhorses.settings import get_settings
-    from darkhorses.stats import update_statistics
+    from darkhorses.stats.compute import update_statistics
     from darkhorses.tasks.signals import record_task_run
     with session_scope() as session:
         update_statistics(session, get_settings(), now, output_dir=str(tmp_path / "stats"))
-    for task in (names.LIVE_POLL, names.HISTORICAL_COLLECT_DAY, names.STATS_UPDATE):
+    for task in (task_names.LIVE_POLL, task_names.HISTORICAL_COLLECT_DAY, task_names.STATS_UPDATE):
         record_task_run(task, "SUCCESS", 1.0)
 
 
@@ -248,7 +250,7 @@ def test_worker_and_beat_write_scheduler_status(database_url, redis_url, simulat
     client = Celery("test-client", broker=redis_url, backend=redis_url)
     with celery_worker(env, queues="stats", log_path=tmp_path / "worker.log"):
         wait_for(path.exists, timeout=60, message="the worker to write scheduler_status.json at start")
-        client.send_task(names.STATS_UPDATE, queue="stats").get(timeout=120)
+        client.send_task(task_names.STATS_UPDATE, queue="stats").get(timeout=120)
         wait_for(lambda: read().get("statistics", {}).get("status") == "success", timeout=30,
                  message="the worker to record the statistics run")
     entry = read()["statistics"]

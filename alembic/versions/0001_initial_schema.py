@@ -9,7 +9,7 @@ Create Date: 2026-11-28 19:41:05.083412
 import sqlalchemy as sa
 
 from alembic import op
-from darkhorses.bookmakers import BOOKMAKERS
+from darkhorses.racing_api.bookmakers import BOOKMAKERS
 
 revision = '0001'
 down_revision = None
@@ -186,7 +186,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from darkhorses.adoption import is_adopted
+    from darkhorses.db.adoption import is_adopted
     if is_adopted(op.get_bind()):  # the old service's tables stay; only the adoption record goes
         op.drop_table('ra_adoption')
         return

@@ -33,7 +33,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from darkhorses.adoption import is_adopted
+    from darkhorses.db.adoption import is_adopted
     if is_adopted(op.get_bind()):  # 0003 already removed everything adoption added
         return
     op.drop_index('ix_ra_backfill_requests_status', table_name='ra_backfill_requests')

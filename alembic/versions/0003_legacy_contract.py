@@ -22,9 +22,9 @@ Revises: 0002
 import sqlalchemy as sa
 
 from alembic import op
-from darkhorses.adoption import is_adopted, undo_adoption
-from darkhorses.bookmakers import BOOKMAKERS
+from darkhorses.db.adoption import is_adopted, undo_adoption
 from darkhorses.models.views import DROP_LIVE_VIEW, create_live_view_sql
+from darkhorses.racing_api.bookmakers import BOOKMAKERS
 
 revision = '0003'
 down_revision = '0002'

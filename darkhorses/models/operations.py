@@ -90,6 +90,8 @@ class StatsCount(Base):
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     dimension: Mapped[str] = mapped_column(String(48), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Adoption(Base):
     """Present only on a database adopted from the replaced service: what adoption added
     (JSON), so that downgrading removes exactly that and leaves the old tables as they were."""

@@ -8,8 +8,7 @@ import math
 from datetime import datetime, timedelta
 from datetime import time as dtime
 
-from darkhorses.bookmakers import BOOKMAKERS
-
+from ..racing_api.bookmakers import BOOKMAKERS
 from .model import Race, Runner
 from .reference import (
     _EXCHANGE,

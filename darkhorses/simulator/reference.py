@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from darkhorses.bookmakers import BOOKMAKERS
+from ..racing_api.bookmakers import BOOKMAKERS
 
 UK = ZoneInfo("Europe/London")
 CARDS_FROM = date(2023, 1, 23)     # the API's racecard tracking began here

@@ -1,1 +1,1 @@
-"""Celery tasks: thin wrappers that pass ids and dates to the plain functions."""
+"""The Celery app (app.py) and the tasks: thin wrappers that pass ids and dates to the plain functions."""

@@ -7,14 +7,13 @@ from datetime import date, datetime, timezone
 from celery.exceptions import Ignore
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from .. import backfill as planning
-from .. import historical, ledger
-from ..celery_app import app
+from ..core import task_names
+from ..core.clock import uk_date
+from ..core.settings import get_settings
 from ..db import session_scope
-from ..prices import uk_date
-from ..racing_api import BadResponse, RacingAPIClient, TemporarilyUnavailable
-from ..settings import get_settings
-from . import names
+from ..historical import collect, ledger, planning
+from ..racing_api.client import BadResponse, RacingAPIClient, TemporarilyUnavailable
+from .app import app
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +22,19 @@ TRANSIENT = (TemporarilyUnavailable, BadResponse, OperationalError, InterfaceErr
 PROGRESS_EVERY = 5.0  # seconds between backfill progress reports
 
 
-@app.task(bind=True, name=names.HISTORICAL_COLLECT_DAY, max_retries=5)
+@app.task(bind=True, name=task_names.HISTORICAL_COLLECT_DAY, max_retries=5)
 def collect_day(self, day: str):
     race_date = date.fromisoformat(day)
     try:
-        historical.check_date(race_date)
-    except historical.DateRefused as exc:  # settling a day not over yet would lose its later races
+        planning.check_date(race_date)
+    except planning.DateRefused as exc:  # settling a day not over yet would lose its later races
         log.error("collect_day refused: %s", exc)
         return {"date": day, "status": "refused", "error": str(exc)}
     settings = get_settings()
     client = RacingAPIClient(settings)
     try:
-        return historical.collect_day(race_date, client, settings)
-    except historical.DateUnavailable as exc:
+        return collect.collect_day(race_date, client, settings)
+    except collect.DateUnavailable as exc:
         log.warning("results for %s are not available under this plan: %s", day, exc)
         return {"date": day, "status": "unavailable", "error": str(exc)}
     except TRANSIENT as exc:
@@ -52,7 +51,7 @@ def collect_day(self, day: str):
 
 def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
     # A backfill recorded before dates were checked may reach past yesterday: resume what is over.
-    first, last = max(first, historical.EARLIEST_DATE), min(last, historical.latest_date())
+    first, last = max(first, planning.EARLIEST_DATE), min(last, planning.latest_date())
     if first > last:
         return 0
     with session_scope() as session:
@@ -64,7 +63,7 @@ def _enqueue_unsettled(first: date, last: date, newest_first: bool) -> int:
     return len(dates)
 
 
-@app.task(name=names.HISTORICAL_RESUME)
+@app.task(name=task_names.HISTORICAL_RESUME)
 def resume():
     """Nudge backfills that stalled (a killed worker's unacked message waits for Redis's
     visibility timeout) or lost their progress chain (a Redis restart): re-enqueue their
@@ -88,7 +87,7 @@ def resume():
     return {"resumed": nudged}
 
 
-@app.task(name=names.HISTORICAL_DAILY)
+@app.task(name=task_names.HISTORICAL_DAILY)
 def daily():
     """Yesterday plus any missed day in the catch-up window, each as its own task."""
     with session_scope() as session:
@@ -99,7 +98,7 @@ def daily():
     return {"enqueued": [d.isoformat() for d in dates]}
 
 
-@app.task(bind=True, name=names.HISTORICAL_BACKFILL)
+@app.task(bind=True, name=task_names.HISTORICAL_BACKFILL)
 def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bool = False, refresh: bool = False):
     """Enqueue one collect_day per unsettled date, then report progress until all settle.
 
@@ -109,8 +108,8 @@ def backfill(self, start: str, end: str, newest_first: bool = True, enqueued: bo
     """
     first, last = date.fromisoformat(start), date.fromisoformat(end)
     try:
-        historical.check_range(first, last)
-    except historical.DateRefused as exc:
+        planning.check_range(first, last)
+    except planning.DateRefused as exc:
         log.error("backfill refused: %s", exc)
         return {"start": start, "end": end, "status": "refused", "error": str(exc)}
     if not enqueued:

@@ -5,28 +5,29 @@ import logging
 
 from celery.signals import worker_ready
 
-from .. import live, loop
-from ..celery_app import app
-from ..coordination import store_for
-from ..racing_api import CredentialsRejected, RacingAPIClient
-from ..settings import get_settings
-from . import names
+from ..core import task_names
+from ..core.settings import get_settings
+from ..core.store import store_for
+from ..live import lease
+from ..live.cycle import run_cycle
+from ..racing_api.client import CredentialsRejected, RacingAPIClient
+from .app import app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name=names.LIVE_POLL, ignore_result=True)
+@app.task(name=task_names.LIVE_POLL, ignore_result=True)
 def poll(loop_id: str | None = None, seq: int = 0):
     settings = get_settings()
     store = store_for(settings)
-    loop_id = loop.claim(store, loop_id, seq, settings.live_cycle_timeout)
+    loop_id = lease.claim(store, loop_id, seq, settings.live_cycle_timeout)
     if loop_id is None:
         log.info("live poll skipped: another live loop holds the lease")
         return {"status": "skipped", "reason": "another live loop holds the lease"}
     error = None
     client = RacingAPIClient(settings)
     try:
-        summary = live.run_cycle(client, settings=settings)
+        summary = run_cycle(client, settings=settings)
         countdown, outcome = summary.next_poll_seconds, {"ok": True, **summary.as_dict()}
     except CredentialsRejected as exc:
         # Rejected credentials need a person: poll slowly until they work again.
@@ -37,11 +38,11 @@ def poll(loop_id: str | None = None, seq: int = 0):
     finally:
         client.close()
     # The successor is enqueued even after a failure: the loop must outlive a bad cycle.
-    if loop.hand_over(store, loop_id, seq, countdown, settings.live_lease_grace):
+    if lease.hand_over(store, loop_id, seq, countdown, settings.live_lease_grace):
         poll.apply_async(args=[loop_id, seq + 1], countdown=countdown)
     else:
         log.warning("live loop %s: lease taken over by another loop; this one stops", loop_id)
-    loop.record_heartbeat(store, loop_id, seq, countdown, outcome)
+    lease.record_heartbeat(store, loop_id, seq, countdown, outcome)
     if error is not None:
         log.error("live cycle [loop %s seq %d] failed (next try in %.0fs): %s",
                   loop_id, seq, countdown, outcome["error"])
@@ -52,10 +53,10 @@ def poll(loop_id: str | None = None, seq: int = 0):
     return outcome
 
 
-@app.task(name=names.LIVE_WATCHDOG)
+@app.task(name=task_names.LIVE_WATCHDOG)
 def watchdog():
     """Start the live loop when nobody holds its lease (beat runs this every minute)."""
-    if loop.is_alive(store_for(get_settings())):
+    if lease.is_alive(store_for(get_settings())):
         return "alive"
     log.warning("live loop lease lapsed: starting a new loop")
     poll.apply_async()
@@ -66,5 +67,5 @@ def watchdog():
 def _start_loop_on_boot(sender=None, **_):
     queues = getattr(getattr(sender, "app", None), "amqp", None)
     consumed = queues.queues.consume_from if queues and queues.queues.consume_from else {}
-    if not consumed or names.LIVE_QUEUE in consumed:
+    if not consumed or task_names.LIVE_QUEUE in consumed:
         poll.apply_async()

@@ -1,12 +1,12 @@
 """Database upkeep, daily (queue `stats`)."""
-from .. import maintenance
-from ..celery_app import app
+from ..core import task_names
+from ..core.settings import get_settings
 from ..db import session_scope
-from ..settings import get_settings
-from . import names
+from ..db.partitions import maintain_partitions
+from .app import app
 
 
-@app.task(name=names.MAINTENANCE_PARTITIONS)
+@app.task(name=task_names.MAINTENANCE_PARTITIONS)
 def partitions():
     with session_scope() as session:
-        return maintenance.maintain_partitions(session, get_settings().history_retention_months)
+        return maintain_partitions(session, get_settings().history_retention_months)

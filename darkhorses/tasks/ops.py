@@ -1,14 +1,14 @@
 """Operations: alerts to a webhook when something needs a person (queue `stats`)."""
-from .. import alerts
-from ..celery_app import app
-from ..coordination import store_for
+from ..core import task_names
+from ..core.settings import get_settings
+from ..core.store import store_for
 from ..db import session_scope
-from ..settings import get_settings
-from . import names
+from ..ops.alerts import check_and_notify
+from .app import app
 
 
-@app.task(name=names.OPS_ALERTS, ignore_result=True)
+@app.task(name=task_names.OPS_ALERTS, ignore_result=True)
 def check_alerts():
     settings = get_settings()
     with session_scope() as session:
-        return alerts.check_and_notify(session, settings, store_for(settings))
+        return check_and_notify(session, settings, store_for(settings))

@@ -1,4 +1,4 @@
-"""Celery signal handlers that record every darkhorses task run (darkhorses/task_status.py).
+"""Celery signal handlers that record every darkhorses task run (darkhorses/ops/task_status.py).
 
 Connected when darkhorses.celery_app is imported, so workers, beat and the embedded run
 record alike.
@@ -10,9 +10,9 @@ import time
 
 from celery import signals
 
+from ..core.settings import get_settings
 from ..db import session_scope
-from ..settings import get_settings
-from ..task_status import JOB_TASKS, STATUS_FILE_NAME, write_running, write_status_file, write_task_run
+from ..ops.task_status import JOB_TASKS, STATUS_FILE_NAME, write_running, write_status_file, write_task_run
 
 log = logging.getLogger(__name__)
 _started: dict[str, float] = {}

@@ -1,12 +1,12 @@
 """Statistics over the collected data, every 10 minutes (queue `stats`)."""
-from .. import stats
-from ..celery_app import app
+from ..core import task_names
+from ..core.settings import get_settings
 from ..db import session_scope
-from ..settings import get_settings
-from . import names
+from ..stats.compute import update_statistics
+from .app import app
 
 
-@app.task(name=names.STATS_UPDATE)
+@app.task(name=task_names.STATS_UPDATE)
 def update():
     with session_scope() as session:
-        return stats.update_statistics(session, get_settings())
+        return update_statistics(session, get_settings())

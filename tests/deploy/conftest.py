@@ -14,6 +14,6 @@ def known_queues() -> set[str]:
 
 @pytest.fixture(scope="module")
 def settings_vars() -> set[str]:
-    """Every environment variable name darkhorses/settings.py mentions."""
-    source = (REPO / "darkhorses" / "settings.py").read_text()
+    """Every environment variable name darkhorses/core/settings.py mentions."""
+    source = (REPO / "darkhorses" / "core" / "settings.py").read_text()
     return set(re.findall(r"[\"']([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)[\"']", source))

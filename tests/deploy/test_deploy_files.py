@@ -21,7 +21,7 @@ RENDER = REPO / "render.yaml"
 PROCFILE = REPO / "Procfile"
 DOCKERFILE = REPO / "Dockerfile"
 
-# Variables set by the deployment files that darkhorses/settings.py does not read, each
+# Variables set by the deployment files that darkhorses/core/settings.py does not read, each
 # with the reason it is allowed.
 PLATFORM_VARS = {
     "PYTHON_VERSION",  # Render's native Python runtime picks the interpreter from it

@@ -18,8 +18,8 @@ import pytest
 import requests
 from celery import Celery
 
-from darkhorses.historical import mark_ledger
-from darkhorses.tasks import names
+from darkhorses.core import task_names
+from darkhorses.historical.ledger import mark as mark_ledger
 from tests.support import REPO, celery_worker, free_port, service_env, stop_process, wait_for
 
 AUTH = ("tester", "secret-pass")
@@ -80,13 +80,13 @@ def test_flower_lists_our_tasks_behind_basic_auth(database_url, redis_url, tmp_p
 
         client = Celery("flower-test-client", broker=redis_url, backend=redis_url)
         sent = {
-            client.send_task(names.STATS_UPDATE, queue="stats").id:
-                (names.STATS_UPDATE, None, "SUCCESS"),
-            client.send_task(names.HISTORICAL_BACKFILL, args=["2026-01-05", "2026-01-05"],
+            client.send_task(task_names.STATS_UPDATE, queue="stats").id:
+                (task_names.STATS_UPDATE, None, "SUCCESS"),
+            client.send_task(task_names.HISTORICAL_BACKFILL, args=["2026-01-05", "2026-01-05"],
                              queue="historical").id:
-                (names.HISTORICAL_BACKFILL, "2026-01-05", "SUCCESS"),
-            client.send_task(names.HISTORICAL_COLLECT_DAY, args=["not-a-date"], queue="historical").id:
-                (names.HISTORICAL_COLLECT_DAY, "not-a-date", "FAILURE"),
+                (task_names.HISTORICAL_BACKFILL, "2026-01-05", "SUCCESS"),
+            client.send_task(task_names.HISTORICAL_COLLECT_DAY, args=["not-a-date"], queue="historical").id:
+                (task_names.HISTORICAL_COLLECT_DAY, "not-a-date", "FAILURE"),
         }
 
         def all_final():
@@ -151,7 +151,7 @@ def _config(monkeypatch, **env) -> dict:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    from darkhorses.settings import reset_settings
+    from darkhorses.core.settings import reset_settings
     reset_settings()
     return runpy.run_path(str(REPO / "flowerconfig.py"))
 

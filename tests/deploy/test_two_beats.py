@@ -5,11 +5,11 @@ import pytest
 from celery import Celery
 from sqlalchemy import create_engine, text
 
-from darkhorses.prices import uk_date
-from darkhorses.tasks import names
+from darkhorses.core import task_names
+from darkhorses.core.clock import uk_date
 from tests.reliability.test_live_faults import assert_one_loop_at_a_time
 from tests.support import celery_beat, celery_worker, stop_process, wait_for
-from tests.tasks.test_live_loop import cycles, loop_env
+from tests.tasks.test_live import cycles, loop_env
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ def test_two_beats_duplicate_no_data_and_start_no_second_loop(database_url, redi
     try:
         with celery_worker(env, queues="live,historical", pool="threads", concurrency=3, log_path=log_path):
             # both beats fire the 01:00 job (sent by hand here, as each beat would)
-            daily = [client.send_task(names.HISTORICAL_DAILY, queue="historical") for _ in beats]
+            daily = [client.send_task(task_names.HISTORICAL_DAILY, queue="historical") for _ in beats]
             for result in daily:
                 result.get(timeout=60)
             wait_for(lambda: sum(1 for n in (1, 2) if "live-watchdog" in (tmp_path / f"beat-{n}.log").read_text())

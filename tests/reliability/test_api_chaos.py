@@ -5,11 +5,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from darkhorses import historical, live
+from darkhorses.core.settings import get_settings, reset_settings
 from darkhorses.db import session_scope
+from darkhorses.historical.collect import collect_day
+from darkhorses.live.cycle import run_cycle
 from darkhorses.models import CollectionLedger, LiveRace
-from darkhorses.racing_api import RacingAPIClient
-from darkhorses.settings import get_settings, reset_settings
+from darkhorses.racing_api.client import RacingAPIClient
 from darkhorses.simulator import Faults
 from tests.support import max_in_any_window
 
@@ -33,9 +34,9 @@ def test_chaos_is_retried_within_the_rate_limit_and_every_race_is_captured(datab
     days = [date.today() - timedelta(days=n) for n in (3, 4)]
     try:
         for _ in range(4):
-            live.run_cycle(client)
+            run_cycle(client)
         for day in days:
-            historical.collect_day(day, client)
+            collect_day(day, client)
     finally:
         client.close()
     log = simulator.request_log

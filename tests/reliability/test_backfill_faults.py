@@ -6,8 +6,8 @@ import pytest
 from celery import Celery
 from sqlalchemy import create_engine, text
 
+from darkhorses.core import task_names
 from darkhorses.simulator import Faults
-from darkhorses.tasks import names
 from tests.reliability.conftest import elapsed_since
 from tests.support import celery_beat, celery_worker, service_env, stop_process, wait_for
 
@@ -58,7 +58,7 @@ def test_worker_killed_mid_backfill_loses_no_date(database_url, redis_url, simul
     try:
         with celery_worker(env, queues="historical", pool="threads", concurrency=2, name="victim",
                            log_path=tmp_path / "victim.log") as victim:
-            client.send_task(names.HISTORICAL_BACKFILL,
+            client.send_task(task_names.HISTORICAL_BACKFILL,
                              args=[FIRST.isoformat(), (FIRST + timedelta(days=DAYS - 1)).isoformat()],
                              queue="historical")
             wait_for(lambda: 5 <= sum(s == "complete" for s in stored_rows(database_url)[1].values()),
@@ -88,7 +88,7 @@ def test_redis_restart_mid_backfill_resumes_without_manual_action(database_url, 
         with celery_worker(env, queues="historical", pool="threads", concurrency=2,
                            log_path=tmp_path / "worker.log"):
             client = Celery("test-client", broker=own_redis.url, backend=own_redis.url)
-            client.send_task(names.HISTORICAL_BACKFILL,
+            client.send_task(task_names.HISTORICAL_BACKFILL,
                              args=[FIRST.isoformat(), (FIRST + timedelta(days=DAYS - 1)).isoformat()],
                              queue="historical")
             wait_for(lambda: 5 <= sum(s == "complete" for s in stored_rows(database_url)[1].values()),

@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from darkhorses import live
 from darkhorses.db import session_scope
-from darkhorses.historical import map_results
-from darkhorses.live import MalformedRace, parse_racecard
+from darkhorses.historical.mapping import map_results
+from darkhorses.live.cycle import run_cycle
+from darkhorses.live.parse import MalformedRace, earlier_prices, parse_racecard
 from darkhorses.models import OddsLive
 
 junk = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30),
@@ -65,7 +65,7 @@ def test_parsing_a_racecard_never_crashes_and_keeps_good_runners(card):
     assert all(1.0 < row["odds_decimal"] <= 1001 for row in race.rows)
     assert all(len(row["horse_id"]) <= 32 for row in race.rows)
     for (horse, bookmaker), history in race.raw_history.items():
-        live.earlier_prices(race.race_id, horse, bookmaker, history)  # must not raise either
+        earlier_prices(race.race_id, horse, bookmaker, history)  # must not raise either
 
 
 @settings(max_examples=200, deadline=None)
@@ -89,7 +89,7 @@ def test_a_cycle_stores_the_good_runners_of_a_bad_race(database_url, card):
     class Cards:
         def racecards_pro(self, day, regions):
             return [card] if day.isoformat() == "2026-11-28" else []
-    summary = live.run_cycle(Cards(), datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc))
+    summary = run_cycle(Cards(), datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc))
     with session_scope() as session:
         stored = set(session.execute(select(OddsLive.horse_id).where(OddsLive.race_id == "rac_prop")).scalars())
         session.execute(OddsLive.__table__.delete())

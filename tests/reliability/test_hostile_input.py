@@ -15,15 +15,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from darkhorses import historical, live
+from darkhorses.core.settings import get_settings, reset_settings
 from darkhorses.db import session_scope
+from darkhorses.historical.collect import collect_day
+from darkhorses.live.cycle import run_cycle
 from darkhorses.models import CollectionLedger, OddsHistorical, OddsLive
-from darkhorses.racing_api import BadResponse, RacingAPIClient, TemporarilyUnavailable
-from darkhorses.settings import get_settings, reset_settings
+from darkhorses.racing_api.client import BadResponse, RacingAPIClient, TemporarilyUnavailable
+from tests.historical.test_collect import result, result_runner
+from tests.live.test_cycle import card, quote, runner
 from tests.reliability.conftest import elapsed_since
 from tests.support import REPO, service_env
-from tests.test_historical import result, result_runner
-from tests.test_live import card, quote, runner
 
 DAY = date(2026, 3, 1)
 
@@ -126,7 +127,7 @@ def test_races_and_runners_repeated_across_pages_are_stored_once(database_url, u
     moved["runners"].append(dict(moved["runners"][1], sp_dec="8.0"))  # and a runner listed twice
     answer = day[:10] + [day[10]] + day[10:] + [moved]  # rac_10 straddles two pages, rac_5 comes back
     upstream.answer = lambda path, query: _paged(answer, "results", 100, query)
-    summary = historical.collect_day(DAY, _client())
+    summary = collect_day(DAY, _client())
     stored = _stored_day()
     expected = _expected(answer)
     assert (summary["duplicate_races"], summary["duplicate_runners"]) == (2, 1)
@@ -141,7 +142,7 @@ def test_races_and_runners_repeated_across_pages_are_stored_once(database_url, u
     cards_answer = cards[:3] + cards[2:]  # one race on both pages
     upstream.answer = lambda path, query: (_paged(cards_answer, "racecards", 3, query, total=5)
                                            if query["date"] == ["2026-11-28"] else _paged([], "racecards", 3, query))
-    cycle = live.run_cycle(_client(), now)
+    cycle = run_cycle(_client(), now)
     with session_scope() as session:
         live_rows = session.execute(select(OddsLive.race_id)).scalars().all()
     assert (cycle.races, cycle.duplicates, len(live_rows)) == (5, 1, 300)
@@ -152,14 +153,14 @@ def test_races_and_runners_repeated_across_pages_are_stored_once(database_url, u
 def test_an_amended_day_is_replaced_by_the_latest_answer(database_url, upstream, fault_log):
     original = _day(4, 6)
     upstream.answer = lambda path, query: _paged(original, "results", 100, query)
-    historical.collect_day(DAY, _client())
+    collect_day(DAY, _client())
     assert len(_stored_day()["rows"]) == 24
     amended = json.loads(json.dumps(original[:3]))  # rac_3 voided and gone
     amended[0]["runners"] = amended[0]["runners"][1:]  # the winner disqualified and removed
     for position, r in enumerate(amended[0]["runners"], start=1):
         r["position"] = str(position)
     upstream.answer = lambda path, query: _paged(amended, "results", 100, query)
-    summary = historical.collect_day(DAY, _client())
+    summary = collect_day(DAY, _client())
     stored = _stored_day()
     expected = _expected(amended)
     assert summary["removed"] == 7 and stored["rows"] == expected and stored["ledger"] == ("complete", 3, 17)
@@ -187,11 +188,11 @@ def test_endless_listings_are_bounded_by_the_first_total_and_a_ceiling(database_
     assert len(client.results(DAY, ("gb",))) == 300 and calls["n"] == 3
     upstream.answer = lambda path, query: _json({"results": [], "total": 10 ** 9, "skip": 0, "limit": 100})
     with pytest.raises(BadResponse, match="RACING_API_MAX_PAGES"):
-        historical.collect_day(DAY, client)
+        collect_day(DAY, client)
     assert _stored_day()["ledger"][0] == "failed"  # settled neither way: collected again later
     healthy = _day(3, 5)
     upstream.answer = lambda path, query: _paged(healthy, "results", 100, query)
-    historical.collect_day(DAY, client)
+    collect_day(DAY, client)
     stored = _stored_day()
     assert stored["ledger"] == ("complete", 3, 15)
     fault_log("endless upstream: total grows each page, total 1e9", True,
@@ -216,7 +217,7 @@ def test_a_stalling_upstream_is_cut_at_the_request_deadline(database_url, upstre
 
     def collect():
         try:
-            historical.collect_day(DAY, _client())
+            collect_day(DAY, _client())
         except Exception as exc:
             outcome["error"] = exc
     started = time.monotonic()
@@ -229,7 +230,7 @@ def test_a_stalling_upstream_is_cut_at_the_request_deadline(database_url, upstre
     assert took < 8, took  # two attempts of about 2 s each, and a short backoff
     assert _stored_day()["ledger"][0] == "failed"
     upstream.answer = lambda path, query: _paged(healthy, "results", 100, query)
-    historical.collect_day(DAY, _client())
+    collect_day(DAY, _client())
     stored = _stored_day()
     assert stored["rows"] == _expected(healthy)
     fault_log("stalling upstream: a body trickled a byte at a time", True,
@@ -250,13 +251,13 @@ def test_hostile_sizes_and_shapes_end_in_our_own_errors(database_url, upstream, 
     for name, answer in shapes.items():
         upstream.answer = answer
         with pytest.raises((BadResponse, TemporarilyUnavailable)) as error:
-            historical.collect_day(DAY, _client())
+            collect_day(DAY, _client())
         assert isinstance(error.value, TRANSIENT), name  # the task retries it later: never failed for good
         assert _stored_day()["ledger"][0] == "failed", name
     assert time.monotonic() - started < 20
     healthy = _day(2, 4)
     upstream.answer = lambda path, query: _paged(healthy, "results", 100, query)
-    historical.collect_day(DAY, _client())
+    collect_day(DAY, _client())
     stored = _stored_day()
     fault_log("hostile shapes: deep JSON, huge/junk Retry-After, oversized page", True,
               len(set(_expected(healthy)) - set(stored["rows"])), f"{len(shapes)} shapes, each our own error")
@@ -265,10 +266,10 @@ def test_hostile_sizes_and_shapes_end_in_our_own_errors(database_url, upstream, 
 CHILD = """
 import resource, sys
 from datetime import datetime, timezone
-from darkhorses import live
-from darkhorses.racing_api import RacingAPIClient, RacingAPIError
+from darkhorses.live.cycle import run_cycle
+from darkhorses.racing_api.client import RacingAPIClient, RacingAPIError
 try:
-    live.run_cycle(RacingAPIClient(), now=datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
+    run_cycle(RacingAPIClient(), now=datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc))
     print("no error")
 except RacingAPIError as exc:
     print("error:", exc)

@@ -9,12 +9,12 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from darkhorses import loop
+from darkhorses.core import task_names
+from darkhorses.live import lease
 from darkhorses.simulator import Faults
-from darkhorses.tasks import names
 from tests.reliability.conftest import elapsed_since
 from tests.support import celery_beat, celery_worker, stop_process, wait_for
-from tests.tasks.test_live_loop import cycles, loop_env
+from tests.tasks.test_live import cycles, loop_env
 
 pytestmark = pytest.mark.slow
 
@@ -67,8 +67,8 @@ def test_killing_the_loops_worker_is_recovered_by_the_watchdog(database_url, red
     assert_one_loop_at_a_time(runs)
     assert runs[0][0] != first_runs[0][0] or runs[0][1] > first_runs[-1][1] - 1
     assert recovered_in < 120
-    lease = store.get(loop.LEASE_KEY)
-    assert lease is None or lease.startswith(runs[-1][0])
+    holder = store.get(lease.LEASE_KEY)
+    assert holder is None or holder.startswith(runs[-1][0])
     lost = max(0, rows_before - live_rows(database_url))
     fault_log("worker SIGKILL while the live loop runs", True, lost, f"polling again after {recovered_in}s")
 
@@ -119,7 +119,7 @@ def test_postgresql_unavailable_for_30_seconds(pg_database, database_url, redis_
                               log_path=tmp_path / "historical.log"):
             wait_for(lambda: len(ok_cycles_after(log_path, 0)) >= 2, timeout=60, message="polling")
             Celery("client", broker=redis_url, backend=redis_url).send_task(
-                names.HISTORICAL_BACKFILL,
+                task_names.HISTORICAL_BACKFILL,
                 args=[FIRST.isoformat(), (FIRST + timedelta(days=DAYS - 1)).isoformat()], queue="historical")
             wait_for(lambda: 3 <= sum(s == "complete" for s in stored_rows(database_url)[1].values()),
                      timeout=60, interval=0.1, message="the backfill under way")
@@ -161,13 +161,13 @@ def test_rejected_credentials_slow_down_then_recover(database_url, redis_url, si
     with celery_worker(env, queues="live", log_path=log_path):
         wait_for(lambda: any(failed for _, _, failed in cycles(log_path)), timeout=60, message="a rejected cycle")
         assert "The Racing API rejected the credentials" in log_path.read_text()
-        assert store.pttl(loop.LEASE_KEY) > 5000, "next try at the slow cadence, not the 1 s failure backoff"
+        assert store.pttl(lease.LEASE_KEY) > 5000, "next try at the slow cadence, not the 1 s failure backoff"
         engine = create_engine(database_url)
 
         def recorded_failure():
             with engine.connect() as conn:
                 return conn.execute(text("SELECT last_state, last_error FROM ra_task_status WHERE task_name = :name"),
-                                    {"name": names.LIVE_POLL}).one_or_none()
+                                    {"name": task_names.LIVE_POLL}).one_or_none()
         state, error = wait_for(recorded_failure, timeout=30, message="the failure in ra_task_status")
         engine.dispose()
         assert state == "FAILURE" and "rejected the credentials" in error

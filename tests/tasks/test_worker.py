@@ -7,13 +7,13 @@ import pytest
 import redis
 from celery import Celery
 
-from darkhorses import loop
-from darkhorses.celery_app import app as darkhorses_app
-from darkhorses.historical import mark_ledger
-from darkhorses.tasks import names
+from darkhorses.core import task_names
+from darkhorses.historical.ledger import mark as mark_ledger
+from darkhorses.live import lease
+from darkhorses.tasks.app import app as darkhorses_app
 from tests.support import REPO, celery_worker, service_env
 
-TASK_NAMES = set(names.ALL)
+TASK_NAMES = set(task_names.ALL)
 
 
 def worker_env(database_url, redis_url, **extra):
@@ -53,15 +53,15 @@ def test_routes_send_each_task_to_its_queue():
 @pytest.mark.slow
 def test_a_real_worker_runs_a_task_through_each_queue(database_url, redis_url, tmp_path):
     # the live loop's lease is held, so the watchdog answers without polling anything
-    redis.Redis.from_url(redis_url).set(loop.LEASE_KEY, "someloop:3", ex=600)
+    redis.Redis.from_url(redis_url).set(lease.LEASE_KEY, "someloop:3", ex=600)
     mark_ledger(date(2026, 1, 5), status="complete", races=3, runners=30)
     client = client_app(redis_url)
     with celery_worker(worker_env(database_url, redis_url, STATS_OUTPUT_DIR=tmp_path / "stats"),
                        log_path=tmp_path / "worker.log"):
-        watchdog = client.send_task(names.LIVE_WATCHDOG, queue="live")
-        backfill = client.send_task(names.HISTORICAL_BACKFILL, args=["2026-01-05", "2026-01-05"],
+        watchdog = client.send_task(task_names.LIVE_WATCHDOG, queue="live")
+        backfill = client.send_task(task_names.HISTORICAL_BACKFILL, args=["2026-01-05", "2026-01-05"],
                                     queue="historical")
-        stats = client.send_task(names.STATS_UPDATE, queue="stats")
+        stats = client.send_task(task_names.STATS_UPDATE, queue="stats")
         assert watchdog.get(timeout=60) == "alive"
         assert backfill.get(timeout=60)["done"] == 1
         assert stats.get(timeout=60)["live_rows"] == 0

@@ -1,0 +1,172 @@
+"""One live-odds cycle: fetch today's racecards with embedded odds, write what changed.
+
+Plain functions over a session and a client; `darkhorses.tasks.live` wraps them in the
+self-scheduling Celery loop. A race that is off is never written again: its last captured
+prices stay as the closing snapshot and its market is marked CLOSED.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from ..core.clock import uk_date
+from ..core.logsafe import Tally
+from ..core.settings import get_settings
+from ..db import session_scope, upsert
+from ..models import LiveFetch, LiveRace, LiveSchedule, OddsLive
+from ..racing_api.client import RacingAPIClient
+from . import digests as card_digests
+from .parse import MalformedRace, ParsedRace, parse_racecard
+from .summary import MAX_SLEEP, CycleSummary
+from .write import write_open_races
+
+log = logging.getLogger(__name__)
+
+UNCAPTURED_LOOKBACK = timedelta(hours=1)
+# ra_live_schedule's row for tomorrow's cards, fetched on their own clock.
+TOMORROW = "tomorrow"
+
+
+def next_poll_seconds(seconds_to_next_off: float | None, table, elapsed: float = 0.0) -> float:
+    """The countdown to the next cycle, measured from the start of this one.
+
+    `table` is ((seconds to off, poll interval), ...) ascending, the last bound infinite.
+    The poll also lands no later than the moment the next race enters the first band (its
+    last five minutes by default), so no race goes off unobserved there.
+    """
+    if seconds_to_next_off is None:
+        interval = MAX_SLEEP
+    else:
+        interval = next(seconds for bound, seconds in table if seconds_to_next_off <= bound)
+        until_first_band = seconds_to_next_off - table[0][0]
+        if until_first_band > 0:
+            interval = min(interval, until_first_band)
+    return round(max(0.0, min(interval, MAX_SLEEP) - elapsed), 3)
+
+
+def _fetch_tomorrow(client: RacingAPIClient, now: datetime, settings, summary: CycleSummary) -> list[dict]:
+    """Tomorrow's cards when due on their own clock: every interval of the far band (races
+    more than 2 hours away), however often today's races are polled. The due time lives in
+    the database, so it holds across cycles, restarts and processes. A failure is logged
+    and retried when next due; it never fails today's cycle."""
+    with session_scope() as session:
+        schedule = session.get(LiveSchedule, TOMORROW)
+        if schedule is not None and schedule.due_at > now:
+            return []
+    cards, error = [], None
+    try:
+        cards = client.racecards_pro(uk_date(now) + timedelta(days=1), settings.regions)
+    except Exception as exc:  # noqa: BLE001 - today's prices matter more than any error here
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("tomorrow's racecards not fetched (today's cycle carries on): %s", error)
+    with session_scope() as session:
+        upsert(session, LiveSchedule.__table__, [{
+            "name": TOMORROW, "due_at": now + timedelta(seconds=settings.poll_intervals[-1][1]),
+            "last_attempt_at": now, "last_error": error}], ("name",), ("due_at", "last_attempt_at", "last_error"))
+    summary.tomorrow_races = len(cards) if isinstance(cards, list) else 0
+    return cards if isinstance(cards, list) else []
+
+
+def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings=None) -> CycleSummary:
+    """Fetch, parse and write one cycle; returns its summary (also stored as a run record).
+
+    The caller owns `client` (and closes it). The cycle commits in stages (the due time of
+    tomorrow's cards, then the prices) so no transaction stays open across an API call; that
+    is why it opens its own short sessions rather than taking one."""
+    settings = settings or get_settings()
+    started = time.monotonic()
+    now = now or datetime.now(timezone.utc)
+    summary = CycleSummary()
+    cards = client.racecards_pro(uk_date(now), settings.regions)
+    cards = cards + _fetch_tomorrow(client, now, settings, summary)
+
+    with session_scope() as session:
+        cards, digests, unchanged = card_digests.skip_unchanged(session, cards, now)
+    open_races, off_races, abandoned = _sort_races(cards, now, summary)
+    finished = [race.race_id for race in off_races]
+
+    with session_scope() as session:
+        # Kept in the run record only (darkhorses.ops.alerts reads it), not in logs or results.
+        uncaptured = _uncaptured(session, off_races, now)
+        summary.closed = _close_markets(session, finished, abandoned)
+        bookmakers = write_open_races(session, open_races, now, summary, digests)
+        card_digests.count_unchanged(session, unchanged, now, summary, bookmakers,
+                                     {i for race in open_races for i in race.unknown_bookmakers})
+        upcoming = [r.off_dt for r in open_races] + [off for _, off in unchanged]
+        next_off = min(upcoming) if upcoming else None
+        summary.next_off = next_off.isoformat() if next_off else None
+        summary.errors = summary.skipped_races + summary.skipped_runners
+        summary.duration_seconds = round(time.monotonic() - started, 3)
+        summary.next_poll_seconds = next_poll_seconds(
+            (next_off - now).total_seconds() if next_off else None,
+            settings.poll_intervals, summary.duration_seconds)
+        session.add(LiveFetch(
+            fetch_timestamp=now, races_count=summary.races, horses_count=summary.runners,
+            bookmakers_found=summary.bookmakers, total_odds_fetched=summary.prices,
+            bookmaker_list=sorted(bookmakers), fetch_duration_ms=round(summary.duration_seconds * 1000, 1),
+            errors_count=summary.errors, prices_changed=summary.changed, created_at=now,
+            detail={**{k: v for k, v in summary.as_dict().items() if k not in (
+                "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")},
+                "uncaptured_off": uncaptured}))
+    return summary
+
+
+def _uncaptured(session, off_races: list[ParsedRace], now: datetime) -> list[dict]:
+    """Races that went off in the last hour and that no cycle ever wrote (missing from the
+    cards or skipped as malformed before the off, or the loop was down): recorded per cycle so a
+    beat task can alert."""
+    recent = [r for r in off_races if r.off_dt >= now - UNCAPTURED_LOOKBACK]
+    if not recent:
+        return []
+    seen = set(session.execute(select(LiveRace.race_id).where(
+        LiveRace.race_id.in_([r.race_id for r in recent]))).scalars())
+    return [{"race_id": r.race_id, "off_dt": r.off_dt.isoformat(), "course": r.meta.get("course")}
+            for r in recent if r.race_id not in seen]
+
+
+def _sort_races(cards: list, now: datetime, summary: CycleSummary):
+    """(open races, races that are off, ids of abandoned races); a race repeated on two
+    pages (the API paging while races are added) is taken once, its last card kept."""
+    parsed: dict[str, ParsedRace] = {}
+    bad_races, bad_runners = Tally(), Tally()
+    for card in cards:
+        try:
+            race = parse_racecard(card, bad_runners)
+        except MalformedRace as exc:
+            summary.skipped_races += 1
+            bad_races.add(str(exc))
+            continue
+        summary.duplicates += race.duplicate_runners
+        if race.race_id in parsed:
+            summary.duplicates += 1
+        parsed[race.race_id] = race
+    bad_races.warn(log, "racecards")
+    bad_runners.warn(log, "racecard runners")
+    if summary.duplicates:
+        log.warning("racecards repeated %d races or runners; the last of each kept", summary.duplicates)
+    open_races, finished, abandoned = [], [], []
+    for race in parsed.values():
+        if race.abandoned:
+            abandoned.append(race.race_id)
+        elif race.off_dt <= now:
+            finished.append(race)
+        else:
+            open_races.append(race)
+    return open_races, finished, abandoned
+
+
+def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
+    """Mark markets of races that are off (or abandoned) once; their prices stay as they are."""
+    closed = 0
+    for status, race_ids in (("CLOSED", finished), ("ABANDONED", abandoned)):
+        if not race_ids:
+            continue
+        for table in (OddsLive.__table__, LiveRace.__table__):
+            result = session.execute(update(table).where(
+                table.c.race_id.in_(race_ids), table.c.market_status == "OPEN").values(market_status=status))
+            if table is LiveRace.__table__:
+                closed += result.rowcount
+    return closed

@@ -1,0 +1,69 @@
+"""Non-runners: a runner gone from its card (or priced '-' by every book) leaves the market
+once, with its last best price recorded in ra_withdrawals; a runner that comes back is reopened.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import update
+
+from ..db import upsert
+from ..models import OddsLive, Withdrawal
+from .parse import QUOTE, RACE, ParsedRace
+from .summary import CycleSummary
+
+log = logging.getLogger(__name__)
+
+
+_STATUS_AT, _PRICE_DECIMAL_AT, _NAME_AT = QUOTE.index("market_status"), QUOTE.index("odds_decimal"), len(RACE)
+
+
+def mark_non_runners(session, races: list[ParsedRace], stored: dict, now: datetime, summary: CycleSummary) -> None:
+    """Close the live rows of runners gone from their card (or priced '-' by every book), once,
+    and record each withdrawal with its last best price; reopen a runner that comes back."""
+    by_id = {race.race_id: race for race in races}
+    leaving: dict[tuple[str, str], list] = {}
+    back = set()
+    for (race_id, horse_id, _), (values, _stamp, rest, _book) in stored.items():
+        race = by_id[race_id]
+        status = values[_STATUS_AT]
+        if status == "OPEN":
+            # A race with a malformed runner cannot tell us who is missing from it.
+            if horse_id in race.non_runners or (horse_id not in race.horses and not race.skipped_runners):
+                leaving.setdefault((race_id, horse_id), []).append((values, rest))
+        elif status == "NON_RUNNER" and horse_id in race.horses and horse_id not in race.non_runners:
+            back.add((race_id, horse_id))
+    for (race_id, horse_id), rows in sorted(leaving.items()):
+        prices = [v[_PRICE_DECIMAL_AT] for v, _ in rows if v[_PRICE_DECIMAL_AT]]
+        _withdraw(session, by_id[race_id], horse_id, rows[0][1][_NAME_AT], prices, now, summary)
+    for race_id, horse_id in sorted(back):
+        _reopen(session, by_id[race_id], horse_id, now, summary)
+
+
+def _withdraw(session, race: ParsedRace, horse_id: str, name, prices: list[float], now, summary) -> None:
+    live = OddsLive.__table__
+    session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
+                                       live.c.market_status == "OPEN")
+                    .values(market_status="NON_RUNNER", withdrawn_at=now))
+    values = {"race_date": race.meta["race_date"], "horse_name": name, "withdrawn_at": now,
+              "last_price": max(prices) if prices else None, "last_price_books": len(prices),
+              "reason": "no_prices" if horse_id in race.horses else "off_card", "reopened_at": None}
+    upsert(session, Withdrawal.__table__, [{"race_id": race.race_id, "horse_id": horse_id, **values}],
+           ("race_id", "horse_id"), values.keys())
+    summary.withdrawn += 1
+    log.info("race %s: runner %s withdrawn (%s); last best price %s", race.race_id, horse_id,
+             values["reason"], values["last_price"])
+
+
+def _reopen(session, race: ParsedRace, horse_id: str, now, summary) -> None:
+    live = OddsLive.__table__
+    session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
+                                       live.c.market_status == "NON_RUNNER")
+                    .values(market_status="OPEN", withdrawn_at=None))
+    table = Withdrawal.__table__
+    session.execute(update(table).where(table.c.race_id == race.race_id, table.c.horse_id == horse_id)
+                    .values(reopened_at=now))
+    summary.reopened += 1
+    log.warning("race %s: runner %s is back on the card after being withdrawn; reopened (a glitch?)",
+                race.race_id, horse_id)
