@@ -14,7 +14,8 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
-# Dependencies first, so a code change does not reinstall them.
+# Dependencies first, so a code change does not reinstall them. requirements.txt is what the
+# service runs on; test and lint tools are in requirements-dev.txt and never in the image.
 # (psycopg2-binary ships its own libpq: no compiler or system packages needed.)
 COPY requirements.txt .
 RUN pip install -r requirements.txt

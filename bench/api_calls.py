@@ -1,6 +1,6 @@
 """API calls per hour of a race day: the live loop against the simulator on a controlled clock.
 
-    .venv/bin/python bench/api_calls.py [--start 11:00 --hours 4 --seed 11]
+    .venv/bin/python -m bench.api_calls [--start 11:00 --hours 4 --seed 11]
 
 The clock starts at START (UK) on a November day, the simulator's day laid out around it,
 and jumps by each cycle's countdown as the loop would sleep. Every request the simulator
@@ -15,7 +15,7 @@ import os
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from common import scratch_database
+from bench.common import scratch_database
 
 
 class Clock:

@@ -1,6 +1,6 @@
 """Benchmark: a backfill through two worker processes under the shared results rate limit.
 
-    .venv/bin/python bench/backfill.py [--runs 60,150] [--limit 5] [--pool prefork]
+    .venv/bin/python -m bench.backfill [--runs 60,150] [--limit 5] [--pool prefork]
 
 Serves the simulator in this process with its own results limit raised to 50/s, so the limit
 measured is the client's (RACING_API_RATE_RESULTS=LIMIT, shared by every worker through Redis),
@@ -31,7 +31,6 @@ import shutil
 import socket
 import statistics
 import struct
-import sys
 import tempfile
 import threading
 import time
@@ -39,12 +38,9 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-from common import scratch_database
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from darkhorses.core import task_names  # noqa: E402
-from tests.support import celery_worker, max_in_any_window, service_env, wait_for  # noqa: E402
+from bench.common import scratch_database
+from darkhorses.core import task_names
+from tests.support import celery_worker, max_in_any_window, service_env, wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 SIM_RESULTS_LIMIT = 50  # the simulator's own limit: far above the client's, never the bottleneck

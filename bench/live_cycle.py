@@ -1,6 +1,6 @@
 """Benchmark: one live cycle over a full UK+IRE day, against PostgreSQL's COPY of the same rows.
 
-    .venv/bin/python bench/live_cycle.py [--races 60 --runners 12]
+    .venv/bin/python -m bench.live_cycle [--races 60 --runners 12]
 
 Cards come from the simulator (several of its days, re-dated to this afternoon, trimmed to
 RUNNERS runners and all 26 bookmakers priced) so the day is 60 × 12 × 26 = 18,720 prices.
@@ -19,8 +19,7 @@ import random
 import time
 from datetime import datetime, timedelta, timezone
 
-from common import peak_rss_mb, scratch_database
-
+from bench.common import peak_rss_mb, scratch_database
 from darkhorses.racing_api.bookmakers import BOOKMAKERS
 
 

@@ -1,6 +1,6 @@
 """Benchmark: the full statistics over 1,000,000 live and 1,000,000 historical rows in PostgreSQL.
 
-    .venv/bin/python bench/stats.py [--rows 1000000] [--races-per-day 60] [--explain]
+    .venv/bin/python -m bench.stats [--rows 1000000] [--races-per-day 60] [--explain]
 
 Fills a scratch database with SQL alone (INSERT ... SELECT FROM generate_series, so loading
 takes seconds): ra_odds_live holds ROWS prices of 12 runners x 26 bookmakers per race, RACES_PER_DAY
@@ -26,8 +26,7 @@ import time
 from collections import defaultdict
 from datetime import datetime, timezone
 
-from common import peak_rss_mb, scratch_database
-
+from bench.common import peak_rss_mb, scratch_database
 from darkhorses.racing_api.bookmakers import BOOKMAKERS
 
 RUNNERS = 12

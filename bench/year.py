@@ -1,6 +1,6 @@
 """Benchmark: a year of data on one PostgreSQL — statistics, readers, chart, live cycle, disk.
 
-    .venv/bin/python bench/year.py [--days 365]
+    .venv/bin/python -m bench.year [--days 365]
 
 Builds DAYS days (ending yesterday) on a scratch database it creates and drops. Every day has
 the shape of a UK+IRE day (bench/live_cycle.py's simulator day: 60 races x 12 runners x 26
@@ -28,8 +28,9 @@ import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
-from common import scratch_database
 from live_cycle import Cards, build_day, move_prices
+
+from bench.common import scratch_database
 
 BASELINE_DAYS = 30
 REPEATS = 15

@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from tests.support import PG_ADMIN_URL, REPO, service_env
+from tests.support import PG_ADMIN_URL, service_env
 
 pytestmark = pytest.mark.slow
 
 
 def test_year_bench_runs_on_ten_days(pg_database, tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "year.py"), "--days", "10"], cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-m", "bench.year", "--days", "10"], cwd=tmp_path,
                             env=service_env(BENCH_PG_ADMIN_URL=PG_ADMIN_URL), capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

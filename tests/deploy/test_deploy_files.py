@@ -119,6 +119,27 @@ def test_dockerfile_builds_a_non_root_worker_image(known_queues):
     assert _queues(argv) and _queues(argv) <= known_queues
 
 
+def _requirement_names(path) -> set[str]:
+    """Package names a requirements file pins itself (not those of a file it includes)."""
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[\[=<>~! ]", line, maxsplit=1)[0].lower())
+    return names
+
+
+def test_the_production_image_installs_no_test_tool():
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines() if line.strip()]
+    installs = [line for line in lines if "pip install" in line and not line.startswith("#")]
+    assert installs == ["RUN pip install -r requirements.txt"], "the image installs the runtime set only"
+    runtime, dev = _requirement_names(REPO / "requirements.txt"), _requirement_names(REPO / "requirements-dev.txt")
+    assert "-r requirements.txt" in (REPO / "requirements-dev.txt").read_text()
+    assert {"pytest", "responses", "hypothesis", "ruff", "mypy"} <= dev
+    assert not runtime & dev, f"test or lint tools in requirements.txt: {sorted(runtime & dev)}"
+    assert {"celery", "sqlalchemy", "psycopg2-binary", "alembic", "flower", "redis", "requests"} <= runtime
+
+
 def test_dockerignore_keeps_local_state_and_secrets_out():
     patterns = {line.strip().rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.startswith("#")}
