@@ -85,7 +85,7 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings=Non
 
     with session_scope() as session:
         cards, digests, unchanged = card_digests.skip_unchanged(session, cards, now)
-    open_races, off_races, abandoned = _sort_races(cards, now, summary)
+    open_races, off_races, abandoned = partition_races(cards, now, summary)
     finished = [race.race_id for race in off_races]
 
     with session_scope() as session:
@@ -123,13 +123,14 @@ def _uncaptured(session, off_races: list[ParsedRace], now: datetime) -> list[dic
         return []
     seen = set(session.execute(select(LiveRace.race_id).where(
         LiveRace.race_id.in_([r.race_id for r in recent]))).scalars())
-    return [{"race_id": r.race_id, "off_dt": r.off_dt.isoformat(), "course": r.meta.get("course")}
+    return [{"race_id": r.race_id, "off_dt": r.off_dt.isoformat(), "course": r.values.course}
             for r in recent if r.race_id not in seen]
 
 
-def _sort_races(cards: list, now: datetime, summary: CycleSummary):
-    """(open races, races that are off, ids of abandoned races); a race repeated on two
-    pages (the API paging while races are added) is taken once, its last card kept."""
+def partition_races(cards: list, now: datetime,
+                    summary: CycleSummary) -> tuple[list[ParsedRace], list[ParsedRace], list[str]]:
+    """Parse the cards and part them: (open races, races that are off, ids of abandoned races);
+    a race repeated on two pages (the API paging while races are added) is taken once, its last card kept."""
     parsed: dict[str, ParsedRace] = {}
     bad_races, bad_runners = Tally(), Tally()
     for card in cards:

@@ -79,5 +79,5 @@ def count_unchanged(session, unchanged: list, now: datetime, summary, bookmakers
 def race_counts(race) -> dict:
     """What a skipped race adds to a cycle's summary: its last parse's counts."""
     return {"runners": race.runners, "prices": len(race.prices), "skipped_runners": race.skipped_runners,
-            "skipped_prices": race.skipped_prices, "bookmakers": sorted({price[1] for price in race.prices}),
+            "skipped_prices": race.skipped_prices, "bookmakers": sorted({price.bookmaker_id for price in race.prices}),
             "unknown_bookmakers": sorted(race.unknown_bookmakers)}

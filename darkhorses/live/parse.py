@@ -7,7 +7,8 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
+from typing import NamedTuple
 
 from ..core.clock import uk_date, uk_time
 from ..core.logsafe import Tally, safe
@@ -17,34 +18,110 @@ from ..racing_api.values import parse_price, parse_timestamp, text, to_int
 log = logging.getLogger(__name__)
 
 LIVE_KEY = ("race_id", "horse_id", "bookmaker_id")
-# What decides whether a stored row must be rewritten; timestamps are not part of it.
-COMPARED = ("race_date", "race_time", "off_dt", "course", "course_id", "country", "race_name",
-            "race_class", "race_type", "distance", "going", "runners", "horse_name",
-            "horse_number", "draw", "jockey", "trainer", "age", "weight", "form",
-            "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places",
-            "ew_denom", "market_status")
-UPDATED = COMPARED + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
-# A quote's own fields: when only these differ, the row is rewritten with these alone.
-QUOTE = ("odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status")
-QUOTE_UPDATED = QUOTE + ("in_play", "odds_timestamp", "fetched_at", "updated_at")
-QUOTE_STAMPED = QUOTE + ("odds_timestamp",)  # a quote row; the rest of QUOTE_UPDATED is the cycle's own
-# Rows as tuples: a new or rewritten live row, a history row.
-WHOLE = LIVE_KEY + UPDATED + ("created_at",)
-HISTORY = ("race_id", "horse_id", "bookmaker_id", "odds_decimal", "odds_fractional", "changed_at", "observed_at")
-assert COMPARED[-len(QUOTE):] == QUOTE and QUOTE[:2] == ("odds_decimal", "odds_fractional")
 
 
 class MalformedRace(ValueError):
     pass
 
 
-# A parsed price is a tuple (the runner's RUNNER tuple, then PRICE): a day's prices as
-# dicts held ~4x the memory, and the write path compares and COPYs tuples as they are.
-RACE = COMPARED[:12]
-RUNNER = ("horse_id",) + COMPARED[12:20]
-PRICE = ("bookmaker_id", "bookmaker_name", "bookmaker_type", "odds_decimal", "odds_fractional",
-         "ew_places", "ew_denom", "odds_timestamp")
-assert RACE[-1] == "runners" and RUNNER[-1] == "form" and COMPARED[20:22] == PRICE[1:3]
+class RaceValues(NamedTuple):
+    """A race's columns of a live row (race_id aside): the same on each of its rows."""
+    race_date: date
+    race_time: time
+    off_dt: datetime
+    course: str  # never null for the readers
+    course_id: str | None
+    country: str | None
+    race_name: str | None
+    race_class: str | None
+    race_type: str | None
+    distance: str | None
+    going: str | None
+    runners: int | None
+
+
+class RunnerValues(NamedTuple):
+    """A runner's columns of a live row (horse_id aside): the same for each of its bookmakers."""
+    horse_name: str  # never null for the readers
+    horse_number: int | None
+    draw: int | None
+    jockey: str | None
+    trainer: str | None
+    age: int | None
+    weight: str | None
+    form: str | None
+
+
+class Card(NamedTuple):
+    """What a live row holds about its race and runner; a row is rewritten whole when it changes."""
+    race: RaceValues
+    runner: RunnerValues
+
+
+class Runner(NamedTuple):
+    horse_id: str
+    values: RunnerValues
+
+
+class BookValues(NamedTuple):
+    bookmaker_name: str  # as the API spells it
+    bookmaker_type: str  # fixed | exchange | unknown
+
+
+class Quote(NamedTuple):
+    """What a bookmaker offers: when only this differs from the stored row, only this is written."""
+    odds_decimal: float
+    odds_fractional: str | None
+    ew_places: str | None
+    ew_denom: str | None
+    market_status: str
+
+
+class Price(NamedTuple):
+    """One parsed price: a runner's quote at one bookmaker, and the bookmaker's own stamp of it.
+    A day's prices as dicts held ~4x the memory; runner values, book values and quotes are
+    shared between the prices that repeat them."""
+    runner: Runner
+    bookmaker_id: str
+    book: BookValues
+    quote: Quote
+    odds_timestamp: datetime | None
+
+
+class RowStamps(NamedTuple):
+    """The stamps a written live row carries besides its values."""
+    in_play: bool
+    odds_timestamp: datetime  # the bookmaker's `updated`, or our time when it gave none
+    fetched_at: datetime
+    updated_at: datetime
+    created_at: datetime
+
+
+# The columns of a live row, derived from the tuples above: what decides whether a stored row
+# is rewritten (CARD, BOOK and QUOTE; timestamps are not part of it), and what a write sends.
+CARD = RaceValues._fields + RunnerValues._fields
+BOOK = BookValues._fields
+QUOTE = Quote._fields
+STAMPS = tuple(name for name in RowStamps._fields if name != "created_at")  # rewritten with a row
+UPDATED = CARD + BOOK + QUOTE + STAMPS
+WHOLE_ROW = LIVE_KEY + CARD + BOOK + QUOTE + RowStamps._fields  # a new or rewritten live row
+QUOTE_ROW = LIVE_KEY + QUOTE + ("odds_timestamp",)  # a row whose quote alone changed
+QUOTE_UPDATED = QUOTE + STAMPS
+
+
+class HistoryRow(NamedTuple):
+    """One row of ra_odds_history: a price a bookmaker set, when, and when we saw it."""
+    race_id: str
+    horse_id: str
+    bookmaker_id: str
+    odds_decimal: float
+    odds_fractional: str | None
+    changed_at: datetime
+    observed_at: datetime
+
+
+HISTORY_KEY = ("race_id", "horse_id", "bookmaker_id", "changed_at")
+OPEN = "OPEN"
 
 
 @dataclass
@@ -52,8 +129,8 @@ class ParsedRace:
     race_id: str
     off_dt: datetime
     abandoned: bool
-    meta: dict
-    prices: list[tuple] = field(default_factory=list)  # one per runner and bookmaker: (RUNNER tuple, *PRICE)
+    values: RaceValues
+    prices: list[Price] = field(default_factory=list)  # one per runner and bookmaker
     # The API's own earlier prices per (horse, bookmaker), parsed only for prices new to us.
     raw_history: dict[tuple[str, str], list] = field(default_factory=dict)
     runners: int = 0
@@ -68,8 +145,10 @@ class ParsedRace:
     def rows(self) -> list[dict]:
         """The prices as ra_odds_live rows, built afresh on each access (for readers of one race;
         the write path uses `prices`)."""
-        return [{**self.meta, **dict(zip(RUNNER, price[0], strict=True)), **dict(zip(PRICE, price[1:], strict=True))}
-                for price in self.prices]
+        race = {"race_id": self.race_id, **self.values._asdict()}
+        return [{**race, "horse_id": price.runner.horse_id, **price.runner.values._asdict(),
+                 "bookmaker_id": price.bookmaker_id, **price.book._asdict(), **price.quote._asdict(),
+                 "odds_timestamp": price.odds_timestamp} for price in self.prices]
 
 
 def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
@@ -83,26 +162,25 @@ def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
     if not race_id or off_dt is None:
         raise MalformedRace(f"race {race_id or '?'}: missing race_id or a readable off_dt")
     region = text(card.get("region"), 8)
-    meta = {
-        "race_id": race_id,
-        "race_date": uk_date(off_dt),
-        "race_time": uk_time(off_dt),
-        "off_dt": off_dt,
-        "course": text(card.get("course"), 64) or "",  # never null for the readers
-        "course_id": text(card.get("course_id"), 32),
-        "country": region.upper() if region else None,
-        "race_name": text(card.get("race_name"), 255),
-        "race_class": text(card.get("race_class"), 32),
-        "race_type": text(card.get("type"), 32),
-        "distance": text(card.get("distance"), 32),
-        "going": text(card.get("going"), 64),
-        "runners": to_int(card.get("field_size")),
-    }
-    race = ParsedRace(race_id, off_dt, card.get("is_abandoned") is True, meta)
+    values = RaceValues(
+        race_date=uk_date(off_dt),
+        race_time=uk_time(off_dt),
+        off_dt=off_dt,
+        course=text(card.get("course"), 64) or "",
+        course_id=text(card.get("course_id"), 32),
+        country=region.upper() if region else None,
+        race_name=text(card.get("race_name"), 255),
+        race_class=text(card.get("race_class"), 32),
+        race_type=text(card.get("type"), 32),
+        distance=text(card.get("distance"), 32),
+        going=text(card.get("going"), 64),
+        runners=to_int(card.get("field_size")),
+    )
+    race = ParsedRace(race_id, off_dt, card.get("is_abandoned") is True, values)
     runners = card.get("runners")
     if not isinstance(runners, list):
         raise MalformedRace(f"race {race_id}: runners is not a list")
-    by_horse: dict[str, list[tuple]] = {}
+    by_horse: dict[str, list[Price]] = {}
     for runner in runners:
         start = len(race.prices)
         try:
@@ -122,7 +200,7 @@ def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
         by_horse[horse_id] = race.prices[start:]
     if race.duplicate_runners:
         race.prices = [price for prices in by_horse.values() for price in prices]
-        kept = {(price[0][0], price[1]) for price in race.prices}
+        kept = {(price.runner.horse_id, price.bookmaker_id) for price in race.prices}
         race.raw_history = {k: v for k, v in race.raw_history.items() if k in kept}
     return race
 
@@ -131,17 +209,16 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
     horse_id = text(runner["horse_id"], 32)
     if not horse_id:
         raise ValueError("no horse_id")
-    runner_meta = (  # RUNNER's order
-        horse_id,
-        text(runner.get("horse"), 128) or horse_id,  # never null for the readers
-        to_int(runner.get("number")),
-        to_int(runner.get("draw")),
-        text(runner.get("jockey"), 128),
-        text(runner.get("trainer"), 128),
-        to_int(runner.get("age")),
-        text(runner.get("lbs"), 8),
-        text(runner.get("form"), 32),
-    )
+    parsed = Runner(horse_id, RunnerValues(
+        horse_name=text(runner.get("horse"), 128) or horse_id,
+        horse_number=to_int(runner.get("number")),
+        draw=to_int(runner.get("draw")),
+        jockey=text(runner.get("jockey"), 128),
+        trainer=text(runner.get("trainer"), 128),
+        age=to_int(runner.get("age")),
+        weight=text(runner.get("lbs"), 8),
+        form=text(runner.get("form"), 32),
+    ))
     race.horses.add(horse_id)
     odds = runner.get("odds") or []
     if not isinstance(odds, list):
@@ -153,38 +230,46 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
     seen = set()
     for quote in odds:
         bookmaker = bookmaker_for(quote.get("bookmaker")) if isinstance(quote, dict) else None
-        values = _quote_values(quote.get("decimal"), quote.get("fractional"), quote.get("ew_places"),
-                               quote.get("ew_denom"), quote.get("updated")) if bookmaker else None
-        if values is None or bookmaker.id in seen:
+        offered = _quote(quote.get("decimal"), quote.get("fractional"), quote.get("ew_places"),
+                         quote.get("ew_denom"), quote.get("updated")) if bookmaker else None
+        if offered is None or bookmaker.id in seen:
             race.skipped_prices += 1
             continue
         seen.add(bookmaker.id)
         if bookmaker.type == "unknown":
             race.unknown_bookmakers.setdefault(bookmaker.id, bookmaker.name)
-        race.prices.append((runner_meta, bookmaker.id, bookmaker.name, bookmaker.type) + values)  # (RUNNER, *PRICE)
+        race.prices.append(Price(parsed, bookmaker.id, _book_values(bookmaker.name, bookmaker.type), *offered))
         if quote.get("history"):
             race.raw_history[(horse_id, bookmaker.id)] = quote["history"]
     return horse_id
 
 
-def _quote_values(decimal, fractional, ew_places, ew_denom, updated) -> tuple | None:
-    """PRICE's quote values (odds_decimal on) from a quote's strings; None for no price.
-    A card repeats the same few odds and stamps, so strings are parsed once per process."""
+@functools.lru_cache(maxsize=1024)
+def _book_values(name: str, kind: str) -> BookValues:
+    return BookValues(name, kind)
+
+
+def _quote(decimal, fractional, ew_places, ew_denom, updated) -> tuple[Quote, datetime | None] | None:
+    """(the quote, the bookmaker's stamp) from a quote's strings; None for no price. A card
+    repeats the same few odds and stamps, so strings are parsed once per process (and equal
+    quotes share one tuple)."""
     try:
-        return _cached_quote_values(decimal, fractional, ew_places, ew_denom, updated)
+        return _cached_quote(decimal, fractional, ew_places, ew_denom, updated)
     except TypeError:  # a list or dict where a string belongs: unhashable, parsed uncached
-        return _parse_quote_values(decimal, fractional, ew_places, ew_denom, updated)
+        return _parse_quote(decimal, fractional, ew_places, ew_denom, updated)
 
 
-def _parse_quote_values(decimal, fractional, ew_places, ew_denom, updated) -> tuple | None:
+def _parse_quote(decimal, fractional, ew_places, ew_denom, updated) -> tuple[Quote, datetime | None] | None:
     price = parse_price(decimal, fractional)
     if price is None:
         return None
-    return (round(price, 3),  # as numeric(10,3) stores it, so an unchanged price compares equal
-            text(fractional, 16), text(ew_places, 8), text(ew_denom, 8), parse_timestamp(updated))
+    quote = Quote(odds_decimal=round(price, 3),  # as numeric(10,3) stores it: an unchanged price compares equal
+                  odds_fractional=text(fractional, 16), ew_places=text(ew_places, 8), ew_denom=text(ew_denom, 8),
+                  market_status=OPEN)
+    return quote, parse_timestamp(updated)
 
 
-_cached_quote_values = functools.lru_cache(maxsize=16384, typed=True)(_parse_quote_values)
+_cached_quote = functools.lru_cache(maxsize=16384, typed=True)(_parse_quote)
 
 
 def earlier_prices(race_id: str, horse_id: str, bookmaker_id: str, history) -> list[dict]:

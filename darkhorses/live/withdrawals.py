@@ -10,33 +10,34 @@ from sqlalchemy import update
 
 from ..db import upsert
 from ..models import OddsLive, Withdrawal
-from .parse import QUOTE, RACE, ParsedRace
+from .parse import OPEN, ParsedRace
+from .stored import Key, StoredRow
 from .summary import CycleSummary
 
 log = logging.getLogger(__name__)
 
+NON_RUNNER = "NON_RUNNER"
 
-_STATUS_AT, _PRICE_DECIMAL_AT, _NAME_AT = QUOTE.index("market_status"), QUOTE.index("odds_decimal"), len(RACE)
 
-
-def mark_non_runners(session, races: list[ParsedRace], stored: dict, now: datetime, summary: CycleSummary) -> None:
+def mark_non_runners(session, races: list[ParsedRace], stored: dict[Key, StoredRow], now: datetime,
+                     summary: CycleSummary) -> None:
     """Close the live rows of runners gone from their card (or priced '-' by every book), once,
     and record each withdrawal with its last best price; reopen a runner that comes back."""
     by_id = {race.race_id: race for race in races}
-    leaving: dict[tuple[str, str], list] = {}
+    leaving: dict[tuple[str, str], list[StoredRow]] = {}
     back = set()
-    for (race_id, horse_id, _), (values, _stamp, rest, _book) in stored.items():
+    for (race_id, horse_id, _), row in stored.items():
         race = by_id[race_id]
-        status = values[_STATUS_AT]
-        if status == "OPEN":
+        status = row.quote.market_status
+        if status == OPEN:
             # A race with a malformed runner cannot tell us who is missing from it.
             if horse_id in race.non_runners or (horse_id not in race.horses and not race.skipped_runners):
-                leaving.setdefault((race_id, horse_id), []).append((values, rest))
-        elif status == "NON_RUNNER" and horse_id in race.horses and horse_id not in race.non_runners:
+                leaving.setdefault((race_id, horse_id), []).append(row)
+        elif status == NON_RUNNER and horse_id in race.horses and horse_id not in race.non_runners:
             back.add((race_id, horse_id))
     for (race_id, horse_id), rows in sorted(leaving.items()):
-        prices = [v[_PRICE_DECIMAL_AT] for v, _ in rows if v[_PRICE_DECIMAL_AT]]
-        _withdraw(session, by_id[race_id], horse_id, rows[0][1][_NAME_AT], prices, now, summary)
+        prices = [row.quote.odds_decimal for row in rows if row.quote.odds_decimal]
+        _withdraw(session, by_id[race_id], horse_id, rows[0].card.runner.horse_name, prices, now, summary)
     for race_id, horse_id in sorted(back):
         _reopen(session, by_id[race_id], horse_id, now, summary)
 
@@ -44,9 +45,9 @@ def mark_non_runners(session, races: list[ParsedRace], stored: dict, now: dateti
 def _withdraw(session, race: ParsedRace, horse_id: str, name, prices: list[float], now, summary) -> None:
     live = OddsLive.__table__
     session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
-                                       live.c.market_status == "OPEN")
-                    .values(market_status="NON_RUNNER", withdrawn_at=now))
-    values = {"race_date": race.meta["race_date"], "horse_name": name, "withdrawn_at": now,
+                                       live.c.market_status == OPEN)
+                    .values(market_status=NON_RUNNER, withdrawn_at=now))
+    values = {"race_date": race.values.race_date, "horse_name": name, "withdrawn_at": now,
               "last_price": max(prices) if prices else None, "last_price_books": len(prices),
               "reason": "no_prices" if horse_id in race.horses else "off_card", "reopened_at": None}
     upsert(session, Withdrawal.__table__, [{"race_id": race.race_id, "horse_id": horse_id, **values}],
@@ -59,8 +60,8 @@ def _withdraw(session, race: ParsedRace, horse_id: str, name, prices: list[float
 def _reopen(session, race: ParsedRace, horse_id: str, now, summary) -> None:
     live = OddsLive.__table__
     session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
-                                       live.c.market_status == "NON_RUNNER")
-                    .values(market_status="OPEN", withdrawn_at=None))
+                                       live.c.market_status == NON_RUNNER)
+                    .values(market_status=OPEN, withdrawn_at=None))
     table = Withdrawal.__table__
     session.execute(update(table).where(table.c.race_id == race.race_id, table.c.horse_id == horse_id)
                     .values(reopened_at=now))

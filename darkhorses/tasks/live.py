@@ -18,6 +18,14 @@ log = logging.getLogger(__name__)
 
 @app.task(name=task_names.LIVE_POLL, ignore_result=True)
 def poll(loop_id: str | None = None, seq: int = 0):
+    """One cycle of the live loop, then its successor enqueued with a countdown from race proximity.
+
+    `loop_id`: the loop this message belongs to; None for a kick-off (worker boot, the watchdog,
+    a manual `celery call`), which starts a new loop only if no loop holds the lease.
+    `seq`: the message's place in its loop (0 for a kick-off). A scheduled message runs only if
+    the lease still names its loop and sequence, and hands the lease to `seq + 1` before
+    enqueueing that successor, so a stale or duplicate message exits without polling.
+    """
     settings = get_settings()
     store = store_for(settings)
     loop_id = lease.claim(store, loop_id, seq, settings.live_cycle_timeout)

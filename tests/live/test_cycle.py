@@ -56,10 +56,10 @@ def test_prices_with_every_quirk():
 def test_race_time_comes_from_off_dt_in_uk_time_never_the_12_hour_off_time():
     summer = parse_racecard(card(off_dt="2026-07-04T13:50:00+01:00", off_time="1:50",
                                  runners=[runner("h1", [quote("Bet365", "3.0", "2/1")])]))
-    assert summer.meta["race_time"] == time(13, 50)
+    assert summer.values.race_time == time(13, 50)
     assert summer.off_dt == datetime(2026, 7, 4, 12, 50, tzinfo=timezone.utc)
     late = parse_racecard(card(off_dt="2026-11-28T20:15:00+00:00", off_time="8:15"))
-    assert late.meta["race_time"] == time(20, 15)
+    assert late.values.race_time == time(20, 15)
 
 
 def test_a_malformed_runner_is_skipped_and_counted_and_the_race_kept():

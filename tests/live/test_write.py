@@ -148,3 +148,16 @@ def test_a_row_left_behind_by_a_card_change_is_rewritten_when_quoted_again(datab
     again = run_cycle(FakeCards([card("rac_1", off, [runner("h1", both, jockey="B Jockey", age="6")])]),
                            now + timedelta(seconds=30))
     assert again.changed == 2
+
+
+def test_the_row_shapes_name_real_columns_in_one_order():
+    """The write path sends rows as tuples in these column orders; each is derived from the
+    named tuples of darkhorses.live.parse, and every column must be one of the table's."""
+    from darkhorses.live.parse import QUOTE_ROW, WHOLE_ROW, HistoryRow
+    from darkhorses.models import OddsLive
+
+    live_columns = set(OddsLive.__table__.c.keys())
+    # every column the collector owns; id is the table's, withdrawn_at the non-runner path's
+    assert set(WHOLE_ROW) == live_columns - {"id", "market_type", "withdrawn_at"}
+    assert len(WHOLE_ROW) == len(set(WHOLE_ROW)) and set(QUOTE_ROW) <= set(WHOLE_ROW)
+    assert set(HistoryRow._fields) == set(OddsHistory.__table__.c.keys()) - {"id"}
