@@ -9,7 +9,7 @@ import time
 from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 
-from ..core.settings import SettingsError, get_settings, mask_url
+from ..core.settings import Settings, SettingsError, get_settings, mask_url
 
 
 def _date(text: str) -> date:
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         return code
 
 
-def _one_line_error(exc: Exception, settings) -> tuple[str | None, int]:
+def _one_line_error(exc: Exception, settings: Settings) -> tuple[str | None, int]:
     """The one line (and exit code) for an error an operator can act on; (None, 0) for a bug."""
     from kombu.exceptions import OperationalError as BrokerError
     from sqlalchemy.exc import DBAPIError, OperationalError
@@ -205,7 +205,7 @@ def _backfill_progress(first: date, last: date) -> dict:
         return progress(session, first, last)
 
 
-def _backfill_here(settings, first: date, last: date, refresh: bool, newest_first: bool) -> None:
+def _backfill_here(settings: Settings, first: date, last: date, refresh: bool, newest_first: bool) -> None:
     from ..db import session_scope
     from ..historical import collect, ledger, planning
     from ..racing_api.client import RacingAPIClient

@@ -6,6 +6,7 @@ import os
 import tempfile
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import overload
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -24,8 +25,14 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def iso(value):
-    """A date or time as the JSON files write it (clock times as HH:MM); anything else as it is."""
+@overload
+def iso(value: date | time) -> str: ...
+@overload
+def iso(value: None) -> None: ...
+@overload
+def iso(value: date | time | None) -> str | None: ...
+def iso(value: date | time | None) -> str | None:
+    """A date or time as the JSON files write it (clock times as HH:MM); anything else (None) as it is."""
     if isinstance(value, time):  # a UK clock time of an off: minutes are all it has
         return value.strftime("%H:%M")
     if isinstance(value, (date, datetime)):
@@ -33,13 +40,13 @@ def iso(value):
     return value
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> str:
     if isinstance(value, (date, datetime, time)):
         return iso(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def write_json_atomic(path: Path, payload) -> None:
+def write_json_atomic(path: Path, payload: object) -> None:
     """The one JSON writer for files others read (statistics, task status): dates and times
     as ISO text, clock times as HH:MM."""
     write_text_atomic(path, json.dumps(payload, default=_jsonable, indent=1))

@@ -5,12 +5,13 @@ hostile body may hold millions of bad items: one line each would flood the log.
 """
 from __future__ import annotations
 
+import logging
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def safe(value, limit: int = 200) -> str:
+def safe(value: object, limit: int = 200) -> str:
     """`value` as text with control characters escaped (\\x0a) and cut to `limit` characters."""
     text = str(value)
     if len(text) > limit:
@@ -31,6 +32,6 @@ class Tally:
         if self.first is None:
             self.first = safe(reason, 300)
 
-    def warn(self, logger, what: str) -> None:
+    def warn(self, logger: logging.Logger, what: str) -> None:
         if self.count:
             logger.warning("skipped %d malformed %s (first: %s)", self.count, what, self.first)

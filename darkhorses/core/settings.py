@@ -9,8 +9,10 @@ import functools
 import math
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
@@ -119,12 +121,16 @@ def parse_poll_intervals(text: str) -> tuple[tuple[float, float], ...]:
     return tuple(table)
 
 
-def _get(env, name: str) -> str | None:
+# The environment, or a dict standing in for it.
+Env = Mapping[str, str]
+
+
+def _get(env: Env, name: str) -> str | None:
     value = env.get(name)
     return value.strip() if value and value.strip() else None
 
 
-def _number(env, name: str, default: float, kind=float, minimum: float = 0,
+def _number(env: Env, name: str, default: float, kind: Callable[[str], float] = float, minimum: float = 0,
             maximum: float = 86400) -> float:
     """A finite number with minimum < value <= maximum (NaN and infinities refused)."""
     raw = _get(env, name)
@@ -150,7 +156,16 @@ def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
     return url
 
 
-def _request_bounds(env) -> dict:
+class RequestBounds(TypedDict):
+    request_timeout: float
+    max_attempts: int
+    max_response_bytes: int
+    request_deadline: float
+    max_retry_after: float
+    max_pages: int
+
+
+def _request_bounds(env: Env) -> RequestBounds:
     """What one Racing API request may cost: time, attempts, bytes, pages."""
     return {
         "request_timeout": _number(env, "RACING_API_TIMEOUT", 30.0, maximum=3600),
@@ -163,7 +178,7 @@ def _request_bounds(env) -> dict:
     }
 
 
-def _database_url(env) -> str:
+def _database_url(env: Env) -> str:
     url = _get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL
     # Heroku/Render hand out postgres://, which SQLAlchemy 2 no longer accepts.
     if url.startswith("postgres://"):
@@ -175,7 +190,7 @@ def _database_url(env) -> str:
     return url
 
 
-def _regions(env) -> tuple[str, ...]:
+def _regions(env: Env) -> tuple[str, ...]:
     regions = tuple(r.strip().lower() for r in (_get(env, "RACING_API_REGIONS") or "gb,ire").split(",") if r.strip())
     bad = [r for r in regions if not re.fullmatch(r"[a-z]{2,4}", r)]
     if bad or not regions:
@@ -183,7 +198,7 @@ def _regions(env) -> tuple[str, ...]:
     return regions
 
 
-def _poll_intervals(env):
+def _poll_intervals(env: Env) -> tuple[tuple[float, float], ...]:
     try:
         return parse_poll_intervals(_get(env, "LIVE_POLL_INTERVALS") or DEFAULT_POLL_INTERVALS)
     except ValueError as exc:
@@ -192,7 +207,7 @@ def _poll_intervals(env):
             f"{_get(env, 'LIVE_POLL_INTERVALS')!r} ({exc})") from None
 
 
-def settings_from_env(env=None) -> Settings:
+def settings_from_env(env: Env | None = None) -> Settings:
     env = os.environ if env is None else env
     database_url = _database_url(env)
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING, Protocol, cast
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 _COMPARE_AND_SET = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -17,8 +21,33 @@ return 0
 """
 
 
+class Store(Protocol):
+    """What the live loop's lease, its heartbeat and the alerts need of shared state.
+    Values are text; `ttl` is in seconds. Both check-and-sets are atomic."""
+
+    def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
+        """Set `key` to `value` expiring in `ttl` seconds, unless it holds a value; whether it was set."""
+        ...
+
+    def compare_and_set(self, key: str, expected: str, value: str, ttl: float) -> bool:
+        """Set `key` to `value` expiring in `ttl` seconds if it holds `expected`; whether it was set."""
+        ...
+
+    def get(self, key: str) -> str | None: ...
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds until `key` expires; None if it is absent or never expires."""
+        ...
+
+    def set(self, key: str, value: str) -> None:
+        """Set `key` to `value`, with no expiry."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+
 class RedisStore:
-    def __init__(self, url: str):
+    def __init__(self, url: str) -> None:
         import redis
         self.client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
                                            decode_responses=True)
@@ -31,7 +60,8 @@ class RedisStore:
         return bool(self._cas(keys=[key], args=[expected, value, int(ttl * 1000)]))
 
     def get(self, key: str) -> str | None:
-        return self.client.get(key)
+        # redis-py types every reply as bytes | str whatever the client; decode_responses makes it str.
+        return cast("str | None", self.client.get(key))
 
     def ttl(self, key: str) -> float | None:
         remaining = self.client.pttl(key)
@@ -45,25 +75,25 @@ class RedisStore:
 
 
 class MemoryStore:
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: dict[str, tuple[str, float | None]] = {}
 
-    def _live(self, key):
+    def _live(self, key: str) -> tuple[str, float | None] | None:
         entry = self._values.get(key)
         if entry and entry[1] is not None and entry[1] <= time.monotonic():
             del self._values[key]
             return None
         return entry
 
-    def set_if_absent(self, key, value, ttl):
+    def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
         with self._lock:
             if self._live(key):
                 return False
             self._values[key] = (value, time.monotonic() + ttl)
             return True
 
-    def compare_and_set(self, key, expected, value, ttl):
+    def compare_and_set(self, key: str, expected: str, value: str, ttl: float) -> bool:
         with self._lock:
             entry = self._live(key)
             if not entry or entry[0] != expected:
@@ -71,21 +101,21 @@ class MemoryStore:
             self._values[key] = (value, time.monotonic() + ttl)
             return True
 
-    def get(self, key):
+    def get(self, key: str) -> str | None:
         with self._lock:
             entry = self._live(key)
             return entry[0] if entry else None
 
-    def ttl(self, key):
+    def ttl(self, key: str) -> float | None:
         with self._lock:
             entry = self._live(key)
             return entry[1] - time.monotonic() if entry and entry[1] is not None else None
 
-    def set(self, key, value):
+    def set(self, key: str, value: str) -> None:
         with self._lock:
             self._values[key] = (value, None)
 
-    def delete(self, key):
+    def delete(self, key: str) -> None:
         with self._lock:
             self._values.pop(key, None)
 
@@ -94,9 +124,10 @@ _memory = MemoryStore()
 _stores: dict[str, RedisStore] = {}
 
 
-def store_for(settings):
-    if settings.uses_redis:
-        if settings.broker_url not in _stores:
-            _stores[settings.broker_url] = RedisStore(settings.broker_url)
-        return _stores[settings.broker_url]
+def store_for(settings: Settings) -> Store:
+    url = settings.broker_url
+    if url and settings.uses_redis:
+        if url not in _stores:
+            _stores[url] = RedisStore(url)
+        return _stores[url]
     return _memory

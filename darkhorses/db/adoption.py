@@ -53,7 +53,7 @@ def classify(connection: Connection) -> tuple[str, list[str]]:
 def is_adopted(connection: Connection) -> bool:
     if not inspect(connection).has_table("ra_adoption"):
         return False
-    return connection.execute(text("SELECT count(*) FROM ra_adoption")).scalar() > 0
+    return connection.execute(text("SELECT count(*) FROM ra_adoption")).scalar_one() > 0
 
 
 def adopt(connection: Connection) -> dict:
@@ -108,11 +108,17 @@ def _add_missing_schema(connection: Connection) -> dict:
                 index.create(connection)
                 added["indexes"].append(index.name)
         unique_sets = {tuple(sorted(u["column_names"])) for u in inspector.get_unique_constraints(table.name)}
-        unique_sets |= {tuple(sorted(i["column_names"])) for i in inspector.get_indexes(table.name) if i["unique"]}
+        for index_info in inspector.get_indexes(table.name):
+            # An expression index has None for its expressions: no plain columns to match.
+            plain = [c for c in index_info["column_names"] if c is not None]
+            if index_info["unique"] and len(plain) == len(index_info["column_names"]):
+                unique_sets.add(tuple(sorted(plain)))
         for constraint in table.constraints:
             names = tuple(sorted(c.name for c in getattr(constraint, "columns", ())))
             if type(constraint).__name__ == "UniqueConstraint" and names not in unique_sets:
-                op.create_unique_constraint(constraint.name, table.name, list(names))
+                # Named by the naming convention once on a table: a str (the types allow a sentinel).
+                name = constraint.name if isinstance(constraint.name, str) else None
+                op.create_unique_constraint(name, table.name, list(names))
                 added["uniques"].append([table.name, constraint.name])
     return added
 
@@ -120,7 +126,7 @@ def _add_missing_schema(connection: Connection) -> dict:
 def undo_adoption(connection: Connection) -> None:
     """Remove what adoption added; the old tables are left as they were (with any rows added
     since, under the old columns). `ra_adoption` stays until the last revision is gone."""
-    added = json.loads(connection.execute(text("SELECT added FROM ra_adoption")).scalar())
+    added = json.loads(connection.execute(text("SELECT added FROM ra_adoption")).scalar_one())
     connection.execute(text(DROP_LIVE_VIEW))
     for table in reversed(added["tables"]):
         if table != "ra_adoption":

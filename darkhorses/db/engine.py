@@ -8,9 +8,10 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.settings import get_settings
@@ -53,6 +54,12 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an INSERT, UPDATE or DELETE matched. Session.execute returns a CursorResult for
+    them, but SQLAlchemy's types say the plain Result, which has no rowcount."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 @contextmanager

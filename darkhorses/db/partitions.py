@@ -12,8 +12,12 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date, datetime, timezone
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from .engine import rowcount
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +40,39 @@ def _bound(month: date) -> str:
     return f"'{month.isoformat()} 00:00:00+00'"
 
 
-def existing_partitions(session) -> list[date]:
+def existing_partitions(session: Session) -> list[date]:
     names = session.execute(text(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "WHERE i.inhparent = CAST(:parent AS regclass)"), {"parent": PARENT}).scalars()
     return sorted(date(int(m.group(1)), int(m.group(2)), 1) for m in map(_NAME.match, names) if m)
 
 
-def create_partition(session, month: date) -> int:
+def create_partition(session: Session, month: date) -> int:
     """Make the month's partition; rows already in the default partition for that month move
     into it (attaching over them would fail). Returns the number of rows moved."""
     name, following = partition_name(month), month_start(month, 1)
     low, high = _bound(month), _bound(following)
     session.execute(text(f'CREATE TABLE "{name}" (LIKE {PARENT} INCLUDING DEFAULTS)'))
-    moved = session.execute(text(
+    moved = rowcount(session.execute(text(
         f'WITH moved AS (DELETE FROM {DEFAULT} WHERE changed_at >= {low} AND changed_at < {high} RETURNING *) '
-        f'INSERT INTO "{name}" SELECT * FROM moved')).rowcount
+        f'INSERT INTO "{name}" SELECT * FROM moved')))
     session.execute(text(f'ALTER TABLE {PARENT} ATTACH PARTITION "{name}" FOR VALUES FROM ({low}) TO ({high})'))
     return moved
 
 
-def maintain_partitions(session, retention_months: int, today: date | None = None) -> dict:
+class PartitionSummary(TypedDict):
+    created: list[str]
+    dropped: list[str]
+    moved_from_default: int
+    deleted_from_default: int
+    skipped: NotRequired[str]
+
+
+def maintain_partitions(session: Session, retention_months: int, today: date | None = None) -> PartitionSummary:
     """Create the partitions due, drop those past retention (0: keep all), in `session`'s
     transaction; a summary for logs and Flower."""
     today = today or datetime.now(timezone.utc).date()
-    summary = {"created": [], "dropped": [], "moved_from_default": 0, "deleted_from_default": 0}
+    summary: PartitionSummary = {"created": [], "dropped": [], "moved_from_default": 0, "deleted_from_default": 0}
     if session.get_bind().dialect.name != "postgresql":
         return {**summary, "skipped": "not PostgreSQL: history is one plain table"}
     # One maintainer at a time (beat may run twice); released at commit.
@@ -78,8 +90,8 @@ def maintain_partitions(session, retention_months: int, today: date | None = Non
             if month < cutoff:
                 session.execute(text(f'DROP TABLE "{partition_name(month)}"'))
                 summary["dropped"].append(partition_name(month))
-        summary["deleted_from_default"] = session.execute(text(
-            f"DELETE FROM {DEFAULT} WHERE changed_at < {_bound(cutoff)}")).rowcount
+        summary["deleted_from_default"] = rowcount(session.execute(text(
+            f"DELETE FROM {DEFAULT} WHERE changed_at < {_bound(cutoff)}")))
     if summary["created"] or summary["dropped"]:
         log.info("history partitions: created %s, dropped %s", summary["created"], summary["dropped"])
     return summary

@@ -12,9 +12,12 @@ import logging
 import operator
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Table, bindparam, text
 from sqlalchemy.orm import Session
+
+from .engine import rowcount
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +70,8 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
             if written is not None:
                 return written
         return _copy_merge(session, table, rows, columns, key, update)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table)
+    from sqlalchemy.dialects import postgresql, sqlite
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     if update:
         statement = statement.on_conflict_do_update(
             index_elements=list(key), set_={c: statement.excluded[c] for c in update})
@@ -79,8 +79,8 @@ def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[s
         statement = statement.on_conflict_do_nothing(index_elements=list(key))
     # executemany: SQLAlchemy batches the rows into multi-row statements ("insertmanyvalues")
     # from one cached compilation, instead of compiling a statement per batch size.
-    result = session.execute(statement, list(rows))
-    return result.rowcount if result.rowcount >= 0 else len(rows)
+    written = rowcount(session.execute(statement, list(rows)))
+    return written if written >= 0 else len(rows)
 
 
 def unique_by_key(rows: Sequence, key: Sequence[str], columns: Sequence[str] | None = None) -> tuple[list, int]:
@@ -96,7 +96,7 @@ def unique_by_key(rows: Sequence, key: Sequence[str], columns: Sequence[str] | N
 _temp_names = itertools.count()
 
 
-def _copy_into(session, target: str, rows, columns) -> None:
+def _copy_into(session: Session, target: str, rows, columns) -> None:
     buffer = io.StringIO()
     # csv writes None as an unquoted empty field, which COPY reads as NULL; everything else
     # through str(), which PostgreSQL parses for every type used here (dates, timestamps with
@@ -105,11 +105,13 @@ def _copy_into(session, target: str, rows, columns) -> None:
     csv.writer(buffer, lineterminator="\n").writerows(_csv_rows(rows, columns))
     buffer.seek(0)
     column_list = ", ".join(f'"{c}"' for c in columns)
-    cursor = session.connection().connection.dbapi_connection.cursor()
+    driver_connection = session.connection().connection.dbapi_connection
+    assert driver_connection is not None  # None only once the connection is invalidated
+    cursor = driver_connection.cursor()
     cursor.copy_expert(f'COPY "{target}" ({column_list}) FROM STDIN WITH (FORMAT csv)', buffer)
 
 
-def _temp_copy(session, table, rows, columns) -> str:
+def _temp_copy(session: Session, table, rows, columns) -> str:
     temp = f"tmp_{table.name}_{next(_temp_names)}"
     column_list = ", ".join(f'"{c}"' for c in columns)
     session.execute(text(
@@ -118,7 +120,7 @@ def _temp_copy(session, table, rows, columns) -> str:
     return temp
 
 
-def _copy_straight(session, table, rows, columns) -> int | None:
+def _copy_straight(session: Session, table, rows, columns) -> int | None:
     """COPY into the table itself; None (and nothing written) when a key already exists."""
     from psycopg2.errors import UniqueViolation
     savepoint = session.begin_nested()
@@ -131,16 +133,16 @@ def _copy_straight(session, table, rows, columns) -> int | None:
     return len(rows)
 
 
-def _update_known(session, table, rows, columns, key, update, dialect, same) -> int:
+def _update_known(session: Session, table, rows, columns, key, update, dialect, same) -> int:
     update = [c for c in update if c in columns and c not in same]
     if not update and not same:
         return 0
     if dialect != "postgresql":
         from sqlalchemy import update as sql_update
-        statement = sql_update(table).where(*(table.c[c] == bindparam(f"k_{c}") for c in key)) \
+        by_key = sql_update(table).where(*(table.c[c] == bindparam(f"k_{c}") for c in key)) \
             .values({**{c: bindparam(f"v_{c}") for c in update}, **same})
         params = [{**{f"k_{c}": row[c] for c in key}, **{f"v_{c}": row[c] for c in update}} for row in rows]
-        return session.execute(statement, params).rowcount
+        return rowcount(session.execute(by_key, params))
     temp = _temp_copy(session, table, rows, columns)
     assignments = ", ".join([f'"{c}" = t."{c}"' for c in update] + [f'"{c}" = :same_{c}' for c in same])
     match = " AND ".join(f'"{table.name}"."{c}" = t."{c}"' for c in key)
@@ -149,10 +151,10 @@ def _update_known(session, table, rows, columns, key, update, dialect, same) -> 
         statement = statement.bindparams(*(bindparam(f"same_{c}", v, type_=table.c[c].type) for c, v in same.items()))
     result = session.execute(statement)
     session.execute(text(f'DROP TABLE "{temp}"'))
-    return result.rowcount
+    return rowcount(result)
 
 
-def _copy_merge(session, table, rows, columns, key, update) -> int:
+def _copy_merge(session: Session, table, rows, columns, key, update) -> int:
     temp = _temp_copy(session, table, rows, columns)
     column_list = ", ".join(f'"{c}"' for c in columns)
     conflict = ", ".join(f'"{c}"' for c in key)
@@ -161,7 +163,7 @@ def _copy_merge(session, table, rows, columns, key, update) -> int:
         f'INSERT INTO "{table.name}" ({column_list}) SELECT {column_list} FROM "{temp}" '
         f"ON CONFLICT ({conflict}) {action}"))
     session.execute(text(f'DROP TABLE "{temp}"'))
-    return result.rowcount
+    return rowcount(result)
 
 
 def _csv_rows(rows, columns):
@@ -174,7 +176,7 @@ def _csv_rows(rows, columns):
     temporal = [i for i, value in enumerate(rows[0]) if isinstance(value, (date, datetime))]
     if not temporal:
         return rows
-    table = list(zip(*rows, strict=True))
+    table: list[Iterable[Any]] = list(zip(*rows, strict=True))
     for i in temporal:
         formatted = {value: value.isoformat() for value in set(table[i]) if value is not None}
         formatted[None] = None

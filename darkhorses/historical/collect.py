@@ -12,11 +12,12 @@ import time
 from datetime import date, datetime, timezone
 
 from sqlalchemy import case, delete, func, select, tuple_
+from sqlalchemy.orm import Session
 
 from ..core.clock import day_start
 from ..core.logsafe import safe
 from ..core.settings import Settings, get_settings
-from ..db import session_scope, upsert
+from ..db import rowcount, session_scope, upsert
 from ..live.market import record_lines
 from ..models import CollectionLedger, LedgerStatus, OddsHistorical, OddsHistory, OddsLive, RunRecord
 from ..racing_api.client import RacingAPIClient, RequestRefused
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 HISTORICAL_KEY = ("race_id", "horse_id")
 
 
-def _attach_captured_prices(session, rows: list[dict]) -> None:
+def _attach_captured_prices(session: Session, rows: list[dict]) -> None:
     """Pre-race min/max (also the readers' ip_min/ip_max), the best closing price and the mean
     closing price across bookmakers (`forecasted_odds`) from our own live captures (else null)."""
     race_ids = sorted({r["race_id"] for r in rows})
@@ -92,7 +93,7 @@ def collect_day(day: date, client: RacingAPIClient, settings: Settings | None = 
         raise
 
 
-def _fetch_results(day: date, client: RacingAPIClient, settings, had_legacy_rows: bool) -> list[dict]:
+def _fetch_results(day: date, client: RacingAPIClient, settings: Settings, had_legacy_rows: bool) -> list[dict]:
     try:
         return client.results(day, settings.regions)
     except RequestRefused as exc:
@@ -149,7 +150,7 @@ def _ours_of(table, day: date):
     return (table.c.date_of_race == day_start(day)) & table.c.race_id.isnot(None)
 
 
-def _drop_amended(session, day: date, rows: list[dict], mapped: MappedDay) -> int:
+def _drop_amended(session: Session, day: date, rows: list[dict], mapped: MappedDay) -> int:
     """Delete rows stored for `day` that the API's latest answer no longer holds (a runner
     disqualified and removed, a race voided). Rows of races or runners the answer held but
     could not be read stay; so does the whole day when the answer is empty while rows are
@@ -173,9 +174,9 @@ def _drop_amended(session, day: date, rows: list[dict], mapped: MappedDay) -> in
     return len(stale)
 
 
-def _replace_legacy_rows(session, day: date) -> int:
+def _replace_legacy_rows(session: Session, day: date) -> int:
     """Drop the old service's rows of a date just re-collected (ours, keyed by ids, replace
     them): the date then holds exactly one row per runner. Returns how many went."""
     table = OddsHistorical.__table__
-    return session.execute(delete(table).where(table.c.race_id.is_(None),
-                                               table.c.date_of_race == day_start(day))).rowcount
+    return rowcount(session.execute(delete(table).where(table.c.race_id.is_(None),
+                                                        table.c.date_of_race == day_start(day))))

@@ -11,8 +11,9 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
+from sqlalchemy.orm import Session
 
-from ..db import session_scope, upsert
+from ..db import rowcount, session_scope, upsert
 from ..models import LEDGER_DONE, CollectionLedger, LedgerStatus
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 SETTLED = LEDGER_DONE + (LedgerStatus.UNAVAILABLE, LedgerStatus.LEGACY)
 
 
-def update(session, day: date, **values) -> None:
+def update(session: Session, day: date, **values) -> None:
     """Upsert the date's row; `status`, when given, must be a LedgerStatus value."""
     if "status" in values:
         values["status"] = LedgerStatus(values["status"]).value  # a typo fails here, not in a report
@@ -46,19 +47,19 @@ def record_failure(day: date, exc: BaseException, retrying: bool) -> None:
         log.exception("could not record the failure of %s in the ledger", day)
 
 
-def release_legacy(session, first: date, last: date) -> int:
+def release_legacy(session: Session, first: date, last: date) -> int:
     """Dates the old service's rows cover become collectable again (`backfill --refresh`)."""
-    return session.execute(sql_update(CollectionLedger).where(
+    return rowcount(session.execute(sql_update(CollectionLedger).where(
         CollectionLedger.race_date.between(first, last), CollectionLedger.status == LedgerStatus.LEGACY.value)
-        .values(status=LedgerStatus.PENDING.value, updated_at=datetime.now(timezone.utc))).rowcount
+        .values(status=LedgerStatus.PENDING.value, updated_at=datetime.now(timezone.utc))))
 
 
-def settled_dates(session, first: date, last: date) -> dict[date, str]:
+def settled_dates(session: Session, first: date, last: date) -> dict[date, str]:
     return dict(session.execute(select(CollectionLedger.race_date, CollectionLedger.status).where(
         CollectionLedger.race_date.between(first, last), CollectionLedger.status.in_(SETTLED))).all())
 
 
-def counts(session, first: date, last: date) -> dict[str, int]:
+def counts(session: Session, first: date, last: date) -> dict[str, int]:
     """Dates per status over a range."""
     return dict(session.execute(
         select(CollectionLedger.status, func.count()).where(

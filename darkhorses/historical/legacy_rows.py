@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import time
 
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session
 
 from ..models import CollectionLedger, OddsHistorical
 
@@ -14,7 +15,7 @@ IRISH_COURSES = ("Ballinrobe", "Bellewstown", "Clonmel", "Cork", "Curragh", "Dow
                  "Thurles", "Tipperary", "Tramore", "Wexford")
 
 
-def legacy_faults(session) -> dict | None:
+def legacy_faults(session: Session) -> dict | None:
     """The old service's rows (no ids) and their known faults, or None when there are none.
 
     A UK or Irish race never starts before 10:00, so an earlier `race_time` is the 12-hour

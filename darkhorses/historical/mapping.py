@@ -44,10 +44,10 @@ def map_results(results: list[dict]) -> MappedDay:
             race_id, rows = _map_race(result, day, bad_runners)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             day.skipped_races += 1
-            race_id = text(result.get("race_id"), 32) if isinstance(result, dict) else None
-            if race_id:
-                day.unreadable_races.add(race_id)
-            bad_races.add(f"result {race_id}: {exc}")
+            bad_id = text(result.get("race_id"), 32) if isinstance(result, dict) else None
+            if bad_id:
+                day.unreadable_races.add(bad_id)
+            bad_races.add(f"result {bad_id}: {exc}")
             continue
         if race_id in races:
             day.duplicate_races += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..core.clock import uk_date
 from ..db import upsert
@@ -51,21 +52,21 @@ def dates_between(first: date, last: date, newest_first: bool = True) -> list[da
     return days[::-1] if newest_first else days
 
 
-def daily_dates(session, today: date, catchup_days: int) -> list[date]:
+def daily_dates(session: Session, today: date, catchup_days: int) -> list[date]:
     """Yesterday and every earlier day within the catch-up window not yet settled."""
     first, yesterday = max(EARLIEST_DATE, today - timedelta(days=catchup_days)), today - timedelta(days=1)
     settled = ledger.settled_dates(session, first, yesterday)
     return [d for d in dates_between(first, yesterday, newest_first=False) if d not in settled]
 
 
-def plan(session, first: date, last: date, newest_first: bool = True) -> list[date]:
+def plan(session: Session, first: date, last: date, newest_first: bool = True) -> list[date]:
     """Unsettled dates of a range; DateRefused for a range that cannot be collected."""
     check_range(first, last)
     settled = ledger.settled_dates(session, first, last)
     return [d for d in dates_between(first, last, newest_first) if d not in settled]
 
 
-def progress(session, first: date, last: date) -> dict:
+def progress(session: Session, first: date, last: date) -> dict:
     """Counts by ledger status over a date range: done/total and what is left."""
     counts = ledger.counts(session, first, last)
     total = (last - first).days + 1
@@ -76,14 +77,14 @@ def progress(session, first: date, last: date) -> dict:
 
 # -- backfill requests: durable, so a lost broker or a killed worker never strands one ---------
 
-def open_request(session, task_id: str, first: date, last: date, newest_first: bool, now: datetime) -> None:
+def open_request(session: Session, task_id: str, first: date, last: date, newest_first: bool, now: datetime) -> None:
     upsert(session, BackfillRequest.__table__, [{
         "task_id": task_id, "start_date": first, "end_date": last, "newest_first": newest_first,
         "status": "running", "done": 0, "total": (last - first).days + 1, "resumes": 0,
         "created_at": now, "reported_at": now, "progressed_at": now}], ("task_id",))
 
 
-def report(session, task_id: str, progress: dict, now: datetime) -> None:
+def report(session: Session, task_id: str, progress: dict, now: datetime) -> None:
     """Record a progress tick of the backfill's reporting chain."""
     request = session.get(BackfillRequest, task_id)
     if request is None:
@@ -94,7 +95,7 @@ def report(session, task_id: str, progress: dict, now: datetime) -> None:
     request.status = "complete" if progress["remaining"] == 0 else "running"
 
 
-def stalled(session, now: datetime, stall_seconds: float,
+def stalled(session: Session, now: datetime, stall_seconds: float,
             report_every: float) -> list[tuple[BackfillRequest, bool, bool]]:
     """(request, chain_lost, work_stalled) for every running backfill that needs a nudge:
     its reporting chain stopped ticking, or no date settled for `stall_seconds`."""
@@ -108,7 +109,7 @@ def stalled(session, now: datetime, stall_seconds: float,
     return nudges
 
 
-def note_resume(session, task_id: str, now: datetime) -> None:
-    request = session.get(BackfillRequest, task_id)
+def note_resume(session: Session, task_id: str, now: datetime) -> None:
+    request = session.get_one(BackfillRequest, task_id)
     request.resumes += 1
     request.progressed_at = request.reported_at = now

@@ -15,11 +15,13 @@ import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from ..core.store import Store
+
 LEASE_KEY = "darkhorses:live:lease"
 HEARTBEAT_KEY = "darkhorses:live:heartbeat"
 
 
-def claim(store, loop_id: str | None, seq: int, cycle_timeout: float) -> str | None:
+def claim(store: Store, loop_id: str | None, seq: int, cycle_timeout: float) -> str | None:
     """The loop id this run belongs to, or None when it must exit without polling.
 
     The lease is held for `cycle_timeout` while the cycle runs: a worker killed mid-cycle
@@ -31,23 +33,23 @@ def claim(store, loop_id: str | None, seq: int, cycle_timeout: float) -> str | N
     return loop_id if store.compare_and_set(LEASE_KEY, token, token, cycle_timeout) else None
 
 
-def hand_over(store, loop_id: str, seq: int, countdown: float, grace: float) -> bool:
+def hand_over(store: Store, loop_id: str, seq: int, countdown: float, grace: float) -> bool:
     """Move the lease to the successor, valid until `grace` seconds after it is due;
     False if another loop has taken over meanwhile."""
     return store.compare_and_set(LEASE_KEY, f"{loop_id}:{seq}", f"{loop_id}:{seq + 1}", countdown + grace)
 
 
-def is_alive(store) -> bool:
+def is_alive(store: Store) -> bool:
     return store.get(LEASE_KEY) is not None
 
 
-def record_heartbeat(store, loop_id: str, seq: int, countdown: float, outcome: dict) -> None:
+def record_heartbeat(store: Store, loop_id: str, seq: int, countdown: float, outcome: dict) -> None:
     now = datetime.now(timezone.utc)
     store.set(HEARTBEAT_KEY, json.dumps({
         "loop_id": loop_id, "seq": seq, "at": now.isoformat(),
         "next_poll_at": (now + timedelta(seconds=countdown)).isoformat(), **outcome}))
 
 
-def heartbeat(store) -> dict | None:
+def heartbeat(store: Store) -> dict | None:
     raw = store.get(HEARTBEAT_KEY)
     return json.loads(raw) if raw else None

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ..db import upsert
 from ..models import LiveRace, MarketLine, OddsHistory, OddsLive, Withdrawal
 
 
-def best_prices(session, race_id: str) -> dict[str, float]:
+def best_prices(session: Session, race_id: str) -> dict[str, float]:
     """Best (highest) current decimal price per runner of a race; non-runners are left out."""
     live = OddsLive.__table__
     return dict(session.execute(
@@ -34,7 +35,7 @@ def _book_prices(rows, until: datetime) -> dict[str, float]:
     return {book: value[2] for book, value in latest.items()}
 
 
-def lines_for(session, runners: list[dict]) -> list[dict]:
+def lines_for(session: Session, runners: list[dict]) -> list[dict]:
     """ra_market_lines rows for finished runners (dicts with race_id, horse_id, race_date,
     off_dt, industry_sp, betfair_sp): null prices for a runner we never captured."""
     race_ids = sorted({r["race_id"] for r in runners})
@@ -70,14 +71,14 @@ def lines_for(session, runners: list[dict]) -> list[dict]:
     return lines
 
 
-def record_lines(session, runners: list[dict], now: datetime) -> int:
+def record_lines(session: Session, runners: list[dict], now: datetime) -> int:
     """Write (or rewrite) the opening and closing lines of finished runners."""
     rows = [{**line, "updated_at": now} for line in lines_for(session, runners)]
     return upsert(session, MarketLine.__table__, rows, ("race_id", "horse_id"),
                   [c for c in (rows[0] if rows else {}) if c not in ("race_id", "horse_id")])
 
 
-def withdrawals_on(session, day: date) -> list[dict]:
+def withdrawals_on(session: Session, day: date) -> list[dict]:
     """The non-runners of a UK race date, in the order we saw them go."""
     w = Withdrawal.__table__
     race = LiveRace.__table__

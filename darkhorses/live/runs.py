@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Result, select
+from sqlalchemy.orm import Session
 
 from ..models import LiveFetch
 
 
-def live_cycles(session, since: datetime):
+def live_cycles(session: Session, since: datetime) -> Result[datetime, dict | None]:
     """(started at, detail) of every recorded live cycle since `since`, oldest first."""
     return session.execute(select(LiveFetch.fetch_timestamp, LiveFetch.detail)
                            .where(LiveFetch.fetch_timestamp >= since).order_by(LiveFetch.fetch_timestamp))
 
 
-def loop_runs(session, since: datetime, now: datetime, grace: float) -> list[dict]:
+def loop_runs(session: Session, since: datetime, now: datetime, grace: float) -> list[dict]:
     """The stretches in which the live loop ran without a break, from its recorded cycles.
 
     A cycle promises the next one within its countdown; a successor that came later than

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -45,6 +46,10 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    if TYPE_CHECKING:
+        # Every model maps a Table (none a join or a subquery); DeclarativeBase types
+        # __table__ as any FromClause, which has no .name and cannot be inserted into.
+        __table__: ClassVar[Table]
 
 
 # Monthly partitions of ra_odds_history (and its default partition) are made at run time,

@@ -13,9 +13,11 @@ from datetime import datetime, timedelta, timezone
 
 import requests
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ..core.clock import uk_date
 from ..core.settings import Settings, mask_webhook
+from ..core.store import Store
 from ..live import lease
 from ..live.runs import live_cycles
 from ..models import CollectionLedger, LiveFetch, RunRecord, TaskStatus
@@ -28,8 +30,8 @@ STATS_STALE_AFTER = timedelta(minutes=30)
 WEBHOOK_TIMEOUT = 10.0
 
 
-def detect_problems(session, settings: Settings, now: datetime | None = None, lease_store=None,
-                    include_loop: bool = True) -> dict[str, str]:
+def detect_problems(session: Session, settings: Settings, now: datetime | None = None,
+                    lease_store: Store | None = None, include_loop: bool = True) -> dict[str, str]:
     """{stable key: one line for a person} for every current problem (`status` judges the loop
     itself, and reports an unreachable Redis rather than failing: include_loop=False).
     `lease_store`: where the live loop's lease is (Redis); None judges the loop by its last cycle."""
@@ -58,7 +60,7 @@ def detect_problems(session, settings: Settings, now: datetime | None = None, le
     return problems
 
 
-def _loop_running(session, settings, lease_store, now: datetime) -> bool:
+def _loop_running(session: Session, settings: Settings, lease_store: Store | None, now: datetime) -> bool:
     if lease_store is not None:
         return lease.is_alive(lease_store)
     # No Redis (the one-process mode): the last cycle on record and the poll it announced.
@@ -69,7 +71,7 @@ def _loop_running(session, settings, lease_store, now: datetime) -> bool:
     return now <= due + timedelta(seconds=settings.live_lease_grace)
 
 
-def _stats_stale(session, now: datetime) -> str | None:
+def _stats_stale(session: Session, now: datetime) -> str | None:
     last = session.execute(select(func.max(RunRecord.started_at)).where(RunRecord.kind == "stats")).scalar()
     if last is not None:
         if now - last <= STATS_STALE_AFTER:
@@ -84,7 +86,7 @@ def _stats_stale(session, now: datetime) -> str | None:
     return None
 
 
-def _uncaptured_races(session, settings, now: datetime) -> list[dict]:
+def _uncaptured_races(session: Session, settings: Settings, now: datetime) -> list[dict]:
     """Today's races a live cycle saw off without a capture, when the loop was running at the
     off: some cycle started within one full poll interval plus the grace before it."""
     today = uk_date(now)
@@ -122,7 +124,7 @@ def notify(text: str, settings: Settings) -> bool:
         return False
 
 
-def check_and_notify(session, settings: Settings, store, now: datetime | None = None) -> dict:
+def check_and_notify(session: Session, settings: Settings, store: Store, now: datetime | None = None) -> dict:
     """Announce new problems and cleared ones, once each; returns what was sent. `store`: the
     coordination store (Redis, or memory in the one-process mode): the lock, what was announced
     and, with Redis, the live loop's lease."""

@@ -6,14 +6,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ..core import task_names
 from ..core.settings import Settings
+from ..core.store import Store
 from ..models import CollectionLedger, LiveFetch, OddsHistorical, OddsHistory, OddsLive
 from .task_status import task_statuses
 
 
-def collect_status(session, settings: Settings, store=None) -> dict:
+def collect_status(session: Session, settings: Settings, store: Store | None = None) -> dict:
     """`store`: the coordination store holding the live loop's lease (None without Redis)."""
     from ..live import lease
     now = datetime.now(timezone.utc)

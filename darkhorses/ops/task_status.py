@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..core import task_names
 from ..core.clock import UK
@@ -29,7 +30,7 @@ JOB_TASKS = {task for tasks in JOBS.values() for task in tasks}
 _file_lock = threading.Lock()
 
 
-def write_task_run(session, task_name: str, state: str, duration: float | None, error: str | None = None,
+def write_task_run(session: Session, task_name: str, state: str, duration: float | None, error: str | None = None,
                    now: datetime | None = None) -> None:
     now = now or datetime.now(timezone.utc)
     current = session.get(TaskStatus, task_name)
@@ -44,7 +45,7 @@ def write_task_run(session, task_name: str, state: str, duration: float | None, 
     upsert(session, TaskStatus.__table__, [row], ("task_name",), row.keys())
 
 
-def write_running(session, task_name: str, now: datetime | None = None) -> None:
+def write_running(session: Session, task_name: str, now: datetime | None = None) -> None:
     """A job's task started: `running` in the file until it ends (runs are counted at the end)."""
     now = now or datetime.now(timezone.utc)
     current = session.get(TaskStatus, task_name)
@@ -54,20 +55,19 @@ def write_running(session, task_name: str, now: datetime | None = None) -> None:
         current.last_state, current.last_run_at = "STARTED", now
 
 
-def task_statuses(session) -> dict[str, dict]:
+def task_statuses(session: Session) -> dict[str, dict]:
     return {t.task_name: _task_dict(t) for t in session.execute(select(TaskStatus)).scalars()}
 
 
-def status_payload(session, now: datetime) -> dict:
+def status_payload(session: Session, now: datetime) -> dict:
     rows = list(session.execute(select(TaskStatus)).scalars())
     last_fetch = session.execute(select(LiveFetch).order_by(LiveFetch.fetch_timestamp.desc()).limit(1)).scalar()
     payload = {job: _job_status([r for r in rows if r.task_name in tasks]) for job, tasks in JOBS.items()}
     payload["live_odds"].update(_next_check(last_fetch))
-    payload.update(updated_at=now.isoformat(), tasks={t.task_name: _task_dict(t) for t in rows})
-    return payload
+    return {**payload, "updated_at": now.isoformat(), "tasks": {t.task_name: _task_dict(t) for t in rows}}
 
 
-def write_status_file(session, directory: str | Path, now: datetime | None = None) -> Path:
+def write_status_file(session: Session, directory: str | Path, now: datetime | None = None) -> Path:
     """Rewrite scheduler_status.json in `directory` from the rows `session` sees."""
     payload = status_payload(session, now or datetime.now(timezone.utc))
     path = Path(directory) / STATUS_FILE_NAME

@@ -144,8 +144,9 @@ class RacingAPIClient:
         self.session = _SameHostSession()
         self.session.max_redirects = 5
         _warn_if_plain_http(self.base_url)
-        if self.settings.has_credentials:
-            self.session.auth = (self.settings.racing_api_username, self.settings.racing_api_password)
+        username, password = self.settings.racing_api_username, self.settings.racing_api_password
+        if username and password:  # settings.has_credentials
+            self.session.auth = (username, password)
         self.session.headers["User-Agent"] = "darkhorses-workers"
         self.requests_made = 0
 

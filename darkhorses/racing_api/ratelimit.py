@@ -13,6 +13,8 @@ import time
 import uuid
 from collections import deque
 
+from ..core.settings import Settings
+
 # Clocks and networks jitter: leave this much slack so the API never counts one too many.
 WINDOW_MARGIN = 0.1
 
@@ -104,7 +106,7 @@ _shared: dict[tuple, RateLimiter] = {}
 _shared_lock = threading.Lock()
 
 
-def limiter_for(settings) -> RateLimiter:
+def limiter_for(settings: Settings) -> RateLimiter:
     """The process's limiter: Redis-backed when the broker is Redis, in-memory otherwise."""
     redis_url = settings.broker_url if settings.uses_redis else None
     key = (redis_url, tuple(sorted(settings.rate_limits.items())), settings.global_rate_limit)

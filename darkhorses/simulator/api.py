@@ -108,7 +108,8 @@ class Simulator(Cards, Markets, Results, HttpSemantics):
         def ready(off_ts, region, abandoned):
             return (not abandoned and (wanted is None or region in wanted)
                     and off_ts + RESULT_DELAY.total_seconds() <= now)
-        total, page, lo = 0, [], max(skip, 0)
+        total, lo = 0, max(skip, 0)
+        page: list[Race] = []
         day = min(end, today)
         while day >= max(start, RESULTS_FROM):
             index = self._index_of(day)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
+from typing import TYPE_CHECKING
 
 from .model import Race, Runner
 from .reference import (
@@ -35,6 +39,16 @@ from .reference import (
 class Cards:
     """Card generation, mixed into Simulator (uses its seed, _ids, anchor, _lock, _days, _index,
     _horse and _person caches)."""
+
+    if TYPE_CHECKING:  # Simulator's, declared for the type checker only
+        seed: int
+        anchor: datetime
+        _ids: int
+        _lock: threading.Lock
+        _days: OrderedDict[date, list[Race]]
+        _index: dict[date, tuple]
+        _horse: Callable[[int], dict]
+        _person: Callable[[str, int], dict]
 
     def races_for(self, day) -> list[Race]:
         """All races on a UK date (both regions), ordered by off time then course."""
@@ -109,10 +123,10 @@ class Cards:
             gap = min(gap, max(3, (past + ahead) // n))
             if m == 0:
                 lo = max(0, math.ceil((n - 1) - (ahead - lead) / gap))
-                start = first - minute * gap * rng.randint(lo, max(lo, min(n - 1, int((past + lead) // gap))))
+                start_at = first - minute * gap * rng.randint(lo, max(lo, min(n - 1, int((past + lead) // gap))))
             else:
-                start = floor - minute * past + minute * rng.randint(0, max(0, past + ahead - (n - 1) * gap))
-            offs = [start + minute * gap * j for j in range(n)]
+                start_at = floor - minute * past + minute * rng.randint(0, max(0, past + ahead - (n - 1) * gap))
+            offs = [start_at + minute * gap * j for j in range(n)]
             out.append([(floor if anchor < o < first else o).astimezone(UK) for o in offs])
         return out
 

@@ -7,6 +7,7 @@ import bisect
 import math
 from datetime import datetime, timedelta
 from datetime import time as dtime
+from typing import TYPE_CHECKING
 
 from ..racing_api.bookmakers import BOOKMAKERS
 from .model import Race, Runner
@@ -36,6 +37,11 @@ _MEMO: dict[tuple[int, int, int], tuple] = {}
 class Markets:
     """Bookmakers' prices and the served racecard, mixed into Simulator (uses its now())."""
 
+    if TYPE_CHECKING:  # Simulator's, declared for the type checker only
+        seed: int
+
+        def now(self) -> datetime: ...
+
     def _line(self, race: Race, runner: Runner, j: int, h: int, t: float, n: int) -> list[tuple]:
         """Up to n prices (ts, decimal, fractional) set at or before t, newest first; [] before the book opens."""
         period = 3 + (h >> 10) % 6
@@ -46,7 +52,7 @@ class Markets:
         k = int(t // TICK)
         if k < k0:
             return []
-        ticks = []
+        ticks: list[int] = []
         while len(ticks) < n:
             c = k - (k + phase) % (period if k >= kb else slow)
             if k >= kb > c:

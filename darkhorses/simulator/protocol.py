@@ -6,18 +6,40 @@ import base64
 import hmac
 import json
 import math
+import random
 import re
+import threading
 import time
 from collections import deque
 from datetime import date
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .model import ApiError
+from .model import ApiError, Faults
 
 
 class HttpSemantics:
     """Mixed into Simulator (uses its faults, rate_limits, request_log, _auth, _lock, _windows,
     _fault_rng, _closing, hang_seconds and the endpoint methods)."""
+
+    if TYPE_CHECKING:  # Simulator's, declared for the type checker only
+        faults: Faults
+        rate_limits: dict[str, float]
+        request_log: list[tuple[float, str, int]]
+        hang_seconds: float
+        _auth: bytes
+        _lock: threading.Lock
+        _windows: dict[str, deque[float]]
+        _fault_rng: random.Random
+        _closing: threading.Event
+
+        def today(self) -> date: ...
+        def racecards_pro(self, date: date, regions: list[str] | None = None, limit: int = 500, skip: int = 0,
+                          *, query: list | None = None) -> dict: ...
+        def results(self, start: date | None = None, end: date | None = None, regions: list[str] | None = None,
+                    limit: int = 50, skip: int = 0, *, query: list | None = None) -> dict: ...
+        def runner_odds(self, race_id: str, horse_id: str) -> dict: ...
+        def courses(self, regions: list[str] | None = None) -> dict: ...
 
     def handle(self, method: str, target: str, headers) -> tuple[int, dict, bytes]:
         """Answer one request: (status, headers, body). Sleeps for latency/timeout faults."""

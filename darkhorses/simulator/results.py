@@ -3,13 +3,19 @@ the closing probabilities, fallers, dead-heats, prize money and the tote."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from .model import Race
+from .model import Race, Runner
 from .reference import _COMMENTS, _FIXED, _FIXED_TEXT, _SALT, _SP_BOOKS, _mix, _money, _rng
 
 
 class Results:
     """Results, mixed into Simulator (uses its seed and the markets' _line)."""
+
+    if TYPE_CHECKING:  # Simulator's, declared for the type checker only
+        seed: int
+
+        def _line(self, race: Race, runner: Runner, j: int, h: int, t: float, n: int) -> list[tuple]: ...
 
     def _result(self, race: Race) -> dict:
         rng = _rng(self.seed, race.race_id, "result")

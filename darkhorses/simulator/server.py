@@ -13,6 +13,7 @@ from .model import Faults
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"      # keep-alive, as clients with sessions expect
+    server: _Server
 
     def version_string(self):
         return "uvicorn"
@@ -37,6 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    sim: Simulator
 
     def handle_error(self, request, client_address):
         pass
@@ -88,3 +90,4 @@ def main(argv=None) -> int:
             pass
     except KeyboardInterrupt:
         pass
+    return 0

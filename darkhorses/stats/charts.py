@@ -13,12 +13,17 @@ import statistics
 import sys
 from collections import defaultdict
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..core.clock import UK
 from ..live.market import lines_for
 from ..models import LiveRace, OddsHistory, OddsLive
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 GREY = "#a8a8a8"
 # tab10 without its grey, which would read as one of the grey outsiders.
@@ -28,7 +33,7 @@ LABEL_SIZE = 8.0
 OFF_REACH = 0.15
 
 
-def race_series(session, race_id: str, bookmaker: str | None = None) -> dict[str, dict[str, list]]:
+def race_series(session: Session, race_id: str, bookmaker: str | None = None) -> dict[str, dict[str, list]]:
     """{horse_id: {"times": [...], "best": [...], "median": [...]}} as step series: at every price
     change, each bookmaker's latest price so far, then best and median across them. With
     `bookmaker`, "best" and "median" are both that book's price."""
@@ -48,7 +53,7 @@ def race_series(session, race_id: str, bookmaker: str | None = None) -> dict[str
     return series
 
 
-def opening_closing(session, race_id: str, horses: list[str], off: datetime | None,
+def opening_closing(session: Session, race_id: str, horses: list[str], off: datetime | None,
                     now: datetime) -> dict[str, dict[str, tuple]]:
     """{horse_id: {"opening": (at, price), "closing": (at, price)}} as the market lines record
     them (best across books at our first capture, and at our last one before the off); no
@@ -144,7 +149,8 @@ def _label_ends(figure, axes, ends: list[tuple[str, float, str]]) -> None:
                                    transform=figure.transFigure, color=colour, linewidth=0.6))
 
 
-def build_race_figure(session, race_id: str, bookmaker: str | None = None, now: datetime | None = None):
+def build_race_figure(session: Session, race_id: str, bookmaker: str | None = None,
+                      now: datetime | None = None) -> Figure | None:
     """The matplotlib Figure for a race, or None when it has no price history."""
     series = race_series(session, race_id, bookmaker)
     if not series:
@@ -183,11 +189,12 @@ def build_race_figure(session, race_id: str, bookmaker: str | None = None, now: 
         for kind, (at, price) in marks[horse].items():
             axes.scatter([at], [price], s=22, zorder=4, color=colour, edgecolors=colour, gid=f"{kind}:{horse}",
                          facecolors="white" if kind == "opening" else colour, marker="o" if kind == "opening" else "D")
-    if mark_off:
-        axes.axvline(off, color="black", linewidth=1.2, label="off")
-        axes.text(off, 0.99, f"off {off.astimezone(UK):%H:%M} ", transform=axes.get_xaxis_transform(),
-                  ha="right", va="top", fontsize=8)
-    axes.set_xlim(left, right)
+    # matplotlib's stubs take x as a float only; datetimes go through its date converter.
+    if mark_off and off is not None:  # x_span marks the off only when there is one
+        axes.axvline(off, color="black", linewidth=1.2, label="off")  # type: ignore[arg-type]
+        axes.text(off, 0.99, f"off {off.astimezone(UK):%H:%M} ",  # type: ignore[arg-type]
+                  transform=axes.get_xaxis_transform(), ha="right", va="top", fontsize=8)
+    axes.set_xlim(left, right)  # type: ignore[arg-type]
     axes.set_yscale("log")
     low, high = axes.get_ylim()
     axes.yaxis.set_major_locator(FixedLocator(_odds_ticks(low, high)))
@@ -205,7 +212,7 @@ def build_race_figure(session, race_id: str, bookmaker: str | None = None, now: 
     return figure
 
 
-def draw_race_chart(session, race_id: str, out: str | None = None, bookmaker: str | None = None) -> int:
+def draw_race_chart(session: Session, race_id: str, out: str | None = None, bookmaker: str | None = None) -> int:
     figure = build_race_figure(session, race_id, bookmaker)
     if figure is None:
         print(f"chart: no price history for race {race_id}"

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from ..core.clock import UK, day_start, uk_date
 from ..core.files import iso, write_json_atomic
@@ -37,7 +38,7 @@ from .rollups import HISTORICAL_NULL_COLUMNS, LIVE_NULL_COLUMNS
 SCHEMA_VERSION = 1
 
 
-def _year(session, column):
+def _year(session: Session, column):
     if session.get_bind().dialect.name == "sqlite":
         return func.cast(func.strftime("%Y", column), OddsLive.runners.type)
     return func.cast(func.extract("year", column), OddsLive.runners.type)
@@ -71,7 +72,7 @@ def _by_bookmaker(days_figures, seen: dict) -> list[dict]:
             for bookmaker, (prices, races, latest, odds) in sorted(totals.items())]
 
 
-def live_statistics(session, now: datetime) -> dict:
+def live_statistics(session: Session, now: datetime) -> dict:
     rollups.refresh(session, "live", now)
     days, seen = rollups.days(session, "live"), rollups.seen_counts(session, "live")
     latest_check = session.execute(select(func.max(LiveRace.fetched_at))).scalar()
@@ -97,7 +98,7 @@ def live_statistics(session, now: datetime) -> dict:
     }
 
 
-def historical_statistics(session, now: datetime) -> dict:
+def historical_statistics(session: Session, now: datetime) -> dict:
     t = OddsHistorical.__table__
     rollups.refresh(session, "historical", now)
     days, seen = rollups.days(session, "historical"), rollups.seen_counts(session, "historical")
@@ -156,7 +157,7 @@ def _outcome(race: dict, runs: list[dict], now: datetime) -> str:
     return "missed" if running else "results_only"
 
 
-def non_runners(session, day: date) -> set[tuple[str, str]]:
+def non_runners(session: Session, day: date) -> set[tuple[str, str]]:
     """(race_id, horse_id) withdrawn from a race of `day` and not back: the one place that
     knows where non-runners are recorded (ra_withdrawals, and live rows marked NON_RUNNER)."""
     live = OddsLive.__table__
@@ -166,7 +167,7 @@ def non_runners(session, day: date) -> set[tuple[str, str]]:
         Withdrawal.race_date == day, Withdrawal.reopened_at.is_(None))).all())
 
 
-def overround(session, day: date, withdrawn: set[tuple[str, str]]) -> list[dict]:
+def overround(session: Session, day: date, withdrawn: set[tuple[str, str]]) -> list[dict]:
     """Per race and book, the book percentage — only where the book priced every runner
     still running; a book short of runners is partial and says how many it priced."""
     live = OddsLive.__table__
@@ -199,9 +200,10 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def _backfill_coverage(session) -> dict:
+def _backfill_coverage(session: Session) -> dict:
     ledger = CollectionLedger.__table__
-    counts = dict(session.execute(select(ledger.c.status, func.count()).group_by(ledger.c.status)).all())
+    counts: dict[str, int] = dict(
+        session.execute(select(ledger.c.status, func.count()).group_by(ledger.c.status)).all())
     first, last = session.execute(select(func.min(ledger.c.race_date), func.max(ledger.c.race_date))).one()
     days = sum(counts.values())
     settled = sum(counts.get(status, 0) for status in LEDGER_DONE)
@@ -210,7 +212,7 @@ def _backfill_coverage(session) -> dict:
             "percent": round(100.0 * settled / days, 1) if days else None}
 
 
-def _known_races(session, since: date) -> list[dict]:
+def _known_races(session: Session, since: date) -> list[dict]:
     """Every race of the window we know of: those the loop polled, then those known only
     from their results."""
     races = []
@@ -225,7 +227,7 @@ def _known_races(session, since: date) -> list[dict]:
     return races
 
 
-def _results_only_races(session, since: date) -> list[dict]:
+def _results_only_races(session: Session, since: date) -> list[dict]:
     """Races of the window known from their results and never polled live."""
     h = OddsHistorical.__table__
     # date_of_race is midnight UTC of the UK date (the replaced service's convention).
@@ -246,7 +248,7 @@ def _uk_day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UK).astimezone(timezone.utc)
 
 
-def collection_health(session, now: datetime, lease_grace: float) -> dict:
+def collection_health(session: Session, now: datetime, lease_grace: float) -> dict:
     """Did we watch every race up to its off — counting as missed only a race that went off
     while the live loop was running? `lease_grace`: how late a loop's next cycle may be."""
     today = uk_date(now)
@@ -300,7 +302,7 @@ def collection_health(session, now: datetime, lease_grace: float) -> dict:
     }
 
 
-def compute_statistics(session, settings: Settings, now: datetime | None = None) -> dict:
+def compute_statistics(session: Session, settings: Settings, now: datetime | None = None) -> dict:
     now = now or datetime.now(timezone.utc)
     if session.get_bind().dialect.name == "postgresql":
         # The grouping below hashes up to a few hundred thousand keys: keep that in memory
@@ -315,7 +317,7 @@ def compute_statistics(session, settings: Settings, now: datetime | None = None)
     }
 
 
-def update_statistics(session, settings: Settings, now: datetime | None = None,
+def update_statistics(session: Session, settings: Settings, now: datetime | None = None,
                       output_dir: str | None = None) -> dict:
     """Compute, write every file, record a summary row (in `session`); returns the summary."""
     started = time.monotonic()

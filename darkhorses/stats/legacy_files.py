@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
 from ..core.files import iso, write_json_atomic
 from ..models import Bookmaker, LiveRace, OddsHistorical, OddsLive
@@ -22,7 +23,7 @@ def _percent(part: int, total: int) -> float:
     return round(100.0 * part / total, 2) if total else 0.0
 
 
-def live_sections(session, now: datetime) -> dict:
+def live_sections(session: Session, now: datetime) -> dict:
     """The contract's sections of ra_odds_live from the per-day rollups (kept by the statistics
     run just before), so their cost does not grow with the table."""
     days, seen = rollups.days(session, "live"), rollups.seen_counts(session, "live")
@@ -54,7 +55,7 @@ def live_sections(session, now: datetime) -> dict:
     }
 
 
-def _recent_by_check(session, now: datetime) -> tuple[int, int, datetime | None]:
+def _recent_by_check(session: Session, now: datetime) -> tuple[int, int, datetime | None]:
     """Rows whose race was checked in the last hour and day (the view's `fetched_at`), from
     the races checked in the last day: an index probe per race, not a scan."""
     p, r = OddsLive.__table__, LiveRace.__table__
@@ -65,7 +66,7 @@ def _recent_by_check(session, now: datetime) -> tuple[int, int, datetime | None]
     return hour or 0, day or 0, session.execute(select(func.max(r.c.fetched_at))).scalar()
 
 
-def _bookmaker_coverage(session, days, seen: dict) -> list[dict]:
+def _bookmaker_coverage(session: Session, days, seen: dict) -> list[dict]:
     names = {r.bookmaker_id: (r.bookmaker_name, r.bookmaker_type) for r in session.execute(select(Bookmaker.__table__))}
     totals: dict = {}
     for _, figures in days:
@@ -80,7 +81,7 @@ def _bookmaker_coverage(session, days, seen: dict) -> list[dict]:
             for bookmaker, (count, races, latest) in sorted(totals.items(), key=lambda kv: (-kv[1][0], kv[0]))]
 
 
-def historical_sections(session, now: datetime) -> dict:
+def historical_sections(session: Session, now: datetime) -> dict:
     h = OddsHistorical.__table__
     days, seen = rollups.days(session, "historical"), rollups.seen_counts(session, "historical")
     total = sum(f["rows"] for _, f in days)
@@ -127,7 +128,7 @@ def _merge(ours: dict, contract: dict) -> dict:
     return merged
 
 
-def write_contract_files(session, directory: Path, stats: dict, now: datetime) -> None:
+def write_contract_files(session: Session, directory: Path, stats: dict, now: datetime) -> None:
     """The three files the readers serve, each written atomically."""
     live, historical = live_sections(session, now), historical_sections(session, now)
     stamp = now.isoformat()

@@ -5,11 +5,13 @@ charts are small hand-written SVG bars, so the page opens from disk anywhere.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from html import escape
 from pathlib import Path
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
 
 from ..core.clock import UK, uk_date
 from ..core.files import write_text_atomic
@@ -27,7 +29,7 @@ td.n,th.n{text-align:right}tr.missing td{background:#fde2e2}.late{color:#b00}.ok
 .steam{color:#070}.drift{color:#b00}small{color:#666}"""
 
 
-def biggest_movers(session, day: date, limit: int = 10) -> list[dict]:
+def biggest_movers(session: Session, day: date, limit: int = 10) -> list[dict]:
     """Steamers and drifters of a UK day: per runner, the mean first and mean last captured
     price across bookmakers, largest changes first."""
     h = OddsHistory.__table__
@@ -237,7 +239,7 @@ def _overround(health: dict) -> list[str]:
     return html + ["</table></section>"]
 
 
-def render_report(stats: dict, movers: list[dict], today: date, withdrawals: list[dict] = ()) -> str:
+def render_report(stats: dict, movers: list[dict], today: date, withdrawals: Sequence[dict] = ()) -> str:
     health = stats["collection_health"]
     live = stats["ra_odds_live"]
     html = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -286,7 +288,7 @@ def render_report(stats: dict, movers: list[dict], today: date, withdrawals: lis
     return "\n".join(html)
 
 
-def write_report(session, directory: Path, stats: dict, now: datetime | None = None) -> Path:
+def write_report(session: Session, directory: Path, stats: dict, now: datetime | None = None) -> Path:
     now = now or datetime.now(timezone.utc)
     today = uk_date(now)
     movers = biggest_movers(session, today)

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import String, case, cast, delete, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from ..core.clock import UK, day_start, uk_date
 from ..models import CollectionLedger, OddsHistorical, OddsLive, StatsCount, StatsDay, StatsSeen
@@ -68,7 +69,7 @@ def settled_at(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=2), time(0), UK).astimezone(timezone.utc)
 
 
-def present_days(session, table) -> list[date]:
+def present_days(session: Session, table) -> list[date]:
     """The distinct days of a table, by skipping along its day index (PostgreSQL), so the cost
     is one probe per day rather than one read per row."""
     column = _day_column(table).name
@@ -84,7 +85,7 @@ def present_days(session, table) -> list[date]:
     return sorted({_as_day(v) for v in values})
 
 
-def _dirty_days(session, source: str, now: datetime) -> tuple[list[date], list[date]]:
+def _dirty_days(session: Session, source: str, now: datetime) -> tuple[list[date], list[date]]:
     """(days to rebuild, days whose figures must go because the table no longer has them)."""
     present = present_days(session, SOURCES[source])
     rolled = dict(session.execute(select(StatsDay.race_date, StatsDay.computed_at)
@@ -104,7 +105,7 @@ def _nulls(table, columns):
     return [func.sum(case((table.c[c].is_(None), 1), else_=0)).label(f"null_{c}") for c in columns]
 
 
-def _per_race(session, table, days, columns: dict[str, str]) -> dict[date, dict[str, list]]:
+def _per_race(session: Session, table, days, columns: dict[str, str]) -> dict[date, dict[str, list]]:
     """{day: {label: [[value, rows, races], ...]}} for race-level columns (a race's min value)."""
     day = _day_column(table)
     per_race = select(day.label("day"), *(func.min(table.c[c]).label(c) for c in columns.values()),
@@ -119,7 +120,7 @@ def _per_race(session, table, days, columns: dict[str, str]) -> dict[date, dict[
     return out
 
 
-def _remember(session, source: str, table, days, dimensions: dict[str, list]) -> None:
+def _remember(session: Session, source: str, table, days, dimensions: dict[str, list]) -> None:
     """Add the days' distinct values to ra_stats_seen and count the new ones in
     ra_stats_counts; `dimensions` maps a name to columns (two columns: the first qualifies the
     name, e.g. a bookmaker's horses)."""
@@ -139,7 +140,7 @@ def _remember(session, source: str, table, days, dimensions: dict[str, list]) ->
             set_={"count": StatsCount.__table__.c.count + statement.excluded["count"]}))
 
 
-def live_days(session, days: list[date]) -> dict[date, dict]:
+def live_days(session: Session, days: list[date]) -> dict[date, dict]:
     t = OddsLive.__table__
     figures: dict = defaultdict(lambda: {"rows": 0, "status": {}, "nulls": Counter(), "latest_odds": None,
                                          "latest_fetch": None, "bookmakers": {}})
@@ -169,7 +170,7 @@ def live_days(session, days: list[date]) -> dict[date, dict]:
     return figures
 
 
-def historical_days(session, days: list[date]) -> dict[date, dict]:
+def historical_days(session: Session, days: list[date]) -> dict[date, dict]:
     t = OddsHistorical.__table__
     figures: dict = {}
     for row in session.execute(select(
@@ -193,7 +194,7 @@ BUILDERS = {"live": live_days, "historical": historical_days}
 BATCH_DAYS = 31  # a first build over years of rows goes a month at a time
 
 
-def refresh(session, source: str, now: datetime) -> dict:
+def refresh(session: Session, source: str, now: datetime) -> dict:
     """Rebuild the days that can have changed; returns {"rebuilt": n, "removed": n}."""
     dirty, gone = _dirty_days(session, source, now)
     if gone:
@@ -212,12 +213,12 @@ def refresh(session, source: str, now: datetime) -> dict:
     return {"rebuilt": len(dirty), "removed": len(gone)}
 
 
-def days(session, source: str) -> list[tuple[date, dict]]:
+def days(session: Session, source: str) -> list[tuple[date, dict]]:
     return list(session.execute(select(StatsDay.race_date, StatsDay.figures)
                                 .where(StatsDay.source == source).order_by(StatsDay.race_date)).all())
 
 
-def seen_counts(session, source: str) -> dict[str, int]:
+def seen_counts(session: Session, source: str) -> dict[str, int]:
     return dict(session.execute(select(StatsCount.dimension, StatsCount.count)
                                 .where(StatsCount.source == source)).all())
 
@@ -234,7 +235,7 @@ def merge_breakdown(days_figures, label: str) -> list[dict]:
             for value, (rows, races) in sorted(totals.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))]
 
 
-def recent_live_changes(session, now: datetime) -> tuple[int, int]:
+def recent_live_changes(session: Session, now: datetime) -> tuple[int, int]:
     """Rows changed in the last hour and day. A live row is written only while its race is
     today's or tomorrow's, so only race dates from yesterday (UK) on can hold such rows."""
     t = OddsLive.__table__

@@ -46,7 +46,7 @@ def _survive_broker_restart() -> None:
     so skipping the restore here loses nothing, and the worker reconnects."""
     from kombu.transport import redis as kombu_redis
     restore = kombu_redis.QoS.restore_unacked
-    if getattr(restore, "_darkhorses", False):
+    if restore.__module__ == __name__:  # already ours (the module imported twice)
         return
 
     def restore_unacked(self, client=None):
@@ -54,8 +54,7 @@ def _survive_broker_restart() -> None:
             return restore(self, client)
         except AttributeError:
             return None
-    restore_unacked._darkhorses = True
-    kombu_redis.QoS.restore_unacked = restore_unacked
+    kombu_redis.QoS.restore_unacked = restore_unacked  # type: ignore[method-assign]  # the patch itself
 
 
 _survive_broker_restart()

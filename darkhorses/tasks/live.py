@@ -32,7 +32,7 @@ def poll(loop_id: str | None = None, seq: int = 0):
     if loop_id is None:
         log.info("live poll skipped: another live loop holds the lease")
         return {"status": "skipped", "reason": "another live loop holds the lease"}
-    error = None
+    error: Exception | None = None
     client = RacingAPIClient(settings)
     try:
         summary = run_cycle(client, settings=settings)
