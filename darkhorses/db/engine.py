@@ -62,6 +62,15 @@ def rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
+def driver_cursor(session: Session) -> Any:
+    """A cursor of the driver itself (psycopg2) on the session's connection, for COPY and for
+    reads that skip SQLAlchemy's per-value result processing. psycopg2 ships no types."""
+    connection = session.connection().connection.dbapi_connection
+    if connection is None:  # only once SQLAlchemy has invalidated the connection
+        raise RuntimeError("the session's database connection was invalidated")
+    return connection.cursor()
+
+
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A session whose work is committed on success and rolled back on any error."""

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, text
 from sqlalchemy.orm import Session
 
-from .engine import rowcount
+from .engine import driver_cursor, rowcount
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 COPY_THRESHOLD = 200
 
 
-def upsert(session: Session, table: Table, rows: Sequence[dict], key: Sequence[str],
+def upsert(session: Session, table: Table, rows: Sequence[dict] | Sequence[tuple], key: Sequence[str],
            update: Iterable[str] = (), *, known: bool = False, expect_new: bool = False,
            columns: Sequence[str] | None = None, same: dict | None = None) -> int:
     """Insert `rows`; on a conflict on `key` overwrite the `update` columns, or keep the
@@ -105,10 +105,7 @@ def _copy_into(session: Session, target: str, rows, columns) -> None:
     csv.writer(buffer, lineterminator="\n").writerows(_csv_rows(rows, columns))
     buffer.seek(0)
     column_list = ", ".join(f'"{c}"' for c in columns)
-    driver_connection = session.connection().connection.dbapi_connection
-    assert driver_connection is not None  # None only once the connection is invalidated
-    cursor = driver_connection.cursor()
-    cursor.copy_expert(f'COPY "{target}" ({column_list}) FROM STDIN WITH (FORMAT csv)', buffer)
+    driver_cursor(session).copy_expert(f'COPY "{target}" ({column_list}) FROM STDIN WITH (FORMAT csv)', buffer)
 
 
 def _temp_copy(session: Session, table, rows, columns) -> str:

@@ -11,14 +11,15 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from ..core.clock import uk_date
 from ..core.logsafe import Tally
-from ..core.settings import get_settings
-from ..db import session_scope, upsert
+from ..core.settings import Settings, get_settings
+from ..db import rowcount, session_scope, upsert
 from ..models import LiveFetch, LiveRace, LiveSchedule, OddsLive
 from ..racing_api.client import RacingAPIClient
-from . import digests as card_digests
+from .digests import count_unchanged, skip_unchanged
 from .parse import MalformedRace, ParsedRace, parse_racecard
 from .summary import MAX_SLEEP, CycleSummary
 from .write import write_open_races
@@ -47,7 +48,7 @@ def next_poll_seconds(seconds_to_next_off: float | None, table, elapsed: float =
     return round(max(0.0, min(interval, MAX_SLEEP) - elapsed), 3)
 
 
-def _fetch_tomorrow(client: RacingAPIClient, now: datetime, settings, summary: CycleSummary) -> list[dict]:
+def _fetch_tomorrow(client: RacingAPIClient, now: datetime, settings: Settings, summary: CycleSummary) -> list[dict]:
     """Tomorrow's cards when due on their own clock: every interval of the far band (races
     more than 2 hours away), however often today's races are polled. The due time lives in
     the database, so it holds across cycles, restarts and processes. A failure is logged
@@ -70,7 +71,7 @@ def _fetch_tomorrow(client: RacingAPIClient, now: datetime, settings, summary: C
     return cards if isinstance(cards, list) else []
 
 
-def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings=None) -> CycleSummary:
+def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Settings | None = None) -> CycleSummary:
     """Fetch, parse and write one cycle; returns its summary (also stored as a run record).
 
     The caller owns `client` (and closes it). The cycle commits in stages (the due time of
@@ -84,7 +85,7 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings=Non
     cards = cards + _fetch_tomorrow(client, now, settings, summary)
 
     with session_scope() as session:
-        cards, digests, unchanged = card_digests.skip_unchanged(session, cards, now)
+        cards, card_hashes, unchanged = skip_unchanged(session, cards, now)
     open_races, off_races, abandoned = partition_races(cards, now, summary)
     finished = [race.race_id for race in off_races]
 
@@ -92,9 +93,9 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings=Non
         # Kept in the run record only (darkhorses.ops.alerts reads it), not in logs or results.
         uncaptured = _uncaptured(session, off_races, now)
         summary.closed = _close_markets(session, finished, abandoned)
-        bookmakers = write_open_races(session, open_races, now, summary, digests)
-        card_digests.count_unchanged(session, unchanged, now, summary, bookmakers,
-                                     {i for race in open_races for i in race.unknown_bookmakers})
+        bookmakers = write_open_races(session, open_races, now, summary, card_hashes)
+        count_unchanged(session, unchanged, now, summary, bookmakers,
+                        {i for race in open_races for i in race.unknown_bookmakers})
         upcoming = [r.off_dt for r in open_races] + [off for _, off in unchanged]
         next_off = min(upcoming) if upcoming else None
         summary.next_off = next_off.isoformat() if next_off else None
@@ -114,7 +115,7 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings=Non
     return summary
 
 
-def _uncaptured(session, off_races: list[ParsedRace], now: datetime) -> list[dict]:
+def _uncaptured(session: Session, off_races: list[ParsedRace], now: datetime) -> list[dict]:
     """Races that went off in the last hour and that no cycle ever wrote (missing from the
     cards or skipped as malformed before the off, or the loop was down): recorded per cycle so a
     beat task can alert."""
@@ -159,7 +160,7 @@ def partition_races(cards: list, now: datetime,
     return open_races, finished, abandoned
 
 
-def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
+def _close_markets(session: Session, finished: list[str], abandoned: list[str]) -> int:
     """Mark markets of races that are off (or abandoned) once; their prices stay as they are."""
     closed = 0
     for status, race_ids in (("CLOSED", finished), ("ABANDONED", abandoned)):
@@ -169,5 +170,5 @@ def _close_markets(session, finished: list[str], abandoned: list[str]) -> int:
             result = session.execute(update(table).where(
                 table.c.race_id.in_(race_ids), table.c.market_status == "OPEN").values(market_status=status))
             if table is LiveRace.__table__:
-                closed += result.rowcount
+                closed += rowcount(result)
     return closed

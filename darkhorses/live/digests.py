@@ -8,9 +8,12 @@ import json
 from datetime import datetime
 
 from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
 
 from ..models import LiveRace, OddsLive
 from ..racing_api.values import parse_timestamp, text
+from .parse import ParsedRace
+from .summary import CycleSummary
 
 # Part of every digest: a change to how cards are parsed must not match old digests.
 DIGEST_VERSION = "2"
@@ -21,20 +24,22 @@ def card_digest(card: dict) -> str:
                            digest_size=16).hexdigest()
 
 
-def skip_unchanged(session, cards: list, now: datetime) -> tuple[list, dict[str, str], list]:
+def skip_unchanged(session: Session, cards: list,
+                   now: datetime) -> tuple[list, dict[str, str], list[tuple[str, datetime]]]:
     """(cards still to parse, {race: digest} of those that are open, unchanged open races as
     (race_id, off_dt)). Only open races are skipped: closing a race is always done."""
-    digests = {}
+    digests: dict[int, tuple[str, datetime, str]] = {}
     for card in cards:
         off = parse_timestamp(card.get("off_dt")) if isinstance(card, dict) else None
         race_id = text(card.get("race_id"), 32) if off else None
-        if race_id and off > now and card.get("is_abandoned") is not True:
+        if race_id and off is not None and off > now and card.get("is_abandoned") is not True:
             digests[id(card)] = (race_id, off, card_digest(card))
     stored = _stored_digests(session, {race_id: digest for race_id, _, digest in digests.values()})
-    remaining, unchanged = [], []
+    remaining: list = []
+    unchanged: list[tuple[str, datetime]] = []
     for card in cards:
         race_id, off, digest = digests.get(id(card), (None, None, None))
-        if digest is not None and stored.get(race_id) == digest:
+        if race_id is not None and off is not None and stored.get(race_id) == digest:
             unchanged.append((race_id, off))
         else:
             remaining.append(card)
@@ -42,7 +47,7 @@ def skip_unchanged(session, cards: list, now: datetime) -> tuple[list, dict[str,
     return remaining, {race_id: digest for race_id, _, digest in digests.values()}, unchanged
 
 
-def _stored_digests(session, digests: dict[str, str]) -> dict[str, str]:
+def _stored_digests(session: Session, digests: dict[str, str]) -> dict[str, str]:
     """{race: digest} of the races whose stored digest matches and whose rows are still there
     (a race whose rows were deleted behind our back is written again, whatever its digest)."""
     if not digests:
@@ -54,7 +59,8 @@ def _stored_digests(session, digests: dict[str, str]) -> dict[str, str]:
         if digest == digests[race_id]}
 
 
-def count_unchanged(session, unchanged: list, now: datetime, summary, bookmakers: set, unknown: set) -> None:
+def count_unchanged(session: Session, unchanged: list[tuple[str, datetime]], now: datetime, summary: CycleSummary,
+                    bookmakers: set[str], unknown: set[str]) -> None:
     """Unchanged races count in the summary as their last parse did; only their check time
     moves. `bookmakers` and `unknown` (ids outside our list) are those of the parsed races."""
     if not unchanged:
@@ -76,7 +82,7 @@ def count_unchanged(session, unchanged: list, now: datetime, summary, bookmakers
         captures=races.c.captures + 1, fetched_at=now))
 
 
-def race_counts(race) -> dict:
+def race_counts(race: ParsedRace) -> dict:
     """What a skipped race adds to a cycle's summary: its last parse's counts."""
     return {"runners": race.runners, "prices": len(race.prices), "skipped_runners": race.skipped_runners,
             "skipped_prices": race.skipped_prices, "bookmakers": sorted({price.bookmaker_id for price in race.prices}),

@@ -227,12 +227,12 @@ def _parse_runner(race: ParsedRace, runner: dict) -> str:
     # '-' from every book is how a declared non-runner shows on a racecard.
     if odds and all(isinstance(q, dict) and str(q.get("decimal")).strip() == "-" for q in odds):
         race.non_runners.add(horse_id)
-    seen = set()
+    seen: set[str] = set()
     for quote in odds:
         bookmaker = bookmaker_for(quote.get("bookmaker")) if isinstance(quote, dict) else None
         offered = _quote(quote.get("decimal"), quote.get("fractional"), quote.get("ew_places"),
                          quote.get("ew_denom"), quote.get("updated")) if bookmaker else None
-        if offered is None or bookmaker.id in seen:
+        if bookmaker is None or offered is None or bookmaker.id in seen:
             race.skipped_prices += 1
             continue
         seen.add(bookmaker.id)

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import Float, cast, select
+from sqlalchemy.orm import Session
 
+from ..db import driver_cursor
 from ..models import OddsLive
 from .parse import BOOK, CARD, LIVE_KEY, QUOTE, BookValues, Card, Quote, RaceValues, RunnerValues
 
@@ -27,7 +29,7 @@ def _card(values: list) -> Card:
     return Card(RaceValues._make(race), RunnerValues._make(runner))
 
 
-def read_stored_rows(session, race_ids: list[str]) -> dict[Key, StoredRow]:
+def read_stored_rows(session: Session, race_ids: list[str]) -> dict[Key, StoredRow]:
     """The stored live rows of these races, by key.
 
     On PostgreSQL each row brings its quote alone; the card values that are the same for every
@@ -47,7 +49,7 @@ def read_stored_rows(session, race_ids: list[str]) -> dict[Key, StoredRow]:
         return stored
     # Straight from the driver (numeric read as float8): psycopg2 returns the types the
     # rows compare with; SQLAlchemy's per-value result processing would cost more.
-    cursor = session.connection().connection.dbapi_connection.cursor()
+    cursor = driver_cursor(session)
     where = f"FROM {live.name} WHERE race_id = ANY(%s)"
     cursor.execute(f"SELECT DISTINCT race_id, horse_id, {', '.join(CARD)} {where}", (race_ids,))
     cards: dict[tuple[str, str], Card] = {}

@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from ..db import upsert
 from ..models import OddsLive, Withdrawal
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 NON_RUNNER = "NON_RUNNER"
 
 
-def mark_non_runners(session, races: list[ParsedRace], stored: dict[Key, StoredRow], now: datetime,
+def mark_non_runners(session: Session, races: list[ParsedRace], stored: dict[Key, StoredRow], now: datetime,
                      summary: CycleSummary) -> None:
     """Close the live rows of runners gone from their card (or priced '-' by every book), once,
     and record each withdrawal with its last best price; reopen a runner that comes back."""
@@ -42,7 +43,8 @@ def mark_non_runners(session, races: list[ParsedRace], stored: dict[Key, StoredR
         _reopen(session, by_id[race_id], horse_id, now, summary)
 
 
-def _withdraw(session, race: ParsedRace, horse_id: str, name, prices: list[float], now, summary) -> None:
+def _withdraw(session: Session, race: ParsedRace, horse_id: str, name: str, prices: list[float], now: datetime,
+              summary: CycleSummary) -> None:
     live = OddsLive.__table__
     session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
                                        live.c.market_status == OPEN)
@@ -57,7 +59,7 @@ def _withdraw(session, race: ParsedRace, horse_id: str, name, prices: list[float
              values["reason"], values["last_price"])
 
 
-def _reopen(session, race: ParsedRace, horse_id: str, now, summary) -> None:
+def _reopen(session: Session, race: ParsedRace, horse_id: str, now: datetime, summary: CycleSummary) -> None:
     live = OddsLive.__table__
     session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
                                        live.c.market_status == NON_RUNNER)

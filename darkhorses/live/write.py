@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from ..db import upsert
 from ..models import Bookmaker, LiveRace, OddsHistory, OddsLive
-from . import digests as card_digests
+from .digests import race_counts
 from .parse import (
     HISTORY_KEY,
     LIVE_KEY,
@@ -40,8 +41,8 @@ class Changes(NamedTuple):
     history_rows: list[HistoryRow]
 
 
-def write_open_races(session, races: list[ParsedRace], now: datetime, summary: CycleSummary,
-                     digests: dict[str, str] | None = None) -> set[str]:
+def write_open_races(session: Session, races: list[ParsedRace], now: datetime, summary: CycleSummary,
+                     card_hashes: dict[str, str] | None = None) -> set[str]:
     """Write the prices that changed; returns the ids of the bookmakers seen."""
     if not races:
         return set()
@@ -52,7 +53,7 @@ def write_open_races(session, races: list[ParsedRace], now: datetime, summary: C
 
     # New rows are COPYed straight in; known keys are one UPDATE … FROM, of the quote's
     # columns alone when nothing else about the row changed.
-    changes, bookmakers = Changes([], [], [], []), set()
+    changes, bookmakers = Changes([], [], [], []), set[str]()
     for race in races:
         summary.races += 1
         summary.runners += race.runners
@@ -77,12 +78,12 @@ def write_open_races(session, races: list[ParsedRace], now: datetime, summary: C
     summary.history = upsert(session, OddsHistory.__table__, changes.history_rows, HISTORY_KEY, expect_new=True,
                              columns=HistoryRow._fields)
 
-    digests = digests or {}
+    card_hashes = card_hashes or {}
     upsert(session, LiveRace.__table__, [
         {"race_id": r.race_id, "race_date": r.values.race_date, "off_dt": r.off_dt,
          "course": r.values.course, "race_name": r.values.race_name, "market_status": OPEN,
-         "captures": 0, "first_seen_at": now, "fetched_at": now, "card_digest": digests.get(r.race_id),
-         "card_counts": card_digests.race_counts(r)} for r in races],
+         "captures": 0, "first_seen_at": now, "fetched_at": now, "card_digest": card_hashes.get(r.race_id),
+         "card_counts": race_counts(r)} for r in races],
         ("race_id",), ("race_date", "off_dt", "course", "race_name", "card_digest", "card_counts"))
     races_table = LiveRace.__table__
     session.execute(update(races_table).where(races_table.c.race_id.in_(race_ids)).values(
@@ -98,12 +99,12 @@ def _bucket_changes(race: ParsedRace, stored: dict[Key, StoredRow], now: datetim
     for price in race.prices:
         runner, bookmaker_id, quote = price.runner, price.bookmaker_id, price.quote
         bookmakers.add(bookmaker_id)
-        if runner is not last_runner:  # a runner's prices are consecutive and share its tuple
+        if card is None or runner is not last_runner:  # a runner's prices are consecutive and share its tuple
             last_runner, card = runner, Card(race.values, runner.values)
         key = (race.race_id, runner.horse_id, bookmaker_id)
         before = stored.get(key)
         same_card = before is not None and before.card == card and before.book == price.book
-        if same_card and before.quote == quote:
+        if before is not None and same_card and before.quote == quote:
             continue
         stamp = price.odds_timestamp or now
         if same_card:
@@ -132,9 +133,9 @@ def _changed_at(stamp: datetime, before: StoredRow | None, now: datetime) -> dat
 _unknown_logged: set[str] = set()
 
 
-def _register_unknown_bookmakers(session, races: list[ParsedRace], summary: CycleSummary) -> None:
+def _register_unknown_bookmakers(session: Session, races: list[ParsedRace], summary: CycleSummary) -> None:
     """Bookmakers outside our list join ra_bookmakers as 'unknown'; each is logged once per process."""
-    unknown = {}
+    unknown: dict[str, str] = {}
     for race in races:
         for bookmaker_id, name in race.unknown_bookmakers.items():
             unknown.setdefault(bookmaker_id, name)

@@ -60,7 +60,7 @@ def canonical_id(api_name: str) -> str:
 _BY_CANONICAL_NAME = {canonical_id(b.name): b for b in BOOKMAKERS}
 
 
-def bookmaker_for(api_name: str) -> Bookmaker | None:
+def bookmaker_for(api_name: object) -> Bookmaker | None:
     """The canonical bookmaker for an API name, tolerant of case and spacing. A name outside
     our list becomes an `unknown` bookmaker under its canonical id, so no price is dropped;
     None only for a name with no letters or digits."""
