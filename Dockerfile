@@ -33,6 +33,6 @@ USER app
 STOPSIGNAL SIGTERM
 
 # Default: one worker on every queue, enough for `docker run` on its own. In production
-# run the live queue on its own worker (see docker-compose.yml and README.md, "Operating guide (production)").
+# run the live queue on its own worker (see docker-compose.yml and docs/operations.md, "Processes").
 # `exec` makes celery PID 1, so it receives docker's SIGTERM itself; sh only expands LOG_LEVEL.
 CMD ["sh", "-c", "exec celery -A darkhorses worker -Q live,historical,stats --loglevel=${LOG_LEVEL:-INFO}"]

@@ -9,7 +9,7 @@ results), re-dated and COPY-loaded; the newest 30 days first, so the statistics 
 on 30 days and then on all of them. Prints, for DAYS days:
   - the statistics job (darkhorses.stats.update_statistics, steady state: the rollups of
     settled days already kept, as in production) p50/max, and its ratio to 30 days;
-  - the old readers' queries (../shared/legacy-contract.md) and `chart` for one race, p50/max;
+  - the old readers' queries (docs/switching.md) and `chart` for one race, p50/max;
   - one live cycle (new day, then no change, then every price changed) against an empty database;
   - table and index sizes, and disk per month and per year;
 and last `PASS` or `FAIL: <figures>`. Targets: statistics at DAYS <= 1.5x at 30 days and < 2 s;
@@ -54,7 +54,7 @@ RESULT_COLUMNS = ("race_id", "horse_id", "date_of_race", "country", "track", "co
 RACE_COLUMNS = ("race_id", "race_date", "off_dt", "course", "race_name", "market_status", "captures",
                 "first_seen_at", "fetched_at")
 
-# The old readers' queries (legacy-contract.md, "What the readers query"), on our column names.
+# The old readers' queries (docs/switching.md, "What the readers query"), on our column names.
 READERS = {
     "live by date, course, bookmaker": "SELECT * FROM ra_odds_live WHERE race_date = :today AND course ILIKE :course "
                                        "AND bookmaker_name ILIKE :bookmaker ORDER BY odds_timestamp DESC",

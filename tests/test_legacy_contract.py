@@ -1,4 +1,4 @@
-"""The replaced service's readers keep working: every reader query of legacy-contract.md,
+"""The replaced service's readers keep working: every reader query of docs/switching.md,
 translated to SQL, and every key of its files, on a database filled by live cycles and a day
 of results against the simulator, and on an adopted one filled the same way after adoption."""
 import json

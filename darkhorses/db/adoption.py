@@ -21,7 +21,7 @@ from ..models.views import DROP_LIVE_VIEW, create_live_view_sql
 from ..racing_api.bookmakers import BOOKMAKERS
 from .revisions import known_revisions, stamp_head
 
-# The columns that make a table the old service's (legacy-contract.md); a few are enough.
+# The columns that make a table the old service's (docs/switching.md); a few are enough.
 LEGACY_SIGNATURE = {
     "ra_odds_live": {"race_id", "horse_id", "bookmaker_id", "bookmaker_name", "odds_decimal", "fetched_at"},
     "ra_odds_historical": {"racing_bet_data_id", "date_of_race", "track", "horse_name", "industry_sp"},

@@ -33,7 +33,7 @@ Odds4 = Numeric(10, 4, asdecimal=False)
 
 class OddsHistorical(Base):
     """One row per runner of a finished race. The replaced service's columns keep their names
-    and types (legacy-contract.md); its rows (no race or horse ids) are kept as they are."""
+    and types (docs/switching.md); its rows (no race or horse ids) are kept as they are."""
     __tablename__ = "ra_odds_historical"
     __table_args__ = (
         UniqueConstraint("race_id", "horse_id"),

@@ -1,6 +1,6 @@
 """Live prices: the current price per bookmaker, every change of it, and the races polled.
 
-Names and types of the replaced service's columns are kept exactly (legacy-contract.md):
+Names and types of the replaced service's columns are kept exactly (docs/switching.md):
 its readers query them. Ours are added beside them.
 """
 from __future__ import annotations

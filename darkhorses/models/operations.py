@@ -11,7 +11,7 @@ from .base import Base, BigId, UTCDateTime, utcnow
 
 
 class LiveFetch(Base):
-    """One row per live fetch, under the replaced service's names (legacy-contract.md)."""
+    """One row per live fetch, under the replaced service's names (docs/switching.md)."""
     __tablename__ = "ra_odds_statistics"
     __table_args__ = (Index("ix_ra_odds_statistics_fetch_timestamp", "fetch_timestamp"),)
 

@@ -1,4 +1,4 @@
-"""The one HTTP client for The Racing API (spec: shared/racing-api/openapi.yml, v1.4.3).
+"""The one HTTP client for The Racing API (spec v1.4.3: tests/fixtures/racing-api-openapi.yml).
 
 Basic auth, timeouts, a shared rate limit per endpoint, retries with exponential backoff
 on 429/5xx/connection errors/broken bodies (honouring Retry-After), and pagination.

@@ -1,4 +1,4 @@
-"""The statistics files the replaced service's readers serve as they are (legacy-contract.md):
+"""The statistics files the replaced service's readers serve as they are (docs/switching.md):
 live_stats_latest.json, historical_stats_latest.json and all_stats_latest.json, with its
 sections and keys; ours are merged in beside them. Table-wide figures come from the per-day
 rollups the statistics run keeps (darkhorses.stats.rollups), so their cost does not grow with history.
