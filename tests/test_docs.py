@@ -195,3 +195,9 @@ def test_cited_documents_are_in_the_repository():
     problems = {str(path.relative_to(REPO)): found for path in source_files()
                 if path.resolve() != here and (found := uncited(path))}
     assert problems == {}
+
+
+def test_the_readme_stays_a_screen():
+    """What a newcomer needs in the first five minutes; the rest belongs in docs/."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines: move a chapter to docs/"

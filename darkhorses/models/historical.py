@@ -12,7 +12,7 @@ from .base import Base, BigId, UTCDateTime, utcnow
 
 class LedgerStatus(StrEnum):
     """Where historical collection stands for one UK date (ra_collection_ledger.status).
-    Written only through darkhorses/ledger.py."""
+    Written only through darkhorses/historical/ledger.py."""
     PENDING = "pending"          # a transient failure; a retry is scheduled
     RUNNING = "running"
     COMPLETE = "complete"
