@@ -317,16 +317,3 @@ def test_a_move_without_a_new_stamp_is_history_and_a_repeat_is_not(database_url)
     stamped = datetime(2026, 11, 28, 12, 30, tzinfo=timezone.utc)
     assert history == [(3.0, stamped, now), (3.5, now + timedelta(seconds=60), now + timedelta(seconds=60)),
                        (3.0, now + timedelta(seconds=180), now + timedelta(seconds=180))]
-
-
-@pytest.mark.parametrize("name, expected", [
-    ("BetMGM", ("betmgm", "unknown")), ("Bet MGM", ("betmgm", "unknown")), ("bet-mgm ", ("betmgm", "unknown")),
-    ("William-Hill", ("williamhill", "fixed")),   # a spelling of one of our names is that bookmaker
-    ("Grosvenor", ("grosvenor", "fixed")),        # an unknown name never takes one of our ids
-    ("Betfair!", ("betfair_sb", "fixed")), ("Betfair Exchange", ("betfair", "exchange")),
-])
-def test_every_bookmaker_name_has_a_stable_canonical_id(name, expected):
-    from darkhorses.racing_api.bookmakers import bookmaker_for
-    bookmaker = bookmaker_for(name)
-    assert (bookmaker.id, bookmaker.type) == expected
-    assert bookmaker_for("---") is None and bookmaker_for(None) is None
