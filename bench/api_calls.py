@@ -16,14 +16,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from bench.common import scratch_database
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
+from tests.support import Clock
 
 
 def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter]:

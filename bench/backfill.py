@@ -44,7 +44,7 @@ from tests.support import celery_worker, max_in_any_window, service_env, wait_fo
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 SIM_RESULTS_LIMIT = 50  # the simulator's own limit: far above the client's, never the bottleneck
-LIMITER_KEY = "darkhorses:ratelimit:results"  # darkhorses.ratelimit's sliding-window log in Redis
+LIMITER_KEY = "darkhorses:ratelimit:results"  # darkhorses.racing_api.ratelimit's sliding-window log in Redis
 TCP_INFO_LAST_DATA_RECV = 52  # offset of tcpi_last_data_recv (u32, ms) in Linux's struct tcp_info
 
 
@@ -194,7 +194,7 @@ def main() -> None:
     ceiling = count / window
     print(f"backfill benchmark: 2 worker processes x {args.pool} -c 2 (4 collectors) on Redis db 13; results limit "
           f"{limit:g}/s on the client (shared in Redis), {SIM_RESULTS_LIMIT}/s on the simulator")
-    print(f"  darkhorses.ratelimit admits {count} per {window:.2f} s (WINDOW_MARGIN {WINDOW_MARGIN} s): "
+    print(f"  darkhorses.racing_api.ratelimit admits {count} per {window:.2f} s (WINDOW_MARGIN {WINDOW_MARGIN} s): "
           f"its ceiling is {ceiling:.3f}/s = {ceiling / limit:.3f} x the limit")
     verdicts = []
     for index, f in enumerate(figures):

@@ -1,36 +1,32 @@
-"""Shared set-up for the benchmarks: a throw-away PostgreSQL database, migrated."""
+"""Shared set-up for the benchmarks: the tests' scratch PostgreSQL database, migrated."""
 from __future__ import annotations
 
 import os
-import uuid
 from contextlib import contextmanager
+from typing import NoReturn
 
-from sqlalchemy import create_engine, text
+from tests import support
 
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", support.PG_ADMIN_URL)
+
+
+def _end_run(what: str, exc: Exception) -> NoReturn:
+    """Without its PostgreSQL a benchmark ends with one line (exit status 1), not a traceback."""
+    from darkhorses.core.settings import mask_url
+    reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+    raise SystemExit(f"{what} is not reachable at {mask_url(ADMIN_URL)} (BENCH_PG_ADMIN_URL): {reason}")
 
 
 @contextmanager
 def scratch_database():
-    """Create a database, migrate it, point DATABASE_URL at it; drop it afterwards."""
-    from darkhorses import db
+    """tests.support's scratch database, migrated to head and set as DATABASE_URL; dropped afterwards."""
     from darkhorses.core.settings import reset_settings
     from darkhorses.db.migrations import upgrade
-    name = f"darkhorses_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    os.environ["DATABASE_URL"] = url
-    reset_settings()
-    try:
+    with support.scratch_database("darkhorses_bench", ADMIN_URL, missing=_end_run) as url:
+        os.environ["DATABASE_URL"] = url
+        reset_settings()
         upgrade(url)
         yield url
-    finally:
-        db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def peak_rss_mb() -> float:

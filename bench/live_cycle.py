@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 from bench.common import peak_rss_mb, scratch_database
 from darkhorses.racing_api.bookmakers import BOOKMAKERS
+from tests.builders import FakeCards, quote
 
 
 def build_day(races: int, runners: int, now: datetime) -> list[dict]:
@@ -39,9 +40,8 @@ def build_day(races: int, runners: int, now: datetime) -> list[dict]:
         card.update(race_id=f"rac_bench_{index}", off_dt=off.isoformat(), date=off.date().isoformat())
         card["runners"] = card["runners"][:runners]
         for runner in card["runners"]:
-            runner["odds"] = [{"bookmaker": b.name, "decimal": str(price := round(rng.uniform(1.5, 40), 2)),
-                               "fractional": f"{int((price - 1) * 100)}/100", "ew_places": "3", "ew_denom": "5",
-                               "updated": now.isoformat()} for b in BOOKMAKERS]
+            runner["odds"] = [quote(b.name, str(price := round(rng.uniform(1.5, 40), 2)),
+                                    f"{int((price - 1) * 100)}/100", updated=now.isoformat()) for b in BOOKMAKERS]
     return cards
 
 
@@ -49,20 +49,12 @@ def move_prices(cards: list[dict], share: float, now: datetime, rng: random.Rand
     cards = copy.deepcopy(cards)
     for card in cards:
         for runner in card["runners"]:
-            for quote in runner["odds"]:
+            for offer in runner["odds"]:
                 if rng.random() < share:
-                    price = round(float(quote["decimal"]) * rng.choice((0.9, 1.1)), 2)
-                    quote.update(decimal=str(price), fractional=f"{int((price - 1) * 100)}/100",
+                    price = round(float(offer["decimal"]) * rng.choice((0.9, 1.1)), 2)
+                    offer.update(decimal=str(price), fractional=f"{int((price - 1) * 100)}/100",
                                  updated=now.isoformat())
     return cards
-
-
-class Cards:
-    def __init__(self, cards):
-        self.cards = cards
-
-    def racecards_pro(self, day, regions):
-        return self.cards if day == datetime.fromisoformat(self.cards[0]["off_dt"]).date() else []
 
 
 def copy_baseline(url: str) -> tuple[float, int]:
@@ -113,7 +105,7 @@ def main() -> None:
 
         def cycle(name, day_cards, at):
             started = time.perf_counter()
-            summary = run_cycle(Cards(day_cards), at)
+            summary = run_cycle(FakeCards(day_cards, on=now.date()), at)
             figures[name] = (time.perf_counter() - started, summary)
 
         cycle("all new", cards, now)

@@ -28,9 +28,9 @@ import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
-from live_cycle import Cards, build_day, move_prices
-
 from bench.common import scratch_database
+from bench.live_cycle import build_day, move_prices
+from tests.builders import FakeCards
 
 BASELINE_DAYS = 30
 REPEATS = 15
@@ -239,7 +239,7 @@ def live_cycles(cards: list[dict], now: datetime, repeats: int = 3) -> dict[str,
         at = now + timedelta(minutes=repeat)
         for name, day_cards, offset in (("new", day, 0), ("unchanged", day, 10), ("all changed", changed, 20)):
             started = time.perf_counter()
-            run_cycle(Cards(day_cards), at + timedelta(seconds=offset))
+            run_cycle(FakeCards(day_cards, on=now.date()), at + timedelta(seconds=offset))
             times[name].append(time.perf_counter() - started)
         times["total"].append(sum(times[name][-1] for name in ("new", "unchanged", "all changed")))
     return {name: statistics.median(values) for name, values in times.items()}

@@ -130,20 +130,6 @@ def redis_url(redis_server, monkeypatch):
     return url
 
 
-class Clock:
-    """A controllable clock for the simulator and the live cycle."""
-
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds: float):
-        from datetime import timedelta
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def simulator(monkeypatch):
     """The bundled simulator on a free port (real time), set as the Racing API."""

@@ -1,4 +1,5 @@
-"""Helpers for tests that drive real processes: wait on a condition, run a worker."""
+"""Helpers for tests (and benchmarks) that use real services: a scratch database, wait on a
+condition, run a worker or a redis-server."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,26 +31,44 @@ def unavailable(what: str, exc: Exception):
 
 
 @contextmanager
-def scratch_database(prefix: str = "darkhorses_test"):
-    """An empty PostgreSQL database of our own (a random name), dropped afterwards."""
+def scratch_database(prefix: str = "darkhorses_test", admin_url: str = PG_ADMIN_URL, missing=unavailable):
+    """An empty PostgreSQL database of our own (a random name) on `admin_url`'s server, dropped
+    afterwards; the one helper of the tests and the benchmarks (bench/common.py migrates it).
+    When PostgreSQL cannot be reached, `missing("PostgreSQL", error)` ends it: by default the
+    test skips, or fails under CI=true; a benchmark passes its own, which ends the run in one line."""
     import uuid
 
     from darkhorses import db
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
         admin.dispose()
-        unavailable("PostgreSQL", exc)
+        missing("PostgreSQL", exc)
+        raise  # `missing` must not return: no database was made
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
     finally:
         db.dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+class Clock:
+    """A controllable clock for the simulator and the live cycle: call it for the time, move it
+    on with `advance` (or set `now`)."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):

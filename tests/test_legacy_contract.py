@@ -17,9 +17,8 @@ from darkhorses.live.cycle import run_cycle
 from darkhorses.racing_api.client import RacingAPIClient
 from darkhorses.racing_api.ratelimit import RateLimiter
 from darkhorses.simulator import Simulator
-from tests.conftest import Clock
 from tests.legacy import CONTRACT, build_legacy, own_database
-from tests.support import serve_as_racing_api
+from tests.support import Clock, serve_as_racing_api
 
 NOW = datetime(2026, 11, 28, 12, 40, tzinfo=timezone.utc)
 TODAY, YESTERDAY = date(2026, 11, 28), date(2026, 11, 27)

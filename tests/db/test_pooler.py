@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from darkhorses.core.settings import reset_settings
-from tests.support import IN_CI, free_port, stop_process, wait_for
+from tests.support import IN_CI, free_port, scratch_database, stop_process, wait_for
 
 CONFIG = """\
 [databases]
@@ -170,25 +170,12 @@ def test_a_live_cycle_a_days_results_and_the_statistics_through_the_pooler(poole
 
 
 def test_migrations_run_through_the_pooler(pooled_url):
-    import uuid
-
     from darkhorses.db.migrations import upgrade
-    from tests.support import PG_ADMIN_URL
-    name = f"darkhorses_test_pool_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = pooled_url.rsplit("/", 1)[0] + "/" + name
+    with scratch_database("darkhorses_test_pool") as direct_url:
+        url = pooled_url.rsplit("/", 1)[0] + "/" + direct_url.rsplit("/", 1)[1]
         upgrade(url)
         engine = create_engine(url)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
             assert conn.execute(text("SELECT count(*) FROM ra_bookmakers")).scalar() > 0
         engine.dispose()
-    finally:
-        from darkhorses import db
-        db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

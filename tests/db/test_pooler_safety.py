@@ -8,7 +8,7 @@ from darkhorses import db
 from darkhorses.core.settings import get_settings, settings_from_env
 from darkhorses.live.cycle import run_cycle
 from darkhorses.stats.compute import update_statistics
-from tests.live.test_cycle import FakeCards, card, quote, runner
+from tests.builders import FakeCards, card, quote, runner
 
 
 def test_sslmode_reaches_psycopg2():

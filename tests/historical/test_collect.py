@@ -16,6 +16,7 @@ from darkhorses.historical.mapping import map_results
 from darkhorses.historical.planning import DateRefused, check_date
 from darkhorses.historical.returns import compute_returns, favourite_ranks, place_terms
 from darkhorses.models import CollectionLedger, OddsHistorical, OddsHistory, OddsLive
+from tests.builders import page, result, result_runner
 
 BASE = "http://api.example.test"
 
@@ -38,24 +39,6 @@ def canned_api(monkeypatch):
     monkeypatch.setenv("RACING_API_USERNAME", "u")
     monkeypatch.setenv("RACING_API_PASSWORD", "p")
     reset_settings()
-
-
-def result_runner(horse_id, position, sp, sp_dec, **extra):
-    base = {"horse_id": horse_id, "horse": f"Horse {horse_id}", "sp": sp, "sp_dec": sp_dec, "number": "1",
-            "position": position, "draw": "3", "btn": "0", "ovr_btn": "0", "age": "4", "sex": "G",
-            "weight": "9-7", "weight_lbs": "133", "headgear": "", "time": "1:40.1", "or": "78", "rpr": "80",
-            "tsr": "70", "prize": "", "jockey": "J Doe", "jockey_id": "jky_1", "trainer": "T Roe",
-            "trainer_id": "trn_1", "owner": "O", "owner_id": "own_1", "sire": "S", "sire_id": "s",
-            "dam": "D", "dam_id": "d", "damsire": "DS", "damsire_id": "ds", "comment": ""}
-    return {**base, **extra}
-
-
-def result(race_id, runners, race_name="Novice Stakes", off_dt="2026-03-01T14:30:00+00:00", region="gb", off="2:30"):
-    return {"race_id": race_id, "date": off_dt[:10], "region": region, "course": "Kempton (AW)",
-            "course_id": "crs_1", "off": off, "off_dt": off_dt, "race_name": race_name, "type": "Flat",
-            "class": "Class 4", "pattern": "", "rating_band": "", "age_band": "4yo+", "sex_rest": "",
-            "dist": "1m", "dist_y": "1760", "dist_m": "1609", "dist_f": "8.0f", "going": "Standard",
-            "runners": runners, "non_runners": ""}
 
 
 # -- returns, worked by hand -------------------------------------------------------------------
@@ -129,8 +112,7 @@ def test_mapping_every_quirk():
 @responses.activate
 def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_api):
     runners = [result_runner(f"h{i}", str(i), "5/1", "6.0") for i in range(1, 9)]
-    page = {"results": [result("rac_1", runners)], "total": 1, "limit": 100, "skip": 0, "query": []}
-    responses.get(f"{BASE}/v1/results", json=page)
+    responses.get(f"{BASE}/v1/results", json=page("results", [result("rac_1", runners)]))
     # our own live captures of that race: min/max and the closing best fixed price
     with session_scope() as session:
         seen = datetime(2026, 3, 1, 14, 0, tzinfo=timezone.utc)
@@ -145,8 +127,7 @@ def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_ap
     assert first["status"] == "complete" and (first["races"], first["runners"]) == (1, 8)
 
     runners[0]["sp_dec"] = "6.5"  # a correction from the API overwrites
-    responses.replace(responses.GET, f"{BASE}/v1/results",
-                      json={**page, "results": [result("rac_1", runners)]})
+    responses.replace(responses.GET, f"{BASE}/v1/results", json=page("results", [result("rac_1", runners)]))
     collect_day(date(2026, 3, 1))
     with session_scope() as session:
         assert session.execute(select(func.count()).select_from(OddsHistorical)).scalar() == 8
@@ -164,7 +145,7 @@ def test_collect_day_upserts_and_a_rerun_changes_nothing(database_url, canned_ap
 
 @responses.activate
 def test_a_day_without_racing_is_settled_empty_and_an_unavailable_date_says_why(database_url, canned_api):
-    responses.get(f"{BASE}/v1/results", json={"results": [], "total": 0, "limit": 100, "skip": 0, "query": []},
+    responses.get(f"{BASE}/v1/results", json=page("results", []),
                   match=[responses.matchers.query_param_matcher({"start_date": "2025-12-25"}, strict_match=False)])
     responses.get(f"{BASE}/v1/results", status=422,
                   json={"detail": "Outside your plan: results before 2025-11-28 need the add-on"},
@@ -257,10 +238,6 @@ def test_resume_re_enqueues_a_stalled_backfill_and_restarts_its_lost_progress_ch
 
 # -- hostile, duplicated and amended answers (issue 12) ---------------------------------------
 
-def _page(results):
-    return {"results": results, "total": len(results), "limit": 100, "skip": 0, "query": []}
-
-
 def _stored(day=date(2026, 3, 1)):
     with session_scope() as session:
         midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)  # how date_of_race is stored
@@ -276,7 +253,7 @@ def test_a_runner_listed_twice_is_one_runner_not_a_dead_heat_with_itself(databas
     runners = [result_runner("h1", "1", "4/1", "5.0")] + [
         result_runner(f"h{i}", str(i), "6/1", "7.0") for i in range(2, 7)]
     runners.append(dict(runners[0]))  # the same winner again
-    responses.get(f"{BASE}/v1/results", json=_page([result("rac_1", runners)]))
+    responses.get(f"{BASE}/v1/results", json=page("results", [result("rac_1", runners)]))
     summary = collect_day(date(2026, 3, 1))
     with session_scope() as session:
         h1 = session.execute(select(OddsHistorical).where(OddsHistorical.horse_id == "h1")).scalar_one()
@@ -294,9 +271,9 @@ def test_a_race_repeated_on_two_pages_of_a_large_day_is_stored_once(database_url
     races[3]["runners"][0]["sp_dec"] = "9.0"
     repeated = dict(races[3], runners=[dict(r) for r in races[3]["runners"]])
     repeated["runners"][0]["sp_dec"] = "6.5"  # the later page's copy wins
-    responses.get(f"{BASE}/v1/results", json={**_page(races[:20]), "total": 26},
+    responses.get(f"{BASE}/v1/results", json=page("results", races[:20], total=26),
                   match=[responses.matchers.query_param_matcher({"skip": "0"}, strict_match=False)])
-    responses.get(f"{BASE}/v1/results", json={**_page(races[20:] + [repeated]), "total": 26, "skip": 20},
+    responses.get(f"{BASE}/v1/results", json=page("results", races[20:] + [repeated], total=26, skip=20),
                   match=[responses.matchers.query_param_matcher({"skip": "20"}, strict_match=False)])
     summary = collect_day(date(2026, 3, 1))
     assert (summary["status"], summary["races"], summary["runners"], summary["duplicate_races"]) == (
@@ -313,13 +290,13 @@ def test_an_amended_day_replaces_what_was_stored_in_one_go(database_url, canned_
                     off_dt="2026-03-01T15:00:00+00:00"),
              result("rac_3", [result_runner(f"k{i}", str(i), "5/1", "6.0") for i in range(1, 6)],
                     off_dt="2026-03-01T15:30:00+00:00")]
-    responses.get(f"{BASE}/v1/results", json=_page(first))
+    responses.get(f"{BASE}/v1/results", json=page("results", first))
     collect_day(date(2026, 3, 1))
     assert len(_stored()[0]) == 15
     # h1 disqualified and removed (h2 promoted), rac_2 voided and gone, rac_3 unreadable this time
     amended = [result("rac_1", [result_runner("h2", "1", "5/1", "6.0")] + [
         result_runner(f"h{i}", str(i - 1), "5/1", "6.0") for i in range(3, 6)]), {"race_id": "rac_3", "runners": None}]
-    responses.replace(responses.GET, f"{BASE}/v1/results", json=_page(amended))
+    responses.replace(responses.GET, f"{BASE}/v1/results", json=page("results", amended))
     summary = collect_day(date(2026, 3, 1))
     stored, ledger = _stored()
     assert summary["removed"] == 6 and summary["skipped_races"] == 1
@@ -328,14 +305,14 @@ def test_an_amended_day_replaces_what_was_stored_in_one_go(database_url, canned_
     assert sorted(k for k, (position, _) in stored.items() if position == "1") == [("rac_1", "h2"), ("rac_3", "k1")]
     assert (ledger.status, ledger.races, ledger.runners) == ("complete", 2, 9)
     # an answer with no races at all is an API fault, not an amendment: nothing is dropped
-    responses.replace(responses.GET, f"{BASE}/v1/results", json=_page([]))
+    responses.replace(responses.GET, f"{BASE}/v1/results", json=page("results", []))
     collect_day(date(2026, 3, 1))
     assert len(_stored()[0]) == 9
     # the replaced service's rows of the date (no race or horse ids) are not counted as amended
     # runners nor in the ledger (re-collecting replaces them: _replace_legacy_rows)
     with session_scope() as session:
         session.add(OddsHistorical(date_of_race=datetime(2026, 3, 1, tzinfo=timezone.utc), track="Kempton"))
-    responses.replace(responses.GET, f"{BASE}/v1/results", json=_page(amended[:1]))
+    responses.replace(responses.GET, f"{BASE}/v1/results", json=page("results", amended[:1]))
     summary = collect_day(date(2026, 3, 1))
     stored, ledger = _stored()
     assert summary["removed"] == 5 and len(stored) == 4
@@ -347,7 +324,7 @@ def test_a_malformed_result_runner_is_skipped_and_counted_never_the_race(databas
     runners = [result_runner("h1", 1, "4/1", "5.0"),  # position as an integer
                "not a runner", {"horse": "no id"},
                result_runner("h2", "2", "6/1", "7.0")]
-    responses.get(f"{BASE}/v1/results", json=_page([result("rac_1", runners)]))
+    responses.get(f"{BASE}/v1/results", json=page("results", [result("rac_1", runners)]))
     summary = collect_day(date(2026, 3, 1))
     assert (summary["races"], summary["runners"], summary["skipped_runners"], summary["skipped_races"]) == (1, 2, 2, 0)
     stored, _ = _stored()

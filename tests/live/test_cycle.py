@@ -11,25 +11,9 @@ from darkhorses.live.parse import MalformedRace, earlier_prices, parse_racecard
 from darkhorses.live.write import _unknown_logged
 from darkhorses.models import LiveFetch, LiveRace, OddsHistory, OddsLive
 from darkhorses.racing_api.client import TemporarilyUnavailable
+from tests.builders import FakeCards, card, quote, runner
 
 TABLE = parse_poll_intervals("300:10,1800:60,7200:300,*:900")
-
-
-def quote(bookmaker, decimal, fractional, updated="2026-11-28T13:40:00+00:00", history=None):
-    return {"bookmaker": bookmaker, "fractional": fractional, "decimal": decimal, "ew_places": "3",
-            "ew_denom": "5", "updated": updated, **({"history": history} if history is not None else {})}
-
-
-def runner(horse_id, odds, **extra):
-    return {"horse_id": horse_id, "horse": f"Horse {horse_id}", "number": "1", "draw": "4", "lbs": "140",
-            "jockey": "A Jockey", "trainer": "A Trainer", "age": "5", "form": "1-23", "odds": odds, **extra}
-
-
-def card(race_id="rac_1", off_dt="2026-11-28T13:50:00+00:00", runners=None, **extra):
-    return {"race_id": race_id, "course": "Kempton", "course_id": "crs_1", "date": "2026-11-28",
-            "off_time": "1:50", "off_dt": off_dt, "race_name": "Kempton Handicap", "region": "GB",
-            "race_class": "Class 4", "type": "Flat", "distance": "1m", "going": "Standard",
-            "field_size": "8", "runners": runners or [], **extra}
 
 
 def test_prices_with_every_quirk():
@@ -113,16 +97,6 @@ def test_countdown_is_measured_from_the_start_of_the_cycle():
 
 
 # -- writing, against the real PostgreSQL --------------------------------------------------------
-
-class FakeCards:
-    """Stands in for the HTTP client: the cards of today (and nothing tomorrow)."""
-
-    def __init__(self, cards):
-        self.cards = cards
-
-    def racecards_pro(self, day, regions):
-        return [c for c in self.cards if c["off_dt"][:10] == day.isoformat()]
-
 
 def test_cycle_writes_changes_only_and_freezes_races_that_are_off(database_url):
     now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
@@ -343,16 +317,3 @@ def test_a_move_without_a_new_stamp_is_history_and_a_repeat_is_not(database_url)
     stamped = datetime(2026, 11, 28, 12, 30, tzinfo=timezone.utc)
     assert history == [(3.0, stamped, now), (3.5, now + timedelta(seconds=60), now + timedelta(seconds=60)),
                        (3.0, now + timedelta(seconds=180), now + timedelta(seconds=180))]
-
-
-@pytest.mark.parametrize("name, expected", [
-    ("BetMGM", ("betmgm", "unknown")), ("Bet MGM", ("betmgm", "unknown")), ("bet-mgm ", ("betmgm", "unknown")),
-    ("William-Hill", ("williamhill", "fixed")),   # a spelling of one of our names is that bookmaker
-    ("Grosvenor", ("grosvenor", "fixed")),        # an unknown name never takes one of our ids
-    ("Betfair!", ("betfair_sb", "fixed")), ("Betfair Exchange", ("betfair", "exchange")),
-])
-def test_every_bookmaker_name_has_a_stable_canonical_id(name, expected):
-    from darkhorses.racing_api.bookmakers import bookmaker_for
-    bookmaker = bookmaker_for(name)
-    assert (bookmaker.id, bookmaker.type) == expected
-    assert bookmaker_for("---") is None and bookmaker_for(None) is None

@@ -20,8 +20,8 @@ from darkhorses.models import Bookmaker, LiveRace, OddsHistory, OddsLive, Withdr
 from darkhorses.racing_api.client import RacingAPIClient
 from darkhorses.racing_api.ratelimit import RateLimiter
 from darkhorses.simulator import Simulator
-from tests.conftest import Clock
-from tests.support import serve_as_racing_api
+from tests.builders import FakeCards, FakeResults, card, quote, result, result_runner, runner
+from tests.support import Clock, serve_as_racing_api
 
 WALK = timedelta(minutes=32)
 WITHDRAWN_AT = datetime(2026, 11, 28, 13, 5, tzinfo=timezone.utc)
@@ -126,32 +126,12 @@ def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeyp
 # -- opening and closing lines: a hand-made race, worked by hand ---------------------------------
 
 def _quote(book, decimal, stamp):
-    return {"bookmaker": book, "decimal": decimal, "fractional": "", "ew_places": "", "ew_denom": "",
-            "updated": f"2026-11-28T{stamp}:00+00:00"}
+    return quote(book, decimal, "", updated=f"2026-11-28T{stamp}:00+00:00")
 
 
 def _card(odds_by_horse):
-    return {"race_id": "rac_hm", "off_dt": "2026-11-28T14:00:00+00:00", "course": "Kempton", "region": "GB",
-            "race_name": "Hand-made Handicap", "field_size": "3",
-            "runners": [{"horse_id": h, "horse": f"Horse {h}", "odds": odds} for h, odds in odds_by_horse.items()]}
-
-
-class _Cards:
-    def __init__(self):
-        self.card = None
-
-    def racecards_pro(self, day, regions):
-        return [self.card] if day.isoformat() == "2026-11-28" else []
-
-
-class _Results:
-    def results(self, day, regions):
-        runners = [("h1", "1", "5/2", "3.50", "3.62"), ("h2", "2", "11/2", "6.50", ""),
-                   ("h3", "3", "10/1", "11.00", "12.5")]
-        return [{"race_id": "rac_hm", "date": "2026-11-28", "off_dt": "2026-11-28T14:00:00+00:00", "region": "GB",
-                 "course": "Kempton", "race_name": "Hand-made Handicap", "type": "Flat",
-                 "runners": [{"horse_id": h, "horse": f"Horse {h}", "position": p, "sp": sp, "sp_dec": dec, "bsp": bsp}
-                             for h, p, sp, dec, bsp in runners]}]
+    return card("rac_hm", "2026-11-28T14:00:00+00:00", [runner(h, odds) for h, odds in odds_by_horse.items()],
+                race_name="Hand-made Handicap", field_size="3")
 
 
 def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worked_values(database_url):
@@ -159,7 +139,7 @@ def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worke
     from darkhorses.models import MarketLine
     from darkhorses.stats.charts import build_race_figure
     at = lambda hhmmss: datetime.fromisoformat(f"2026-11-28T{hhmmss}+00:00")
-    cards = _Cards()
+    cards = FakeCards([])
     steps = [  # (capture time, card)
         ("12:00:00", {"h1": [_quote("Bet365", "3.0", "11:50"), _quote("Coral", "3.5", "11:55")],
                       "h2": [_quote("Bet365", "5.0", "11:50")], "h3": []}),
@@ -171,9 +151,14 @@ def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worke
         ("14:00:05", {"h1": [_quote("Bet365", "9.0", "14:00")], "h2": [], "h3": []}),  # after the off: ignored
     ]
     for moment, odds in steps:
-        cards.card = _card(odds) if odds else cards.card
+        cards.cards = [_card(odds)] if odds else cards.cards
         run_cycle(cards, at(moment))
-    collect_day(datetime(2026, 11, 28).date(), client=_Results())
+    finishers = [("h1", "1", "5/2", "3.50", "3.62"), ("h2", "2", "11/2", "6.50", ""),
+                 ("h3", "3", "10/1", "11.00", "12.5")]
+    race = result("rac_hm", [result_runner(h, p, sp, dec, bsp=bsp) for h, p, sp, dec, bsp in finishers],
+                  race_name="Hand-made Handicap", off_dt="2026-11-28T14:00:00+00:00", region="GB", off="2:00",
+                  course="Kempton")
+    collect_day(datetime(2026, 11, 28).date(), client=FakeResults([race]))
 
     with session_scope() as session:
         lines = {line.horse_id: (line.opening_price, line.opening_at, line.closing_price, line.closing_at,

@@ -100,7 +100,7 @@ def test_known_keys_on_sqlite_too(sqlite_url):
 def test_an_unchanged_card_is_skipped_unless_its_rows_are_gone(database_url):
     from darkhorses.live.cycle import run_cycle
     from darkhorses.models import OddsLive
-    from tests.live.test_cycle import FakeCards, card, quote, runner
+    from tests.builders import FakeCards, card, quote, runner
     now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
     cards = FakeCards([card("rac_1", "2026-11-28T13:20:00+00:00", [runner("h1", [quote("Bet365", "3.0", "2/1")])])])
     assert run_cycle(cards, now).changed == 1
@@ -119,7 +119,7 @@ def test_a_row_left_behind_by_a_card_change_is_rewritten_when_quoted_again(datab
     rows disagree (a bookmaker absent when its jockey changed) is compared row by row."""
     from darkhorses.live.cycle import run_cycle
     from darkhorses.models import OddsLive
-    from tests.live.test_cycle import FakeCards, card, quote, runner
+    from tests.builders import FakeCards, card, quote, runner
     now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
     off = "2026-11-28T13:20:00+00:00"
     both = [quote("Bet365", "3.0", "2/1"), quote("William Hill", "4.0", "3/1")]

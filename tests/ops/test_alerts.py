@@ -125,7 +125,7 @@ def test_loop_down_stats_stale_and_rejected_credentials(database_url, redis_url,
 
 def test_a_race_that_went_off_uncaptured_while_the_loop_ran(database_url, redis_url, receiver):
     from darkhorses.live.cycle import run_cycle
-    from tests.live.test_cycle import FakeCards, card, quote, runner
+    from tests.builders import FakeCards, card, quote, runner
     hold_the_loop()
     now = datetime.now(timezone.utc)
     with session_scope() as session:

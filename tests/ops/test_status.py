@@ -16,7 +16,7 @@ def status(*args, **env):
 
 def test_healthy_exits_0(database_url):
     from darkhorses.live.cycle import run_cycle
-    from tests.live.test_cycle import FakeCards, card, quote, runner
+    from tests.builders import FakeCards, card, quote, runner
     now = datetime.now(timezone.utc)
     cards = [card("rac_1", (now + timedelta(minutes=20)).isoformat(), [runner("h1", [quote("Bet365", "3.0", "2/1")])])]
     run_cycle(FakeCards(cards), now)  # the loop's last cycle announced a poll in the future
@@ -54,7 +54,7 @@ def test_what_the_alerts_watch_also_needs_attention(database_url):
     from darkhorses.db import session_scope
     from darkhorses.live.cycle import run_cycle
     from darkhorses.models import RunRecord
-    from tests.live.test_cycle import FakeCards, card, quote, runner
+    from tests.builders import FakeCards, card, quote, runner
     now = datetime.now(timezone.utc)
     cards = [card("rac_1", (now + timedelta(minutes=20)).isoformat(), [runner("h1", [quote("Bet365", "3.0", "2/1")])])]
     run_cycle(FakeCards(cards), now)

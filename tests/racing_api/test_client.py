@@ -15,6 +15,7 @@ from darkhorses.racing_api.client import (
     TemporarilyUnavailable,
 )
 from darkhorses.racing_api.ratelimit import RateLimiter
+from tests.builders import page
 
 BASE = "https://api.example.test"
 
@@ -30,15 +31,11 @@ def client():
     return api
 
 
-def _page(key, items, total, skip, limit):
-    return {key: items, "total": total, "skip": skip, "limit": limit, "query": []}
-
-
 @responses.activate
 def test_results_paginate_until_total_with_repeated_region_parameters(client):
     pages = [[{"race_id": f"r{i}"} for i in range(start, min(start + 100, 230))] for start in (0, 100, 200)]
     for skip, items in zip((0, 100, 200), pages, strict=True):
-        responses.get(f"{BASE}/v1/results", json=_page("results", items, 230, skip, 100),
+        responses.get(f"{BASE}/v1/results", json=page("results", items, 230, skip, 100),
                       match=[responses.matchers.query_param_matcher(
                           {"start_date": "2026-03-01", "end_date": "2026-03-01", "region": ["gb", "ire"],
                            "limit": "100", "skip": str(skip)})])
@@ -52,7 +49,7 @@ def test_results_paginate_until_total_with_repeated_region_parameters(client):
 
 @responses.activate
 def test_racecards_use_region_codes_and_the_largest_page(client):
-    responses.get(f"{BASE}/v1/racecards/pro", json=_page("racecards", [{"race_id": "a"}], 1, 0, 500))
+    responses.get(f"{BASE}/v1/racecards/pro", json=page("racecards", [{"race_id": "a"}], 1, 0, 500))
     assert client.racecards_pro(date(2026, 11, 28), ("gb", "ire")) == [{"race_id": "a"}]
     query = parse_qs(urlsplit(responses.calls[0].request.url).query)
     assert query == {"date": ["2026-11-28"], "region_codes": ["gb", "ire"], "limit": ["500"], "skip": ["0"]}
@@ -117,7 +114,7 @@ def test_a_body_that_is_not_json_is_a_clear_error_naming_the_endpoint(client):
 @responses.activate
 def test_a_truncated_body_is_retried(client):
     responses.get(f"{BASE}/v1/racecards/pro", body='{"racecards": [', status=200)
-    responses.get(f"{BASE}/v1/racecards/pro", json=_page("racecards", [], 0, 0, 500))
+    responses.get(f"{BASE}/v1/racecards/pro", json=page("racecards", [], 0, 0, 500))
     assert client.racecards_pro(date(2026, 11, 28), ("gb",)) == []
     assert len(responses.calls) == 2
 
@@ -206,7 +203,7 @@ def test_a_body_over_the_size_cap_is_refused_and_retried():
 
 @responses.activate
 def test_a_total_needing_more_pages_than_the_cap_is_refused_at_the_first_page(client):
-    responses.get(f"{BASE}/v1/results", json=_page("results", [{"race_id": "r"}] * 100, 10 ** 9, 0, 100))
+    responses.get(f"{BASE}/v1/results", json=page("results", [{"race_id": "r"}] * 100, 10 ** 9, 0, 100))
     with pytest.raises(BadResponse) as error:
         client.results(date(2026, 3, 1), ("gb",))
     assert "10000000 pages" in str(error.value) and "RACING_API_MAX_PAGES=200" in str(error.value)
@@ -217,7 +214,7 @@ def test_a_total_needing_more_pages_than_the_cap_is_refused_at_the_first_page(cl
 def test_a_listing_whose_total_keeps_growing_stops_after_the_first_totals_pages(client):
     for n in range(10):  # each page claims 100 more items than the last
         responses.get(f"{BASE}/v1/results",
-                      json=_page("results", [{"race_id": f"r{n}-{i}"} for i in range(100)],
+                      json=page("results", [{"race_id": f"r{n}-{i}"} for i in range(100)],
                                  250 + 100 * n, 100 * n, 100))
     results = client.results(date(2026, 3, 1), ("gb",))
     assert len(responses.calls) == 3 and len(results) == 300  # ceil(250 / 100) pages
@@ -225,7 +222,7 @@ def test_a_listing_whose_total_keeps_growing_stops_after_the_first_totals_pages(
 
 @responses.activate
 def test_a_page_larger_than_asked_for_is_a_bad_response(client):
-    responses.get(f"{BASE}/v1/results", json=_page("results", [{}] * 101, 101, 0, 100))
+    responses.get(f"{BASE}/v1/results", json=page("results", [{}] * 101, 101, 0, 100))
     with pytest.raises(BadResponse) as error:
         client.results(date(2026, 3, 1), ("gb",))
     assert "101 items, more than the 100" in str(error.value)
@@ -276,7 +273,7 @@ def test_api_text_in_errors_and_logs_has_control_characters_escaped(client, capl
 def test_a_listing_of_short_pages_stops_at_the_page_cap():
     api = _client_with(RACING_API_MAX_PAGES="4")
     for n in range(10):  # one item a page while claiming 300: would take 300 requests
-        responses.get(f"{BASE}/v1/results", json=_page("results", [{"race_id": f"r{n}"}], 300, n, 100))
+        responses.get(f"{BASE}/v1/results", json=page("results", [{"race_id": f"r{n}"}], 300, n, 100))
     with pytest.raises(BadResponse) as error:
         api.results(date(2026, 3, 1), ("gb",))
     assert "after RACING_API_MAX_PAGES=4 pages" in str(error.value) and len(responses.calls) == 4

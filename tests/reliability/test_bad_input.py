@@ -1,6 +1,6 @@
 """Property-based: whatever shape the API's payload takes, nothing crashes, bad runners are
 counted and skipped, and the good runners of the same race are kept."""
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,6 +11,7 @@ from darkhorses.historical.mapping import map_results
 from darkhorses.live.cycle import run_cycle
 from darkhorses.live.parse import MalformedRace, earlier_prices, parse_racecard
 from darkhorses.models import OddsLive
+from tests.builders import FakeCards, quote, runner
 
 junk = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30),
                  st.text(min_size=300, max_size=2000), st.lists(st.integers(), max_size=3),
@@ -22,9 +23,7 @@ odd_time = st.one_of(st.sampled_from(["2026-11-28T13:50:00+00:00", "2026-07-04 1
 
 
 def good_runner(horse_id):
-    return {"horse_id": horse_id, "horse": "Good Horse", "odds": [
-        {"bookmaker": "Bet365", "decimal": "3.5", "fractional": "5/2", "ew_places": "3", "ew_denom": "5",
-         "updated": "2026-11-28 12:00:00"}]}
+    return runner(horse_id, [quote("Bet365", "3.5", "5/2", updated="2026-11-28 12:00:00")], horse="Good Horse")
 
 
 @st.composite
@@ -86,10 +85,7 @@ def test_mapping_results_never_crashes(results):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(racecard())
 def test_a_cycle_stores_the_good_runners_of_a_bad_race(database_url, card):
-    class Cards:
-        def racecards_pro(self, day, regions):
-            return [card] if day.isoformat() == "2026-11-28" else []
-    summary = run_cycle(Cards(), datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc))
+    summary = run_cycle(FakeCards([card], on=date(2026, 11, 28)), datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc))
     with session_scope() as session:
         stored = set(session.execute(select(OddsLive.horse_id).where(OddsLive.race_id == "rac_prop")).scalars())
         session.execute(OddsLive.__table__.delete())

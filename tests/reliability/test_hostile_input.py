@@ -21,8 +21,7 @@ from darkhorses.historical.collect import collect_day
 from darkhorses.live.cycle import run_cycle
 from darkhorses.models import CollectionLedger, OddsHistorical, OddsLive
 from darkhorses.racing_api.client import BadResponse, RacingAPIClient, TemporarilyUnavailable
-from tests.historical.test_collect import result, result_runner
-from tests.live.test_cycle import card, quote, runner
+from tests.builders import card, page, quote, result, result_runner, runner
 from tests.reliability.conftest import elapsed_since
 from tests.support import REPO, service_env
 
@@ -92,8 +91,7 @@ def _json(payload, status=200, headers=None):
 
 def _paged(items: list, key: str, limit: int, query: dict, total: int | None = None):
     skip = int(query.get("skip", ["0"])[0])
-    return _json({key: items[skip:skip + limit], "total": len(items) if total is None else total,
-                  "skip": skip, "limit": limit, "query": []})
+    return _json(page(key, items[skip:skip + limit], len(items) if total is None else total, skip, limit))
 
 
 def _stored_day() -> dict:

@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 
 from darkhorses.racing_api.bookmakers import BOOKMAKERS
 from darkhorses.simulator import UNLISTED, ApiError, Faults, Simulator, serve
+from tests.support import Clock
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "tests" / "fixtures" / "racing-api-openapi.yml"
@@ -31,17 +32,6 @@ ANCHOR = datetime(2026, 11, 28, 14, 7, 23, tzinfo=timezone.utc)   # a GMT Saturd
 TODAY = ANCHOR.astimezone(UK).date()
 GMT_DAY, BST_DAY = date(2024, 1, 20), date(2025, 7, 15)
 AUTH = ("sim", "sim")
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="module")

@@ -17,30 +17,8 @@ from darkhorses.stats.charts import (
     runner_colours,
     x_span,
 )
-
-OFF = datetime(2026, 11, 28, 14, 30, tzinfo=timezone.utc)
-# horse -> bookmaker -> [(minutes before the off, price)]
-HISTORY = {"h1": {"bet365": [(60, 3.0), (30, 2.5), (5, 2.25)], "coral": [(50, 3.5), (10, 2.75)]},
-           "h2": {"bet365": [(60, 6.0), (20, 8.0)], "coral": [(55, 5.5)]}}
-
-
-def load_fixture(session=None):
-    """The race r1 with its price history, in `session` (a test's rolled-back one) or committed."""
-    if session is None:
-        with session_scope() as session:
-            return load_fixture(session)
-    session.add(LiveRace(race_id="r1", race_date=date(2026, 11, 28), off_dt=OFF, course="Kempton",
-                         race_name="Fixture Handicap", market_status="CLOSED", captures=40, fetched_at=OFF))
-    for horse, books in HISTORY.items():
-        for book, moves in books.items():
-            session.add(OddsLive(race_id="r1", horse_id=horse, bookmaker_id=book, race_date=date(2026, 11, 28),
-                                 horse_name=f"Name {horse}", off_dt=OFF, odds_decimal=moves[-1][1],
-                                 course="Kempton", bookmaker_name=book, odds_timestamp=OFF))
-            for minutes, price in moves:
-                session.add(OddsHistory(race_id="r1", horse_id=horse, bookmaker_id=book, odds_decimal=price,
-                                        changed_at=OFF - timedelta(minutes=minutes),
-                                        observed_at=OFF - timedelta(minutes=minutes)))
-    session.flush()
+from tests.builders import FIXTURE_OFF as OFF
+from tests.builders import load_fixture
 
 
 def test_series_step_best_and_median_across_bookmakers(database_url):

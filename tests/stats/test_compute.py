@@ -162,7 +162,7 @@ def test_status_after_a_failing_task(database_url, monkeypatch):
 def test_status_is_healthy_at_a_glance_after_live_cycles(database_url):
     from darkhorses.live.cycle import run_cycle
     from darkhorses.ops.status import collect_status, render_status
-    from tests.live.test_cycle import FakeCards, card, quote, runner
+    from tests.builders import FakeCards, card, quote, runner
     now = datetime.now(timezone.utc)
     off = (now + timedelta(minutes=20)).isoformat()
     cards = [card("rac_1", off, [runner("h1", [quote("Bet365", "3.0", "2/1")])])]

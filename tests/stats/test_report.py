@@ -15,7 +15,8 @@ from darkhorses.historical import ledger
 from darkhorses.models import LiveFetch, LiveRace, OddsHistorical, OddsHistory, OddsLive
 from darkhorses.stats.compute import compute_statistics
 from darkhorses.stats.report import write_report
-from tests.stats.test_charts import OFF, load_fixture
+from tests.builders import FIXTURE_OFF as OFF
+from tests.builders import load_fixture
 
 NOW = OFF - timedelta(minutes=1)
 DAY = date(2026, 11, 28)
