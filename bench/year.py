@@ -129,8 +129,8 @@ def build_template(cards: list[dict]) -> dict[str, str]:
         for position, (horse, prices) in enumerate(captured.items(), 1):
             jockey_id, trainer_id = people.get(horse, (None, None))
             first = next(r for r in rows if r["horse_id"] == horse)
-            values = {**race.meta, "race_id": race_id, "horse_id": horse, "date_of_race": D + "T00:00:00+00:00",
-                      "track": race.meta["course"], "match_timestamp": off, "race_class": (position % 6) + 1,
+            values = {**race.values._asdict(), "race_id": race_id, "horse_id": horse, "date_of_race": D + "T00:00:00+00:00",
+                      "track": race.values.course, "match_timestamp": off, "race_class": (position % 6) + 1,
                       "runners_count": len(captured),
                       "horse_name": first["horse_name"], "jockey": first["jockey"], "jockey_id": jockey_id,
                       "trainer": first["trainer"], "trainer_id": trainer_id, "finishing_position": str(position),
@@ -140,7 +140,7 @@ def build_template(cards: list[dict]) -> dict[str, str]:
             write["results"]([_template_time(values[c]) if isinstance(values[c], datetime)
                               else _cell(values[c]) for c in RESULT_COLUMNS])
         write["races"]([_cell(v) if not isinstance(v, datetime) else _template_time(v) for v in (
-            race_id, D, off, race.meta["course"], race.meta["race_name"], "CLOSED", 180,
+            race_id, D, off, race.values.course, race.values.race_name, "CLOSED", 180,
             off - timedelta(hours=20), off - timedelta(seconds=5))])
     return {name: buffer.getvalue() for name, buffer in out.items()}
 
