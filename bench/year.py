@@ -129,7 +129,8 @@ def build_template(cards: list[dict]) -> dict[str, str]:
         for position, (horse, prices) in enumerate(captured.items(), 1):
             jockey_id, trainer_id = people.get(horse, (None, None))
             first = next(r for r in rows if r["horse_id"] == horse)
-            values = {**race.values._asdict(), "race_id": race_id, "horse_id": horse, "date_of_race": D + "T00:00:00+00:00",
+            values = {**race.values._asdict(), "race_id": race_id, "horse_id": horse,
+                      "date_of_race": D + "T00:00:00+00:00",
                       "track": race.values.course, "match_timestamp": off, "race_class": (position % 6) + 1,
                       "runners_count": len(captured),
                       "horse_name": first["horse_name"], "jockey": first["jockey"], "jockey_id": jockey_id,
