@@ -147,17 +147,22 @@ def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worke
                       "h2": [_quote("Bet365", "5.0", "11:50"), _quote("Coral", "6.0", "12:59")], "h3": []}),
         ("13:55:00", {"h1": [_quote("Bet365", "2.75", "12:58"), _quote("Coral", "2.75", "13:54")],
                       "h2": [_quote("Bet365", "5.5", "13:54"), _quote("Coral", "6.0", "12:59")], "h3": []}),
-        ("13:59:50", None),  # nothing moved: the last capture before the off
-        ("14:00:05", {"h1": [_quote("Bet365", "9.0", "14:00")], "h2": [], "h3": []}),  # after the off: ignored
+        ("13:59:50", None),  # nothing moved
+        # past the scheduled off, before the real one: Bet365 still trading, kept
+        ("14:00:05", {"h1": [_quote("Bet365", "9.0", "14:00"), _quote("Coral", "2.75", "13:54")],
+                      "h2": [_quote("Bet365", "5.5", "13:54"), _quote("Coral", "6.0", "12:59")], "h3": []}),
+        ("14:03:00", None),  # its result is out: closed, the last capture was at 14:00:05
+        ("14:04:00", {"h1": [_quote("Bet365", "1.5", "14:03")], "h2": [], "h3": []}),  # after the close: ignored
     ]
-    for moment, odds in steps:
-        cards.cards = [_card(odds)] if odds else cards.cards
-        run_cycle(cards, at(moment))
     finishers = [("h1", "1", "5/2", "3.50", "3.62"), ("h2", "2", "11/2", "6.50", ""),
                  ("h3", "3", "10/1", "11.00", "12.5")]
     race = result("rac_hm", [result_runner(h, p, sp, dec, bsp=bsp) for h, p, sp, dec, bsp in finishers],
                   race_name="Hand-made Handicap", off_dt="2026-11-28T14:00:00+00:00", region="GB", off="2:00",
                   course="Kempton")
+    for moment, odds in steps:
+        cards.cards = [_card(odds)] if odds else cards.cards
+        cards.results = [race] if moment >= "14:03:00" else []
+        run_cycle(cards, at(moment))
     collect_day(datetime(2026, 11, 28).date(), client=FakeResults([race]))
 
     with session_scope() as session:
@@ -166,10 +171,11 @@ def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worke
                  for line in session.execute(select(MarketLine)).scalars()}
         figure = build_race_figure(session, "rac_hm")
     assert lines == {
-        # opening: best of 3.0 and 3.5 at 12:00; closing at 13:59:50: both books 2.75
-        "h1": (3.5, at("12:00:00"), 2.75, at("13:59:50"), 2, 3.5, 3.62),
+        # opening: best of 3.0 and 3.5 at 12:00; closing at 14:00:05, the last capture before the
+        # close: Bet365's 9.0, set after the scheduled off
+        "h1": (3.5, at("12:00:00"), 9.0, at("14:00:05"), 1, 3.5, 3.62),
         # opening: Bet365 alone at 12:00; closing: Coral's 6.0 beats Bet365's 5.5; no BSP
-        "h2": (5.0, at("12:00:00"), 6.0, at("13:59:50"), 1, 6.5, None),
+        "h2": (5.0, at("12:00:00"), 6.0, at("14:00:05"), 1, 6.5, None),
         # never priced: null, not zero
         "h3": (None, None, None, None, None, 11.0, 12.5),
     }
@@ -177,4 +183,4 @@ def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worke
     day = mdates.date2num(at("12:00:00"))
     assert marks.keys() == {"opening:h1", "closing:h1", "opening:h2", "closing:h2"}
     assert marks["opening:h1"] == pytest.approx((day, 3.5))
-    assert marks["closing:h2"] == pytest.approx((mdates.date2num(at("13:59:50")), 6.0))
+    assert marks["closing:h2"] == pytest.approx((mdates.date2num(at("14:00:05")), 6.0))
