@@ -125,7 +125,9 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Se
         decisions = decide(parsed, stored, now, settings, todays.resulted)
         summary.not_opened = len(decisions.not_opened)
         # Kept in the run record only (darkhorses.ops.alerts reads it), not in logs or results.
-        uncaptured = _uncaptured(session, [r for r in parsed if r.off_dt <= now and not r.abandoned], now)
+        writing = {race.race_id for race in decisions.write}
+        uncaptured = _uncaptured(session, [r for r in parsed if r.off_dt <= now and not r.abandoned
+                                           and r.race_id not in writing], now)
         closes = decisions.closes + capped_elsewhere(session, now, settings, {race.race_id for race in parsed})
         summary.closed = close_races(session, closes, now)
         summary.results_seen = sum(close.reason == CloseReason.RESULT for close in closes)
