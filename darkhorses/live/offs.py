@@ -4,7 +4,8 @@
 race stays OPEN, polled at the fastest band, until the first terminal signal: its result in
 /v1/results/today, `is_abandoned`, a `race_status` saying it is off or finished, no price moved
 for LIVE_OFF_QUIET_SECONDS past the scheduled off (quiet), or LIVE_OFF_CAP_MINUTES past it (cap).
-Once CLOSED nothing observed is written for it again (the close-out only back-fills moves made
+A race first seen past its scheduled off is opened only if its prices moved after that off and are
+not already quiet. Once CLOSED nothing observed is written for it again (the close-out only back-fills moves made
 before the close, darkhorses/live/closeout.py).
 
 `off_late_seconds` estimates how late it went: bookmakers trade until the real off and then
@@ -108,21 +109,24 @@ def record_off_times(session: Session, races: list[ParsedRace], stored: dict[str
     upsert(session, RaceOffTime.__table__, rows, ("race_id", "seen_at"), ("off_dt",))
 
 
-def needs_results(races: list[ParsedRace], stored: dict[str, StoredRace], now: datetime) -> bool:
+def needs_results(races: list[ParsedRace], stored: dict[str, StoredRace], now: datetime,
+                  settings: Settings) -> bool:
     """Is some race past its scheduled off and still open (or about to be opened)?"""
     for race in races:
         before = stored.get(race.race_id)
         if race.abandoned or race.off_dt > now or (before is not None and before.market_status != OPEN):
             continue
-        if before is not None or _opens_late(race, now):
+        if before is not None or _opens_late(race, now, settings):
             return True
     return False
 
 
-def _opens_late(race: ParsedRace, now: datetime) -> bool:
-    """A race first seen past its scheduled off is opened only if a price moved at or after it."""
+def _opens_late(race: ParsedRace, now: datetime, settings: Settings) -> bool:
+    """A race first seen past its scheduled off is opened only if a price moved at or after that
+    off, and recently enough that it is not already quiet (it went off long ago: nothing to watch)."""
     newest = newest_stamp(race, now)
-    return newest is not None and newest >= race.off_dt
+    return (newest is not None and newest >= race.off_dt
+            and (now - newest).total_seconds() < settings.live_off_quiet_seconds)
 
 
 def decide(races: list[ParsedRace], stored: dict[str, StoredRace], now: datetime, settings: Settings,
@@ -141,7 +145,7 @@ def decide(races: list[ParsedRace], stored: dict[str, StoredRace], now: datetime
         if race.off_dt > now:
             decisions.write.append(race)
             continue
-        if before is None and not _opens_late(race, now):
+        if before is None and not _opens_late(race, now, settings):
             decisions.not_opened.append(race)
             continue
         reason = (CloseReason.RESULT if race.race_id in resulted

@@ -131,13 +131,14 @@ def test_abandonment_and_a_status_close_at_once_without_a_close_out(database_url
 def test_a_race_first_seen_long_after_its_off_opens_only_if_its_prices_still_move(database_url):
     frozen = race_card(prices=(("h1", "3.0", -120),))
     moving = race_card(race_id="rac_2", prices=(("h1", "4.0", 590),))
-    summary = run_cycle(FakeCards([frozen, moving]), at(600))
-    assert summary.not_opened == 1 and summary.races == 1
-    assert the_race("rac_1") is None
+    gone_long_ago = race_card(race_id="rac_3", prices=(("h1", "4.0", 200),))  # late, but quiet since
+    summary = run_cycle(FakeCards([frozen, moving, gone_long_ago]), at(600))
+    assert summary.not_opened == 2 and summary.races == 1
+    assert the_race("rac_1") is None and the_race("rac_3") is None
     assert the_race("rac_2").market_status == "OPEN"
     with session_scope() as session:  # the race never captured is left for the alerts to see
         detail = session.execute(select(LiveFetch.detail)).scalar()
-    assert [r["race_id"] for r in detail["uncaptured_off"]] == ["rac_1"]
+    assert [r["race_id"] for r in detail["uncaptured_off"]] == ["rac_1", "rac_3"]
 
 
 # -- results/today, same-day results ---------------------------------------------------------------
