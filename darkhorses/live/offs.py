@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -39,6 +41,20 @@ RESULTS_TODAY = "results_today"
 RESULTS_TODAY_SPACING = timedelta(seconds=30)
 # Moves are tracked (ra_live_races.last_move_at) for races this close to their scheduled off.
 TRACK_MOVES_FROM = timedelta(minutes=10)
+
+
+@contextmanager
+def single_attempt(client) -> Iterator[None]:
+    """The client tries once: a call the next cycle makes again anyway must not hold this one up
+    with retries and backoff (the client's own; a test double may have none)."""
+    attempts = getattr(client, "max_attempts", None)
+    if attempts is not None:
+        client.max_attempts = 1
+    try:
+        yield
+    finally:
+        if attempts is not None:
+            client.max_attempts = attempts
 
 
 class StoredRace(NamedTuple):
@@ -234,7 +250,8 @@ def poll_results_today(client, now: datetime, settings: Settings, summary: Cycle
             return None
     results, error = None, None
     try:
-        results = client.results_today(settings.regions)
+        with single_attempt(client):
+            results = client.results_today(settings.regions)
     except Exception as exc:  # noqa: BLE001 - the prices of the cycle matter more
         error = f"{type(exc).__name__}: {exc}"[:500]
         log.warning("results/today not fetched (the cycle carries on): %s", safe(error, 300))

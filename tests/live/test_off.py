@@ -309,3 +309,28 @@ def test_a_late_race_is_watched_to_its_result_over_http(database_url, monkeypatc
         assert set(session.execute(select(OddsHistorical.provisional).where(
             OddsHistorical.race_id == race.race_id)).scalars()) == {True}
         assert seen.closeout_at is not None and seen.closeout_error is None
+
+
+def test_a_failing_close_out_is_tried_once_a_cycle_never_held_up_by_retries(database_url, monkeypatch):
+    import time
+
+    from darkhorses.live.summary import CycleSummary
+    from darkhorses.racing_api.client import RacingAPIClient
+    from darkhorses.simulator import Faults, Simulator
+    from tests.support import serve_as_racing_api
+    client = FakeCards([race_card()])
+    run_cycle(client, at(-60))
+    client.race_cards["rac_1"] = RequestRefused("/v1/racecards/rac_1/pro: 404", 404, "Race not found")
+    assert run_cycle(client, at(125)).closeout_failures == 1
+    sim = Simulator(seed=3, faults=Faults(error_rate=1.0))
+    server = serve_as_racing_api(monkeypatch, sim)
+    http = RacingAPIClient(get_settings(), backoff=5.0)
+    try:
+        summary, started = CycleSummary(), time.monotonic()
+        run_closeouts(http, at(300), summary, started)
+        assert summary.closeout_failures == 1 and time.monotonic() - started < 5  # no backoff waited
+        assert [key for _, key, _ in sim.request_log] == ["racecard"] and http.max_attempts > 1
+    finally:
+        server.shutdown()
+        http.close()
+    assert the_race().closeout_attempts == 2 and the_race().closeout_at is None
