@@ -23,6 +23,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from ..core.clock import uk_date, uk_time
 from ..core.logsafe import Tally, safe
 from ..core.settings import Settings
 from ..db import rowcount, session_scope, upsert
@@ -106,7 +107,8 @@ def hold_retimings(races: list[ParsedRace], stored: dict[str, StoredRace], now: 
                     f"{before.off_dt.isoformat()} and already past; the stored off kept")
         summary.bad_retimings += 1
         race.off_dt = before.off_dt
-        race.values = race.values._replace(off_dt=before.off_dt)
+        race.values = race.values._replace(off_dt=before.off_dt, race_date=uk_date(before.off_dt),
+                                           race_time=uk_time(before.off_dt))
     refused.warn(log, "racecard re-timings into the past")
 
 
