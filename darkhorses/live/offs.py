@@ -70,6 +70,7 @@ class Close(NamedTuple):
     reason: str            # CloseReason
     off_dt: datetime | None
     last_move_at: datetime | None
+    closeout: bool = True  # False: nothing to back-fill (a race gone from the cards long ago)
 
 
 class Decisions(NamedTuple):
@@ -208,7 +209,7 @@ def capped_elsewhere(session: Session, now: datetime, settings: Settings, seen: 
     """Open races gone from the cards and past the cap: closed (cap) so nothing waits on them."""
     races = LiveRace.__table__
     limit = now - timedelta(minutes=settings.live_off_cap_minutes)
-    return [Close(race_id, CLOSED, CloseReason.CAP, off, moved) for race_id, off, moved in session.execute(
+    return [Close(race_id, CLOSED, CloseReason.CAP, off, moved, closeout=False) for race_id, off, moved in session.execute(
         select(races.c.race_id, races.c.off_dt, races.c.last_move_at).where(
             races.c.market_status == OPEN, races.c.off_dt <= limit)) if race_id not in seen]
 
@@ -233,7 +234,7 @@ def close_races(session: Session, closes: list[Close], now: datetime) -> int:
         closed += rowcount(session.execute(update(races).where(
             races.c.race_id == close.race_id, races.c.market_status == OPEN).values(
             market_status=close.status, closed_at=now, close_reason=close.reason,
-            off_late_seconds=off_late_seconds(close, now))))
+            off_late_seconds=off_late_seconds(close, now), **({} if close.closeout else {"closeout_at": now}))))
     return closed
 
 

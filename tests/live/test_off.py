@@ -334,3 +334,14 @@ def test_a_failing_close_out_is_tried_once_a_cycle_never_held_up_by_retries(data
         server.shutdown()
         http.close()
     assert the_race().closeout_attempts == 2 and the_race().closeout_at is None
+
+
+def test_an_open_race_gone_from_the_cards_is_closed_at_the_cap_without_a_close_out(database_url):
+    client = FakeCards([race_card()])
+    run_cycle(client, at(-60))
+    client.cards = []
+    assert run_cycle(client, at(600)).closed == 0
+    assert run_cycle(client, at(1800)).closed == 1
+    race = the_race()
+    assert (race.close_reason, race.closeout_at) == ("cap", at(1800))
+    assert not [r for r in client.requests if r[0] == "racecard"]
