@@ -60,10 +60,10 @@ class Harness:
     def ok_cycles(self) -> list[float]:
         return [at for at, _, _, failed in timed_cycles(*self.logs) if not failed]
 
-    def first_ok_after(self, moment: float, other_than: str | None) -> float:
-        """The first successful cycle logged after `moment`, of a loop other than `other_than`
-        (a cycle in flight at the fault may still finish; the replaced loop's is not recovery)."""
-        return wait_for(lambda: next((at for at, loop, _, failed in timed_cycles(*self.logs)
+    def first_ok_after(self, moment: float, other_than: str | None, logs: list[Path]) -> float:
+        """The first successful cycle in `logs` after `moment`, of a loop other than `other_than`
+        (a cycle in flight at the fault may still finish: not a sign of recovery)."""
+        return wait_for(lambda: next((at for at, loop, _, failed in timed_cycles(*logs)
                                       if at > moment and not failed and loop != other_than), None),
                         timeout=WAIT, interval=0.1, message="a successful cycle")
 
@@ -72,15 +72,19 @@ class Harness:
         wait_for(lambda: len([at for at in self.ok_cycles() if at > start]) >= cycles, timeout=WAIT,
                  message="the loop polling")
 
-    def measure(self, scenario: str, fault, cadence: float, replaces_loop: bool) -> Gap:
+    def measure(self, scenario: str, fault, cadence: float, recovery: str) -> Gap:
+        """`recovery`: what counts as polling again: "new worker" (a cycle on a worker started by
+        the fault), "new loop" (the lease was lost with Redis) or "any" cycle."""
         self.polling()
         # anywhere in the poll interval: a fault just before a due poll is the worst case
         time.sleep(random.uniform(0, cadence))
         fault_at = time.time()
         before, loop = max((at, loop) for at, loop, _, failed in timed_cycles(*self.logs)
                            if at <= fault_at and not failed)
+        workers_before = len(self.logs)
         fault_end = fault()
-        after = self.first_ok_after(fault_at, loop if replaces_loop else None)
+        after = self.first_ok_after(fault_at, loop if recovery == "new loop" else None,
+                                    self.logs[workers_before:] if recovery == "new worker" else self.logs)
         return Gap(scenario, round(after - before, 1), round(after - fault_at, 1), round(after - fault_end, 1))
 
     # -- the faults: each returns the moment it ended ------------------------------------------
@@ -148,13 +152,12 @@ def main() -> int:
         print(f"baseline: gap between cycles with no fault {normal:.1f}s (cadence {args.cadence:g}s)")
         worst: dict[str, Gap] = {}
         for _ in range(args.repeat):
-            # (scenario, fault, whether a new loop takes over: the worker or the lease is gone)
-            for scenario, fault, replaces_loop in (("kill + restart 5 s later", harness.kill, True),
-                                                   ("deploy (stop, start)", harness.deploy, True),
-                                                   ("Redis restart", harness.redis_restart, True),
-                                                   ("Redis down 30 s", harness.redis_down_30s, True),
-                                                   ("PostgreSQL connections terminated", harness.pg_terminate, False)):
-                result = harness.measure(scenario, fault, args.cadence, replaces_loop)
+            for scenario, fault, recovery in (("kill + restart 5 s later", harness.kill, "new worker"),
+                                              ("deploy (stop, start)", harness.deploy, "new worker"),
+                                              ("Redis restart", harness.redis_restart, "new loop"),
+                                              ("Redis down 30 s", harness.redis_down_30s, "new loop"),
+                                              ("PostgreSQL connections terminated", harness.pg_terminate, "any")):
+                result = harness.measure(scenario, fault, args.cadence, recovery)
                 if scenario not in worst or result.gap > worst[scenario].gap:
                     worst[scenario] = result
                 print(f"  {scenario:<36} gap {result.gap:5.1f}s, first cycle {result.after_fault:5.1f}s after the "
