@@ -12,10 +12,11 @@ whose heartbeat (darkhorses/core/heartbeat.py) says whether it still lives.
   worker was killed, restarted or frozen). Its time-to-live follows the loop's own clock:
   the successor's countdown plus LIVE_LEASE_GRACE_SECONDS (or the cycle's timeout), so an
   overdue loop (a lost message, a hung cycle) loses its lease too. Only Redis's clock
-  judges expiry, never two hosts' clocks against each other. The live guard of every live worker, the beat watchdog and
-  kick-offs then take it over with one compare-and-set from the dead value, so two of them
-  never both win; the new loop keeps the dead loop's schedule (its first poll at the dead
-  loop's due time, not a burst of polls at every restart).
+  judges expiry, never two hosts' clocks against each other.
+- The live guard of every live worker, the beat watchdog and kick-offs take a dead loop
+  over with one compare-and-set from the dead value, so two of them never both win; the
+  new loop keeps the dead loop's schedule (its first poll when the dead loop's was due, not
+  a burst of polls at every restart).
 - A holder that was only slow finds out at its next step: its cycle confirms the lease
   inside the write transaction (`holds`) and commits nothing once replaced; its hand-over
   fails and it stops.
@@ -41,8 +42,8 @@ class Lease(NamedTuple):
     loop: str
     seq: int
     phase: str       # RUNNING a cycle, or WAITING for message `seq`
-    due: float       # Unix time: the successor's due time (waiting) or the cycle's deadline (running);
-    #                  for people and for a new loop's schedule: expiry is the store's TTL
+    due: float       # Unix time the successor is due (waiting) or the cycle's deadline (running);
+                     # read by people and by a new loop's schedule: expiry is the store's TTL
     since: float     # Unix time the lease took this value
     holder: str      # the worker's node name
     instance: str    # that worker's start (core/heartbeat.py Identity.instance)
