@@ -90,6 +90,9 @@ class Settings:
     # for this long (quiet), or this long past the scheduled off (cap).
     live_off_quiet_seconds: float = 120.0
     live_off_cap_minutes: float = 30.0
+    # Each worker's heartbeat (darkhorses/core/heartbeat.py) and the live guard's period.
+    heartbeat_seconds: float = 2.0
+    heartbeat_dir: str = "var/heartbeat"
     stats_output_dir: str = "var/stats"
     history_retention_months: int = 0  # 0: keep every month of ra_odds_history
     scheduler_status_dir: str = "logs"
@@ -280,6 +283,8 @@ def settings_from_env(env: Env | None = None) -> Settings:
         live_watchdog_seconds=_number(env, "LIVE_WATCHDOG_SECONDS", 60.0),
         live_off_quiet_seconds=_number(env, "LIVE_OFF_QUIET_SECONDS", 120.0, maximum=3600),
         live_off_cap_minutes=_number(env, "LIVE_OFF_CAP_MINUTES", 30.0, maximum=240),
+        heartbeat_seconds=_number(env, "HEARTBEAT_SECONDS", 2.0),
+        heartbeat_dir=_get(env, "HEARTBEAT_DIR") or "var/heartbeat",
         stats_output_dir=_get(env, "STATS_OUTPUT_DIR") or "var/stats",
         history_retention_months=int(_number(env, "HISTORY_RETENTION_MONTHS", 0, int, minimum=-1)),
         scheduler_status_dir=_get(env, "SCHEDULER_STATUS_DIR") or "logs",

@@ -93,15 +93,22 @@ def _fetch_tomorrow(client: RacingAPIClient, now: datetime, settings: Settings, 
 ResultsSink = Callable[[list[dict], datetime], int]
 
 
+class TurnLost(Exception):
+    """The cycle was replaced by another loop while it ran (its worker was frozen or too slow)."""
+
+
 def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Settings | None = None,
-              store_results: ResultsSink | None = None) -> CycleSummary:
+              store_results: ResultsSink | None = None,
+              confirm: Callable[[], bool] | None = None) -> CycleSummary:
     """Fetch, parse and write one cycle; returns its summary (also stored as a run record).
 
     The caller owns `client` (and closes it). The cycle commits in stages (the due time of
     tomorrow's cards, then the prices, then the same-day results and the close-outs) so no
     transaction stays open across an API call; that is why it opens its own short sessions
     rather than taking one. A race past its scheduled off stays open until it goes off
-    (darkhorses/live/offs.py)."""
+    (darkhorses/live/offs.py). `confirm` (the live loop's lease check) is asked last inside the
+    prices' transaction: if it answers False the cycle raises TurnLost and that transaction is
+    rolled back, so a replaced cycle writes no price (nor results or close-outs after it)."""
     settings = settings or get_settings()
     started = time.monotonic()
     now = now or datetime.now(timezone.utc)
@@ -146,6 +153,9 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Se
         upcoming = [r.off_dt for r in decisions.write if r.race_id not in gone] + [off for _, off in unchanged]
         next_off = min(upcoming) if upcoming else None
         summary.next_off = next_off.isoformat() if next_off else None
+        session.flush()
+        if confirm is not None and not confirm():
+            raise TurnLost("another live loop took over while this cycle ran; its writes are rolled back")
 
     if todays.results and store_results is not None:
         try:
