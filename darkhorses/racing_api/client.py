@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
+from ..core.deadline import Deadline, DeadlinePassed
 from ..core.logsafe import safe
 from ..core.settings import Settings, get_settings, mask_url
 from .ratelimit import RateLimiter, limiter_for
@@ -133,7 +134,7 @@ def _detail(body: bytes | bytearray) -> str:
 class RacingAPIClient:
     def __init__(self, settings: Settings | None = None, *, limiter: RateLimiter | None = None,
                  max_attempts: int | None = None, backoff: float = 1.0, max_backoff: float = 60.0,
-                 sleep=time.sleep):
+                 sleep=time.sleep, deadline: Deadline | None = None):
         self.settings = settings or get_settings()
         self.base_url = self.settings.racing_api_url
         self.limiter = limiter or limiter_for(self.settings)
@@ -141,6 +142,8 @@ class RacingAPIClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.sleep = sleep
+        # The caller's own cut (a live cycle's, a day's): requests and retries never run past it.
+        self.deadline = deadline
         self.session = _SameHostSession()
         self.session.max_redirects = 5
         _warn_if_plain_http(self.base_url)
@@ -200,6 +203,8 @@ class RacingAPIClient:
         url = self.base_url + path
         path = safe(path)  # it holds ids from the API (odds): shown in messages, escaped
         for attempt in range(1, self.max_attempts + 1):
+            if self.deadline:
+                self.deadline.check()
             self.limiter.acquire(endpoint)
             self.requests_made += 1
             try:
@@ -216,6 +221,9 @@ class RacingAPIClient:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
             if wait is not None:
                 delay = max(delay, wait)
+            if self.deadline and delay >= self.deadline.remaining():
+                raise DeadlinePassed(f"{self.deadline.what}: {path}: {problem}; no time left for a retry "
+                                     f"within its {self.deadline.seconds:g}s deadline")
             log.warning("Racing API %s: %s; retry %d/%d in %.1fs", safe(mask_url(url), 300), problem,
                         attempt, self.max_attempts - 1, delay)
             self.sleep(delay)
@@ -223,10 +231,13 @@ class RacingAPIClient:
 
     def _attempt(self, path: str, url: str, params: dict) -> dict:
         """One request: the JSON object, or _Retry, or an error no retry can fix."""
-        deadline = time.monotonic() + self.settings.request_deadline
+        allowed = self.settings.request_deadline
+        if self.deadline:
+            allowed = self.deadline.bound(allowed)
+        deadline = time.monotonic() + allowed
         try:
             response = self.session.get(url, params=params, stream=True, timeout=(
-                min(self.settings.request_timeout, self.settings.request_deadline),) * 2)
+                min(self.settings.request_timeout, allowed),) * 2)
             with response:
                 status = response.status_code
                 if status in (401, 403):
@@ -270,7 +281,7 @@ class RacingAPIClient:
         while True:
             if time.monotonic() > deadline:
                 raise _Retry(f"no complete answer within RACING_API_REQUEST_DEADLINE="
-                             f"{self.settings.request_deadline:g}s", bad_body=True)
+                             f"{self.settings.request_deadline:g}s (or the caller's deadline)", bad_body=True)
             chunk = response.raw.read1(1 << 16, decode_content=True)
             if not chunk:
                 return body

@@ -5,7 +5,8 @@ import logging
 
 from celery.signals import worker_ready
 
-from ..core import task_names
+from ..core import task_limits, task_names
+from ..core.deadline import Deadline
 from ..core.settings import get_settings
 from ..core.store import store_for
 from ..live import lease
@@ -33,7 +34,9 @@ def poll(loop_id: str | None = None, seq: int = 0):
         log.info("live poll skipped: another live loop holds the lease")
         return {"status": "skipped", "reason": "another live loop holds the lease"}
     error: Exception | None = None
-    client = RacingAPIClient(settings)
+    # The cycle's own cut (any pool): it ends, failed, while it still holds the lease.
+    allowed = task_limits.limits(settings.live_cycle_timeout)[task_names.LIVE_POLL].deadline
+    client = RacingAPIClient(settings, deadline=Deadline(allowed or settings.live_cycle_timeout, "live cycle"))
     try:
         summary = run_cycle(client, settings=settings)
         countdown, outcome = summary.next_poll_seconds, {"ok": True, **summary.as_dict()}
