@@ -8,8 +8,8 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..core import task_limits, task_names
-from ..core.deadline import Deadline, DeadlinePassed
 from ..core.clock import uk_date
+from ..core.deadline import Deadline, DeadlinePassed
 from ..core.settings import get_settings
 from ..db import session_scope
 from ..historical import collect, ledger, planning
