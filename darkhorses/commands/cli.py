@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     chart.add_argument("race_id")
     chart.add_argument("--out", default=None)
     chart.add_argument("--bookmaker", default=None)
+
+    metrics = commands.add_parser("metrics", help="serve Prometheus metrics read from the database and Redis")
+    metrics.add_argument("--host", default=None, help="default: METRICS_HOST (0.0.0.0)")
+    metrics.add_argument("--port", type=int, default=None, help="default: METRICS_PORT (9808)")
     return parser
 
 
@@ -276,6 +280,21 @@ def cmd_status(args) -> int:
         report = unreachable_report(mask_url(reason))
     print(json.dumps(report, default=str, indent=2) if args.json else render_status(report))
     return report["exit_code"]
+
+
+def cmd_metrics(args) -> int:
+    """Serve /metrics until stopped (a scrape reads the database and Redis; nothing is kept here)."""
+    from ..ops.metrics import serve
+    settings = get_settings()
+    host, port = args.host or settings.metrics_host, args.port or settings.metrics_port
+    server, thread = serve(settings, port, host)
+    print(f"metrics on http://{host}:{port}/metrics (database {mask_url(settings.database_url)}, "
+          f"Redis {mask_url(settings.broker_url) or 'none'})", flush=True)
+    try:
+        thread.join()
+    finally:
+        server.shutdown()
+    return 0
 
 
 def cmd_run(args) -> int:

@@ -53,7 +53,7 @@ def detect_problems(session: Session, settings: Settings, now: datetime | None =
     stale = _stats_stale(session, now)
     if stale:
         problems["stats-stale"] = stale
-    for race in _uncaptured_races(session, settings, now):
+    for race in uncaptured_races(session, settings, now):
         problems[f"race-uncaptured:{race['race_id']}"] = (
             f"race {race['race_id']} ({race.get('course') or '?'}, off {race['off_dt']}) went off "
             "while the live loop ran, but was never captured")
@@ -86,7 +86,7 @@ def _stats_stale(session: Session, now: datetime) -> str | None:
     return None
 
 
-def _uncaptured_races(session: Session, settings: Settings, now: datetime) -> list[dict]:
+def uncaptured_races(session: Session, settings: Settings, now: datetime) -> list[dict]:
     """Today's races a live cycle saw off without a capture, when the loop was running at the
     off: some cycle started within one full poll interval plus the grace before it."""
     today = uk_date(now)

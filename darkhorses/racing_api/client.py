@@ -23,6 +23,7 @@ import urllib3
 from ..core.deadline import Deadline, DeadlinePassed
 from ..core.logsafe import safe
 from ..core.settings import Settings, get_settings, mask_url
+from .counters import CallCounter, counter_for
 from .ratelimit import RateLimiter, limiter_for
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,11 @@ def _detail(body: bytes | bytearray) -> str:
 class RacingAPIClient:
     def __init__(self, settings: Settings | None = None, *, limiter: RateLimiter | None = None,
                  max_attempts: int | None = None, backoff: float = 1.0, max_backoff: float = 60.0,
-                 sleep=time.sleep, deadline: Deadline | None = None):
+                 sleep=time.sleep, deadline: Deadline | None = None, counter: CallCounter | None = None):
         self.settings = settings or get_settings()
         self.base_url = self.settings.racing_api_url
         self.limiter = limiter or limiter_for(self.settings)
+        self.counter = counter or counter_for(self.settings)  # requests and 429s, for the metrics
         self.max_attempts = max_attempts or self.settings.max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -208,7 +210,7 @@ class RacingAPIClient:
             self.limiter.acquire(endpoint)
             self.requests_made += 1
             try:
-                return self._attempt(path, url, params)
+                return self._attempt(endpoint, path, url, params)
             except _Retry as retry:
                 problem, wait, bad_body = retry.problem, retry.wait, retry.bad_body
             if wait is not None and wait > self.settings.max_retry_after:
@@ -229,7 +231,7 @@ class RacingAPIClient:
             self.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _attempt(self, path: str, url: str, params: dict) -> dict:
+    def _attempt(self, endpoint: str, path: str, url: str, params: dict) -> dict:
         """One request: the JSON object, or _Retry, or an error no retry can fix."""
         allowed = self.settings.request_deadline
         if self.deadline:
@@ -240,6 +242,7 @@ class RacingAPIClient:
                 min(self.settings.request_timeout, allowed),) * 2)
             with response:
                 status = response.status_code
+                self.counter.add(endpoint, status)
                 if status in (401, 403):
                     raise CredentialsRejected(
                         f"{path}: The Racing API rejected the credentials (HTTP {status}); "
@@ -250,6 +253,7 @@ class RacingAPIClient:
                     raise RacingAPIError(f"{path}: HTTP {status} redirect not followed")
                 body = self._read_body(path, response, deadline)
         except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
+            self.counter.add(endpoint, None)
             raise _Retry(type(exc).__name__) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             # The body is read from urllib3 directly: its errors (a cut chunked body) are not requests'.
