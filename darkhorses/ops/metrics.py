@@ -84,7 +84,8 @@ def database_metrics(session: Session, settings: Settings, now: datetime) -> Ite
                                      func.coalesce(func.sum(BackfillRequest.done), 0))
                               .where(BackfillRequest.status == "running")).one()
     yield _gauge("backfills_running", "Backfill requests not yet complete", running[0])
-    yield _gauge("backfill_dates_remaining", "Dates the running backfills have still to settle", running[1] - running[2])
+    yield _gauge("backfill_dates_remaining", "Dates the running backfills have still to settle",
+                 running[1] - running[2])
 
     stats_at = session.execute(select(func.max(RunRecord.started_at)).where(RunRecord.kind == "stats")).scalar()
     yield _gauge("statistics_age_seconds", "Seconds since the statistics were last computed",

@@ -46,7 +46,8 @@ def test_the_exporter_serves_the_numbers_the_database_and_redis_hold(database_ur
     engine = create_engine(database_url)
     with engine.connect() as conn:
         last_prices, last_races = conn.execute(text(
-            "SELECT total_odds_fetched, races_count FROM ra_odds_statistics ORDER BY fetch_timestamp DESC LIMIT 1")).one()
+            "SELECT total_odds_fetched, races_count FROM ra_odds_statistics "
+            "ORDER BY fetch_timestamp DESC LIMIT 1")).one()
         cycles, written = conn.execute(text(
             "SELECT count(*), sum(prices_changed) FROM ra_odds_statistics")).one()
     engine.dispose()
