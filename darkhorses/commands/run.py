@@ -63,6 +63,8 @@ def run(duration: float | None = None) -> int:
         os.environ.setdefault("CELERY_RESULT_BACKEND", "cache+memory://")
     reset_settings()
     settings = get_settings()
+    from ..ops import errors
+    errors.start(settings, "run")
 
     from ..db.migrations import upgrade
     upgrade(settings.database_url)

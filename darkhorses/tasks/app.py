@@ -104,6 +104,6 @@ from .heartbeat import WorkerHeartbeat  # noqa: E402
 
 app.steps["worker"].add(WorkerHeartbeat)
 from . import logs as _logs  # noqa: E402  (LOG_FORMAT=json for the worker and beat)
-from . import probes as _probes  # noqa: E402,F401  (beat's heartbeat, read by `darkhorses health --beat`)
+from . import monitoring as _monitoring  # noqa: E402,F401  (beat's heartbeat, error tracking)
 
 _logs.install(app)

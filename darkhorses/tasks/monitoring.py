@@ -1,8 +1,10 @@
-"""Beat's heartbeat, beside the workers' (darkhorses/tasks/heartbeat.py): `health --beat` reads it.
+"""What the worker and beat start for their monitoring: beat's heartbeat and error tracking.
 
-A Beacon (darkhorses/core/heartbeat.py) in beat's process writes `darkhorses:heartbeat:beat:<node>`
+Beat's heartbeat, beside the workers' (darkhorses/tasks/heartbeat.py), is what `health --beat`
+reads. A Beacon (darkhorses/core/heartbeat.py) in beat's process writes `darkhorses:heartbeat:beat:<node>`
 and HEARTBEAT_DIR/beat-<node>.json every HEARTBEAT_SECONDS; a frozen (SIGSTOPped) beat stops
-writing, and the probe reports it within three beats.
+writing, and the probe reports it within three beats. Error tracking (darkhorses/ops/errors.py) starts
+in both when SENTRY_DSN is set.
 """
 from __future__ import annotations
 
@@ -41,3 +43,15 @@ def _start_beat_heartbeat(**_) -> None:
         return
     _beacons.append(beacon)
     log.info("beat heartbeat every %.0fs as %s", settings.heartbeat_seconds, beat_node())
+
+
+@signals.celeryd_init.connect
+def _worker_error_tracking(**_) -> None:
+    from ..ops import errors
+    errors.start(get_settings(), "worker")
+
+
+@signals.beat_init.connect
+def _beat_error_tracking(**_) -> None:
+    from ..ops import errors
+    errors.start(get_settings(), "beat")
