@@ -6,7 +6,8 @@ The exporter reads only the service's own records, so those are built for DAYS d
 alone (INSERT ... SELECT FROM generate_series): ra_odds_statistics at the live loop's real
 cadence (every 10 s through the afternoon's racing, every 60 s around it, every 15 minutes
 overnight: ~2,500 cycles a day, ~900,000 a year, each with its detail JSON), ra_run_records
-(statistics every 10 minutes, one historical run a day), ra_collection_ledger and ra_task_status. The price and result tables, which no scrape reads,
+(statistics every 10 minutes, one historical run a day), ra_collection_ledger and ra_task_status.
+The price and result tables, which no scrape reads,
 are loaded with bench/year.py's day for PRICE_DAYS days (default 30: a year of them takes
 minutes to build and changes no query the exporter runs; --price-days 365 to load them all).
 Redis: a redis-server of its own with the queues holding a few messages (skipped when the
