@@ -59,5 +59,6 @@ def test_compose_runs_the_exporter_and_prometheus_scrapes_it():
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["darkhorses"]["static_configs"][0]["targets"] == [f"metrics:{port}"]
     assert jobs["flower"]["static_configs"][0]["targets"] == ["flower:5555"]
+    inside = "/etc/prometheus/"  # the image reads its config there; rule files beside it
     mounted = {volume.split(":")[1] for volume in services["prometheus"]["volumes"]}
-    assert set(config["rule_files"]) <= mounted
+    assert {inside + name for name in ["prometheus.yml", *config["rule_files"]]} <= mounted
