@@ -90,22 +90,25 @@ def uncaptured_races(session: Session, settings: Settings, now: datetime) -> lis
     off: some cycle started within one full poll interval plus the grace before it."""
     today = uk_date(now)
     since = now - timedelta(hours=26)
-    starts = list(session.execute(select(LiveFetch.fetch_timestamp).where(LiveFetch.fetch_timestamp >= since))
-                  .scalars())
     details = select(LiveFetch.detail).where(LiveFetch.fetch_timestamp >= since)
     if session.get_bind().dialect.name == "postgresql":
         # Only the cycles that recorded such a race: a day holds ~2,500 cycles, and the metrics
         # exporter asks at every scrape (bench/metrics.py).
         details = details.where(func.json_array_length(LiveFetch.detail.op("->")("uncaptured_off")) > 0)
+    candidates = [race for detail in session.execute(details).scalars()
+                  for race in (detail or {}).get("uncaptured_off") or []]
+    if not candidates:
+        return []
+    starts = list(session.execute(select(LiveFetch.fetch_timestamp).where(LiveFetch.fetch_timestamp >= since))
+                  .scalars())
     window = timedelta(seconds=settings.poll_intervals[-1][1] + settings.live_lease_grace)
     found: dict[str, dict] = {}
-    for detail in session.execute(details).scalars():
-        for race in (detail or {}).get("uncaptured_off") or []:
-            off = datetime.fromisoformat(race["off_dt"])
-            if race["race_id"] in found or uk_date(off) != today:
-                continue
-            if any(off - window <= started < off for started in starts):
-                found[race["race_id"]] = race
+    for race in candidates:
+        off = datetime.fromisoformat(race["off_dt"])
+        if race["race_id"] in found or uk_date(off) != today:
+            continue
+        if any(off - window <= started < off for started in starts):
+            found[race["race_id"]] = race
     return list(found.values())
 
 
