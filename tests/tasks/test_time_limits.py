@@ -51,7 +51,9 @@ def test_a_stalled_cycle_is_cut_recorded_failed_and_one_loop_goes_on(database_ur
     simulator.faults = Faults(timeout_rate=1.0)
     simulator.hang_seconds = 600
     log_path = tmp_path / "worker.log"
-    env = loop_env(database_url, redis_url, simulator, tmp_path, LIVE_CYCLE_TIMEOUT_SECONDS=5,
+    # LIVE_CYCLE_TIMEOUT_SECONDS=10: the cycle's deadline at 6 s, 4 s before its lease would lapse
+    # (a loaded machine's exception path and hand-over fit in that; see task_limits.py)
+    env = loop_env(database_url, redis_url, simulator, tmp_path, LIVE_CYCLE_TIMEOUT_SECONDS=10,
                    RACING_API_TIMEOUT=30, RACING_API_MAX_ATTEMPTS=6)
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     # the live worker's pool: Celery enforces no time limit in it, so the cut is the cycle's own
