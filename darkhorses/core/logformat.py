@@ -74,9 +74,12 @@ def apply(logger: logging.Logger, log_format: str) -> None:
 
 
 def configure(level: str, log_format: str, text_format: str = TEXT_FORMAT) -> None:
-    """The CLI's logging: one stderr handler on the root logger, in the chosen format."""
+    """The CLI's logging: one stderr handler on the root logger, in the chosen format. Like
+    logging.basicConfig, nothing changes when the root logger has handlers already (a host
+    that set up logging, such as a test runner, keeps its own)."""
     root = logging.getLogger()
-    root.handlers.clear()
+    if root.handlers:
+        return
     handler = logging.StreamHandler()
     handler.setFormatter(formatter(log_format, text_format))
     root.addHandler(handler)
