@@ -7,7 +7,7 @@ import sys
 from celery.schedules import crontab
 from kombu import Queue
 
-from darkhorses.core import task_names
+from darkhorses.core import task_limits, task_names
 from darkhorses.core.settings import SettingsError, get_settings
 
 try:
@@ -55,6 +55,9 @@ worker_send_task_events = True
 task_send_sent_event = True
 
 worker_hijack_root_logger = False
+
+# Every task's soft and hard time limit, from one table (darkhorses/core/task_limits.py).
+task_annotations = task_limits.celery_annotations(_settings.live_cycle_timeout)
 
 # Periodic tasks. Each carries an `expires` shorter than its period so a backlog (a worker
 # down for an hour) never turns into a burst of stale runs. The daily job may run twice or

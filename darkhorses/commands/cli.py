@@ -57,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     chart.add_argument("race_id")
     chart.add_argument("--out", default=None)
     chart.add_argument("--bookmaker", default=None)
+
+    metrics = commands.add_parser("metrics", help="serve Prometheus metrics read from the database and Redis")
+    metrics.add_argument("--host", default=None, help="default: METRICS_HOST (0.0.0.0)")
+    metrics.add_argument("--port", type=int, default=None, help="default: METRICS_PORT (9808)")
+
+    health = commands.add_parser("health", help="liveness probe: is this machine's worker or beat alive? (exit 0/1)")
+    role = health.add_mutually_exclusive_group(required=True)
+    role.add_argument("--worker", dest="role", action="store_const", const="worker")
+    role.add_argument("--beat", dest="role", action="store_const", const="beat")
+    health.add_argument("--node", default=None, help="one node name (e.g. live@HOST); default: every one running here")
     return parser
 
 
@@ -67,7 +77,8 @@ def main(argv=None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..core.logformat import configure
+    configure(settings.log_level, settings.log_format)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     handler = globals()["cmd_" + args.command.replace("-", "_")]
     try:
@@ -277,6 +288,29 @@ def cmd_status(args) -> int:
         report = unreachable_report(mask_url(reason))
     print(json.dumps(report, default=str, indent=2) if args.json else render_status(report))
     return report["exit_code"]
+
+
+def cmd_metrics(args) -> int:
+    """Serve /metrics until stopped (a scrape reads the database and Redis; nothing is kept here)."""
+    from ..ops.metrics import serve
+    settings = get_settings()
+    host, port = args.host or settings.metrics_host, args.port or settings.metrics_port
+    server, thread = serve(settings, port, host)
+    print(f"metrics on http://{host}:{port}/metrics (database {mask_url(settings.database_url)}, "
+          f"Redis {mask_url(settings.broker_url) or 'none'})", flush=True)
+    try:
+        thread.join()
+    finally:
+        server.shutdown()
+    return 0
+
+
+def cmd_health(args) -> int:
+    """Exit 0 when the heartbeat is fresh, 1 when stale or missing: reads files only (milliseconds)."""
+    from ..ops.health import check
+    verdict = check(get_settings().heartbeat_dir, args.role, args.node)
+    print(verdict.line)
+    return 0 if verdict.healthy else 1
 
 
 def cmd_run(args) -> int:

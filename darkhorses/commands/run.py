@@ -23,9 +23,12 @@ log = logging.getLogger("darkhorses.run")
 STOP_TIMEOUT = 10.0
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str) -> None:
+    from ..core.logformat import formatter as make_formatter
     Path("logs").mkdir(exist_ok=True)
-    formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    formatter = make_formatter(log_format, "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+    if log_format == "json":
+        logging.captureWarnings(True)
     root = logging.getLogger()
     root.handlers.clear()
     for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler("logs/workers.log")):
@@ -44,19 +47,24 @@ def _start_simulator_if_needed():
     server, url = serve(Simulator(seed=1), host="127.0.0.1", port=0)
     os.environ.update(RACING_API_URL=url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim",
                       DARKHORSES_SIMULATOR="1")
-    print(f"No Racing API credentials set: using the bundled SIMULATOR at {url} (fake data, for trying things out)",
-          flush=True)
+    notice = f"No Racing API credentials set: using the bundled SIMULATOR at {url} (fake data, for trying things out)"
+    if get_settings().log_format == "json":
+        log.warning(notice)
+    else:
+        print(notice, flush=True)
     return server
 
 
 def run(duration: float | None = None) -> int:
+    _configure_logging(get_settings().log_level, get_settings().log_format)
     simulator = _start_simulator_if_needed()
     if not os.environ.get("CELERY_BROKER_URL"):
         os.environ["CELERY_BROKER_URL"] = "memory://localhost/"
         os.environ.setdefault("CELERY_RESULT_BACKEND", "cache+memory://")
     reset_settings()
     settings = get_settings()
-    _configure_logging(settings.log_level)
+    from ..ops import errors
+    errors.start(settings, "run")
 
     from ..db.migrations import upgrade
     upgrade(settings.database_url)

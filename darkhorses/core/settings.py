@@ -20,6 +20,7 @@ from dotenv import load_dotenv
 DEFAULT_DATABASE_URL = "sqlite:///var/darkhorses.db"
 DEFAULT_RACING_API_URL = "https://api.theracingapi.com"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 # (seconds to the next off, poll interval): the cadence of the service this replaces.
 DEFAULT_POLL_INTERVALS = "300:10,1800:60,7200:300,*:900"
@@ -100,6 +101,13 @@ class Settings:
     flower_basic_auth: str | None = field(default=None, repr=False)
     # Slack/Discord webhook URLs carry their secret in the path: never printed whole.
     alert_webhook_url: str | None = field(default=None, repr=False)
+    # `python -m darkhorses metrics`: where the Prometheus exporter listens.
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - an exporter in a container listens on every interface
+    metrics_port: int = 9808
+    log_format: str = "text"  # text | json (one JSON object per line)
+    # Error tracking: sentry-sdk with its Celery integration when set; the DSN's key is a secret.
+    sentry_dsn: str | None = field(default=None, repr=False)
+    sentry_environment: str | None = None
 
     @property
     def has_credentials(self) -> bool:
@@ -252,6 +260,17 @@ def settings_from_env(env: Env | None = None) -> Settings:
             raise SettingsError("ALERT_WEBHOOK_URL: expected http(s)://HOST/PATH, got "
                                 f"{mask_webhook(alert_webhook_url)!r}")
 
+    log_format = (_get(env, "LOG_FORMAT") or "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT: expected one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+
+    sentry_dsn = _get(env, "SENTRY_DSN")
+    if sentry_dsn:
+        parts = urlsplit(sentry_dsn)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.username:
+            raise SettingsError("SENTRY_DSN: expected https://KEY@HOST/PROJECT_ID, got "
+                                f"{mask_webhook(sentry_dsn)!r}")
+
     return Settings(
         database_url=database_url,
         broker_url=broker_url,
@@ -291,6 +310,11 @@ def settings_from_env(env: Env | None = None) -> Settings:
         log_level=log_level,
         flower_basic_auth=flower_auth,
         alert_webhook_url=alert_webhook_url,
+        metrics_host=_get(env, "METRICS_HOST") or "0.0.0.0",  # noqa: S104 - see the field
+        metrics_port=int(_number(env, "METRICS_PORT", 9808, int, maximum=65535)),
+        log_format=log_format,
+        sentry_dsn=sentry_dsn,
+        sentry_environment=_get(env, "SENTRY_ENVIRONMENT"),
     )
 
 

@@ -20,8 +20,10 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 import urllib3
 
+from ..core.deadline import Deadline, DeadlinePassed
 from ..core.logsafe import safe
 from ..core.settings import Settings, get_settings, mask_url
+from .counters import CallCounter, counter_for
 from .ratelimit import RateLimiter, limiter_for
 
 log = logging.getLogger(__name__)
@@ -133,14 +135,17 @@ def _detail(body: bytes | bytearray) -> str:
 class RacingAPIClient:
     def __init__(self, settings: Settings | None = None, *, limiter: RateLimiter | None = None,
                  max_attempts: int | None = None, backoff: float = 1.0, max_backoff: float = 60.0,
-                 sleep=time.sleep):
+                 sleep=time.sleep, deadline: Deadline | None = None, counter: CallCounter | None = None):
         self.settings = settings or get_settings()
         self.base_url = self.settings.racing_api_url
         self.limiter = limiter or limiter_for(self.settings)
+        self.counter = counter or counter_for(self.settings)  # requests and 429s, for the metrics
         self.max_attempts = max_attempts or self.settings.max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.sleep = sleep
+        # The caller's own cut (a live cycle's, a day's): requests and retries never run past it.
+        self.deadline = deadline
         self.session = _SameHostSession()
         self.session.max_redirects = 5
         _warn_if_plain_http(self.base_url)
@@ -209,10 +214,12 @@ class RacingAPIClient:
         url = self.base_url + path
         path = safe(path)  # it holds ids from the API (odds): shown in messages, escaped
         for attempt in range(1, self.max_attempts + 1):
+            if self.deadline:
+                self.deadline.check()
             self.limiter.acquire(endpoint)
             self.requests_made += 1
             try:
-                return self._attempt(path, url, params)
+                return self._attempt(endpoint, path, url, params)
             except _Retry as retry:
                 problem, wait, bad_body = retry.problem, retry.wait, retry.bad_body
             if wait is not None and wait > self.settings.max_retry_after:
@@ -225,19 +232,26 @@ class RacingAPIClient:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
             if wait is not None:
                 delay = max(delay, wait)
+            if self.deadline and delay >= self.deadline.remaining():
+                raise DeadlinePassed(f"{self.deadline.what}: {path}: {problem}; no time left for a retry "
+                                     f"within its {self.deadline.seconds:g}s deadline")
             log.warning("Racing API %s: %s; retry %d/%d in %.1fs", safe(mask_url(url), 300), problem,
                         attempt, self.max_attempts - 1, delay)
             self.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _attempt(self, path: str, url: str, params: dict) -> dict:
+    def _attempt(self, endpoint: str, path: str, url: str, params: dict) -> dict:
         """One request: the JSON object, or _Retry, or an error no retry can fix."""
-        deadline = time.monotonic() + self.settings.request_deadline
+        allowed = self.settings.request_deadline
+        if self.deadline:
+            allowed = self.deadline.bound(allowed)
+        deadline = time.monotonic() + allowed
         try:
             response = self.session.get(url, params=params, stream=True, timeout=(
-                min(self.settings.request_timeout, self.settings.request_deadline),) * 2)
+                min(self.settings.request_timeout, allowed),) * 2)
             with response:
                 status = response.status_code
+                self.counter.add(endpoint, status)
                 if status in (401, 403):
                     raise CredentialsRejected(
                         f"{path}: The Racing API rejected the credentials (HTTP {status}); "
@@ -248,6 +262,7 @@ class RacingAPIClient:
                     raise RacingAPIError(f"{path}: HTTP {status} redirect not followed")
                 body = self._read_body(path, response, deadline)
         except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
+            self.counter.add(endpoint, None)
             raise _Retry(type(exc).__name__) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             # The body is read from urllib3 directly: its errors (a cut chunked body) are not requests'.
@@ -279,7 +294,7 @@ class RacingAPIClient:
         while True:
             if time.monotonic() > deadline:
                 raise _Retry(f"no complete answer within RACING_API_REQUEST_DEADLINE="
-                             f"{self.settings.request_deadline:g}s", bad_body=True)
+                             f"{self.settings.request_deadline:g}s (or the caller's deadline)", bad_body=True)
             chunk = response.raw.read1(1 << 16, decode_content=True)
             if not chunk:
                 return body

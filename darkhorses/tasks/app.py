@@ -103,3 +103,7 @@ from . import signals as _signals  # noqa: E402,F401  (connects the task-status 
 from .heartbeat import WorkerHeartbeat  # noqa: E402
 
 app.steps["worker"].add(WorkerHeartbeat)
+from . import logs as _logs  # noqa: E402  (LOG_FORMAT=json for the worker and beat)
+from . import monitoring as _monitoring  # noqa: E402,F401  (beat's heartbeat, error tracking)
+
+_logs.install(app)

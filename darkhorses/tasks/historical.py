@@ -4,11 +4,12 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timezone
 
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from ..core import task_names
+from ..core import task_limits, task_names
 from ..core.clock import uk_date
+from ..core.deadline import Deadline, DeadlinePassed
 from ..core.settings import get_settings
 from ..db import session_scope
 from ..historical import collect, ledger, planning
@@ -17,8 +18,10 @@ from .app import app
 
 log = logging.getLogger(__name__)
 
-# Worth another try later: the API or the database was away, or a body came back broken.
-TRANSIENT = (TemporarilyUnavailable, BadResponse, OperationalError, InterfaceError, ConnectionError)
+# Worth another try later: the API or the database was away, a body came back broken, or the
+# day overran its time (core/task_limits.py).
+TRANSIENT = (TemporarilyUnavailable, BadResponse, OperationalError, InterfaceError, ConnectionError,
+             DeadlinePassed, SoftTimeLimitExceeded)
 PROGRESS_EVERY = 5.0  # seconds between backfill progress reports
 
 
@@ -31,7 +34,8 @@ def collect_day(self, day: str):
         log.error("collect_day refused: %s", exc)
         return {"date": day, "status": "refused", "error": str(exc)}
     settings = get_settings()
-    client = RacingAPIClient(settings)
+    allowed = task_limits.limits()[task_names.HISTORICAL_COLLECT_DAY].deadline
+    client = RacingAPIClient(settings, deadline=Deadline(allowed, f"results of {day}") if allowed else None)
     try:
         return collect.collect_day(race_date, client, settings)
     except collect.DateUnavailable as exc:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from ..core import task_names
+from ..core import task_limits, task_names
+from ..core.deadline import Deadline
 from ..core.settings import get_settings
 from ..core.store import store_for
 from ..historical.same_day import store_same_day
@@ -34,7 +35,9 @@ def poll(loop_id: str | None = None, seq: int = 0):
         return {"status": "skipped", "reason": "another live loop holds the lease"}
     loop_id, seq = held.loop, held.seq
     error: Exception | None = None
-    client = RacingAPIClient(settings)
+    # The cycle's own cut (any pool): it ends, failed, while it still holds the lease.
+    allowed = task_limits.limits(settings.live_cycle_timeout)[task_names.LIVE_POLL].deadline
+    client = RacingAPIClient(settings, deadline=Deadline(allowed or settings.live_cycle_timeout, "live cycle"))
     try:
         summary = run_cycle(client, settings=settings, store_results=store_same_day,
                             confirm=lambda: lease.holds(store, held))
