@@ -5,13 +5,18 @@
 The clock starts at START (UK) on a November day, the simulator's day laid out around it,
 and jumps by each cycle's countdown as the loop would sleep. Every request the simulator
 answers is counted against the simulated hour of the cycle that made it. Prints requests
-per hour by endpoint, and cycles per hour. Run it with another checkout first on the path
-(`PYTHONPATH=/path/to/other/checkout`) to compare two versions of the loop.
+per hour by endpoint, and cycles per hour, and the worker's CPU-seconds: the CPU time of the
+thread running the cycles (parsing, comparing, the database driver; the simulator answers in
+threads of its own and PostgreSQL in its own processes), per hour and for the whole walk, with
+the share of a 0.5-CPU instance it takes. Run it with another checkout first on the path
+(`PYTHONPATH=/path/to/other/checkout`) to compare two versions of the loop; `--hours 12
+--start 10:00` is a whole race day.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -19,7 +24,7 @@ from bench.common import scratch_database
 from tests.support import Clock
 
 
-def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter]:
+def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter, Counter]:
     from darkhorses.core.settings import get_settings, reset_settings
     from darkhorses.live.cycle import run_cycle
     from darkhorses.racing_api.client import RacingAPIClient
@@ -32,13 +37,15 @@ def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter]:
     os.environ.update(RACING_API_URL=url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim")
     reset_settings()
     client = RacingAPIClient(get_settings(), limiter=RateLimiter({"racecards": 1000}))
-    calls, cycles = Counter(), Counter()
+    calls, cycles, cpu = Counter(), Counter(), Counter()
     end = start + timedelta(hours=hours)
     try:
         while clock.now < end:
             hour = clock.now.strftime("%H:00")
             before = len(sim.request_log)
+            started = time.thread_time()
             summary = run_cycle(client, clock.now)
+            cpu[hour] += time.thread_time() - started
             for _, key, _status in sim.request_log[before:]:
                 calls[(hour, key)] += 1
             cycles[hour] += 1
@@ -46,7 +53,7 @@ def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter]:
     finally:
         server.shutdown()
         client.close()
-    return calls, cycles
+    return calls, cycles, cpu
 
 
 def main() -> None:
@@ -58,15 +65,19 @@ def main() -> None:
     hh, mm = map(int, args.start.split(":"))
     start = datetime(2026, 11, 28, hh, mm, tzinfo=timezone.utc)
     with scratch_database():
-        calls, cycles = walk(start, args.hours, args.seed)
+        calls, cycles, cpu = walk(start, args.hours, args.seed)
     keys = sorted({key for _, key in calls})
     print(f"API calls per simulated hour, race day walk from {args.start} UK for {args.hours:g} h (seed {args.seed})")
-    print("  hour   cycles  " + "  ".join(f"{k:>10}" for k in keys) + "       all")
+    print("  hour   cycles  " + "  ".join(f"{k:>10}" for k in keys) + "       all   CPU s")
     for hour in sorted(cycles):
         row = [calls[(hour, k)] for k in keys]
-        print(f"  {hour}  {cycles[hour]:>6}  " + "  ".join(f"{n:>10}" for n in row) + f"  {sum(row):>8}")
+        print(f"  {hour}  {cycles[hour]:>6}  " + "  ".join(f"{n:>10}" for n in row) + f"  {sum(row):>8}"
+              f"  {cpu[hour]:6.1f}")
     total = sum(calls.values())
     print(f"  total {total} calls in {sum(cycles.values())} cycles; {total / args.hours:.1f} calls/hour on average")
+    seconds = sum(cpu.values())
+    print(f"  worker CPU: {seconds:.1f} s over {args.hours:g} h ({seconds / sum(cycles.values()):.3f} s a cycle); "
+          f"a 0.5-CPU instance spends {seconds / (args.hours * 3600 * 0.5) * 100:.2f}% of its time on it")
 
 
 if __name__ == "__main__":

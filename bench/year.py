@@ -1,8 +1,9 @@
 """Benchmark: a year of data on one PostgreSQL — statistics, readers, chart, live cycle, disk.
 
-    .venv/bin/python -m bench.year [--days 365]
+    .venv/bin/python -m bench.year [--days 365] [--keep-db NAME]
 
-Builds DAYS days (ending yesterday) on a scratch database it creates and drops. Every day has
+Builds DAYS days (ending yesterday) on a scratch database it creates and drops (with
+`--keep-db NAME` it is left behind, named NAME, on the same PostgreSQL). Every day has
 the shape of a UK+IRE day (bench/live_cycle.py's simulator day: 60 races x 12 runners x 26
 bookmakers = 18,720 live prices, ~5.3 price changes per price = ~100k history rows, 720
 results), re-dated and COPY-loaded; the newest 30 days first, so the statistics job is timed
@@ -11,9 +12,12 @@ on 30 days and then on all of them. Prints, for DAYS days:
     settled days already kept, as in production) p50/max, and its ratio to 30 days;
   - the old readers' queries (docs/switching.md) and `chart` for one race, p50/max;
   - one live cycle (new day, then no change, then every price changed) against an empty database;
-  - table and index sizes, and disk per month and per year;
-and last `PASS` or `FAIL: <figures>`. Targets: statistics at DAYS <= 1.5x at 30 days and < 2 s;
-each reader query < 50 ms; chart < 200 ms; live cycle <= 1.2x the empty database's.
+  - the live cycle against a COPY of the same wide rows into one table (bench/live_cycle.py);
+  - table and index sizes, bytes per live price and per history row, disk per month and per
+    year, and the line for the sizing table (docs/data.md, README);
+and last `PASS` or `FAIL: <figures>`. Targets: a year <= 4 GB (tables + indexes); statistics
+at DAYS <= 1.5x at 30 days and < 2 s; each reader query < 50 ms; chart < 200 ms; live cycle
+<= 1.2x the empty database's; an all-changed cycle <= 3x COPY, an unchanged one < 0.2x.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 from bench.common import scratch_database
-from bench.live_cycle import build_day, move_prices
+from bench.live_cycle import build_day, copy_baseline, move_prices
 from tests.builders import FakeCards
 
 BASELINE_DAYS = 30
@@ -266,6 +270,22 @@ def reader_figures(now: datetime, race_id: str, old_race: str) -> dict[str, tupl
     return figures
 
 
+# The tables whose bytes a live price and a history row cost (present ones counted).
+LIVE_TABLES = ("ra_odds_live_prices",)
+HISTORY_TABLES = ("ra_odds_history",)
+YEAR_TARGET_GB = 4.0
+
+
+def row_counts(url: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        counts = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                  for table in ("ra_odds_live_prices", "ra_odds_history")}
+    engine.dispose()
+    return counts
+
+
 def sizes(url: str) -> list[tuple[str, int, int]]:
     """(table, heap + toast bytes, index bytes), a partitioned table with its partitions."""
     from sqlalchemy import create_engine, text
@@ -292,6 +312,7 @@ def _phase(label: str):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--keep-db", metavar="NAME", help="leave the filled database behind under this name")
     args = parser.parse_args()
     n_days = max(1, args.days)
     now = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -308,8 +329,10 @@ def main() -> None:
         with _phase("live cycle on an empty database"):
             empty_cycle = live_cycles(cards, now)
         empty_readers = reader_figures(now, "rac_bench_0_0", "none")
+        copy_seconds, copied = copy_baseline(url)
+    copy_per_cycle = copy_seconds / copied * len(cards) * len(cards[0]["runners"]) * len(cards[0]["runners"][0]["odds"])
     build_started = time.perf_counter()
-    with scratch_database() as url:
+    with scratch_database(keep_as=args.keep_db) as url:
         make_partitions(all_days[-1], today + timedelta(days=62))
         with _phase(f"load {len(recent)} days"):
             load_days(url, template, sorted(recent))
@@ -324,6 +347,7 @@ def main() -> None:
             full_cycle = live_cycles(cards, now)
         readers = reader_figures(now, "rac_bench_0_0", f"{cards[0]['race_id']}_{all_days[-1]:%Y%m%d}")
         table_sizes = sizes(url)
+        counts = row_counts(url)
 
     print(f"year benchmark: {n_days} days x (18,720 live prices, ~100k history rows, 720 results); "
           f"build {build_seconds:.0f} s")
@@ -348,13 +372,32 @@ def main() -> None:
               for name in ("new", "unchanged", "all changed")))
     if cycle_ratio > 1.2:
         failures.append(f"live cycle {cycle_ratio:.2f}x")
+    full_copy, none_full = empty_cycle["all changed"] / copy_per_cycle, empty_cycle["unchanged"] / copy_per_cycle
+    print(f"live cycle against COPY of the same rows into one table ({copy_per_cycle:.3f} s): all changed "
+          f"{full_copy:.2f}x (target <= 3), unchanged {none_full:.2f}x (target < 0.2), new "
+          f"{empty_cycle['new'] / copy_per_cycle:.2f}x")
+    if full_copy > 3 or none_full >= 0.2:
+        failures.append(f"live cycle all changed {full_copy:.2f}x COPY, unchanged {none_full:.2f}x")
     total = sum(t + i for _, t, i in table_sizes)
     print(f"sizes after {n_days} days (table + indexes):")
     for name, table, index in table_sizes:
         if table + index >= 1 << 20:
             print(f"  {name:<24} table {table / 2**20:9.1f} MB  indexes {index / 2**20:9.1f} MB")
+    by_name = {name: table + index for name, table, index in table_sizes}
+    live_bytes = sum(by_name.get(name, 0) for name in LIVE_TABLES)
+    history_bytes = sum(by_name.get(name, 0) for name in HISTORY_TABLES)
+    print(f"bytes per live price: {live_bytes / max(counts['ra_odds_live_prices'], 1):.0f} "
+          f"({counts['ra_odds_live_prices']:,} prices; {' + '.join(LIVE_TABLES)}, with indexes)")
+    print(f"bytes per history row: {history_bytes / max(counts['ra_odds_history'], 1):.0f} "
+          f"({counts['ra_odds_history']:,} rows; {' + '.join(HISTORY_TABLES)}, with indexes)")
+    year = total / n_days * 365 / 2**30
     print(f"disk: {total / 2**30:.2f} GB in all = {total / n_days * 30.44 / 2**30:.2f} GB a month, "
-          f"{total / n_days * 365 / 2**30:.2f} GB a year")
+          f"{year:.2f} GB a year (target <= {YEAR_TARGET_GB:g} GB)")
+    print(f"sizing line: | a year of UK + IRE (live prices, every move, results) | {year:.1f} GB "
+          f"(history {history_bytes / n_days * 365 / 2**30:.1f}, live prices {live_bytes / n_days * 365 / 2**30:.1f}, "
+          f"the rest {(total - history_bytes - live_bytes) / n_days * 365 / 2**30:.1f}) |")
+    if year > YEAR_TARGET_GB:
+        failures.append(f"a year {year:.2f} GB")
     print("PASS" if not failures else "FAIL: " + "; ".join(failures))
 
 
