@@ -48,8 +48,11 @@ LIVE_COLUMNS = ("race_id", "horse_id", "bookmaker_id", "race_date", "race_time",
                 "horse_number", "draw", "jockey", "trainer", "age", "weight", "form", "bookmaker_name",
                 "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status",
                 "in_play", "odds_timestamp", "fetched_at", "created_at", "updated_at")
-HISTORY_COLUMNS = ("race_id", "horse_id", "bookmaker_id", "odds_decimal", "odds_fractional", "changed_at",
-                   "observed_at")
+MOVE_COLUMNS = ("changed_at", "observed_at", "runner_key", "odds_x10000", "bookmaker_key", "odds_fractional")
+RUNNER_COLUMNS = ("runner_key", "race_id", "horse_id")
+# A day's runner keys: the day's ordinal and the runner's number that day (~739,000,719 at
+# most, within an integer), so days load without asking the database for keys.
+K, B = "\x05", "\x06"  # runner-key prefix; around a bookmaker id, replaced by its key once
 RESULT_COLUMNS = ("race_id", "horse_id", "date_of_race", "country", "track", "course_id", "race_time",
                   "match_timestamp",
                   "race_name", "going", "race_type", "distance", "race_class", "runners_count", "horse_name",
@@ -103,7 +106,8 @@ def build_template(cards: list[dict]) -> dict[str, str]:
     """One day as CSV text per table, dates and race ids as placeholders."""
     from darkhorses.live.parse import parse_racecard
     rng = random.Random(17)
-    out = {name: io.StringIO() for name in ("live", "history", "results", "races")}
+    out = {name: io.StringIO() for name in ("live", "history", "results", "races", "runners")}
+    runner_numbers: dict[tuple[str, str], str] = {}
     write = {name: csv.writer(buffer, lineterminator="\n").writerow for name, buffer in out.items()}
     for card in cards:
         race = parse_racecard(card)
@@ -128,8 +132,12 @@ def build_template(cards: list[dict]) -> dict[str, str]:
                 at = off - timedelta(hours=20) + timedelta(minutes=step * 200 + rng.randint(0, 150))
                 price = max(1.01, round(price * rng.choice((0.9, 0.95, 1.05, 1.1)), 2))
                 captured.setdefault(row["horse_id"], []).append(price)
-                write["history"]([race_id, row["horse_id"], row["bookmaker_id"], price,
-                                  f"{int((price - 1) * 100)}/100", _template_time(at), _template_time(at)])
+                runner = runner_numbers.get((race_id, row["horse_id"]))
+                if runner is None:
+                    runner = runner_numbers[(race_id, row["horse_id"])] = f"{K}{len(runner_numbers):03d}"
+                    write["runners"]([runner, race_id, row["horse_id"]])
+                write["history"]([_template_time(at), _template_time(at), runner, round(price * 10000),
+                                  f"{B}{row['bookmaker_id']}{B}", f"{int((price - 1) * 100)}/100"])
         for position, (horse, prices) in enumerate(captured.items(), 1):
             jockey_id, trainer_id = people.get(horse, (None, None))
             first = next(r for r in rows if r["horse_id"] == horse)
@@ -153,14 +161,19 @@ def build_template(cards: list[dict]) -> dict[str, str]:
 def load_days(url: str, template: dict[str, str], days: list[date]) -> None:
     import psycopg2
     connection = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
-    targets = {"live": ("ra_odds_live_prices", LIVE_COLUMNS), "history": ("ra_odds_history", HISTORY_COLUMNS),
+    targets = {"live": ("ra_odds_live_prices", LIVE_COLUMNS), "history": ("ra_odds_moves", MOVE_COLUMNS),
+               "runners": ("ra_live_runners", RUNNER_COLUMNS),
                "results": ("ra_odds_historical", RESULT_COLUMNS), "races": ("ra_live_races", RACE_COLUMNS)}
     with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT bookmaker_id, bookmaker_key FROM ra_bookmaker_keys")
+        template = dict(template)
+        for bookmaker_id, key in cursor.fetchall():
+            template["history"] = template["history"].replace(f"{B}{bookmaker_id}{B}", str(key))
         for day in days:
             for name, (table, columns) in targets.items():
                 text = template[name].replace(D, day.isoformat()).replace(
                     P, (day - timedelta(days=1)).isoformat()).replace(R, day.strftime("%Y%m%d")).replace(
-                    H, str(day.toordinal() % HORSE_CROPS))
+                    H, str(day.toordinal() % HORSE_CROPS)).replace(K, str(day.toordinal()))
                 cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)",
                                    io.StringIO(text))
             cursor.execute("INSERT INTO ra_collection_ledger (race_date, status, races, runners, attempts, "
@@ -168,6 +181,9 @@ def load_days(url: str, template: dict[str, str], days: list[date]) -> None:
                            (day, datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
                             + timedelta(hours=1)))
             connection.commit()
+        # Keys numbered by the collector from now on come after the loaded ones.
+        cursor.execute("SELECT setval(pg_get_serial_sequence('ra_live_runners', 'runner_key'), "
+                       "(SELECT max(runner_key) FROM ra_live_runners))")
     connection.close()
 
 
@@ -272,7 +288,7 @@ def reader_figures(now: datetime, race_id: str, old_race: str) -> dict[str, tupl
 
 # The tables whose bytes a live price and a history row cost (present ones counted).
 LIVE_TABLES = ("ra_odds_live_prices",)
-HISTORY_TABLES = ("ra_odds_history",)
+HISTORY_TABLES = ("ra_odds_moves", "ra_live_runners", "ra_bookmaker_keys")
 YEAR_TARGET_GB = 4.0
 
 
@@ -281,7 +297,7 @@ def row_counts(url: str) -> dict[str, int]:
     engine = create_engine(url)
     with engine.connect() as conn:
         counts = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-                  for table in ("ra_odds_live_prices", "ra_odds_history")}
+                  for table in ("ra_odds_live_prices", "ra_odds_moves")}
     engine.dispose()
     return counts
 
@@ -388,8 +404,8 @@ def main() -> None:
     history_bytes = sum(by_name.get(name, 0) for name in HISTORY_TABLES)
     print(f"bytes per live price: {live_bytes / max(counts['ra_odds_live_prices'], 1):.0f} "
           f"({counts['ra_odds_live_prices']:,} prices; {' + '.join(LIVE_TABLES)}, with indexes)")
-    print(f"bytes per history row: {history_bytes / max(counts['ra_odds_history'], 1):.0f} "
-          f"({counts['ra_odds_history']:,} rows; {' + '.join(HISTORY_TABLES)}, with indexes)")
+    print(f"bytes per history row: {history_bytes / max(counts['ra_odds_moves'], 1):.0f} "
+          f"({counts['ra_odds_moves']:,} rows; {' + '.join(HISTORY_TABLES)}, with indexes)")
     year = total / n_days * 365 / 2**30
     print(f"disk: {total / 2**30:.2f} GB in all = {total / n_days * 30.44 / 2**30:.2f} GB a month, "
           f"{year:.2f} GB a year (target <= {YEAR_TARGET_GB:g} GB)")

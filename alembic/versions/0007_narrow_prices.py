@@ -13,7 +13,7 @@ on disk until it commits: free disk for the new table and its key (~1/4 of the o
 needed meanwhile. SQLite: the plain table converted the same way.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-07 16:00:00
 """
 import re
@@ -28,16 +28,19 @@ from darkhorses.models.views import (
     DROP_HISTORY_VIEW,
     HISTORY_INSERT_TRIGGER,
     PRICE_SCALE,
+    SOURCES,
 )
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
 SmallKey = sa.SmallInteger().with_variant(sa.Integer(), "sqlite")
-MOVE_COLUMNS = "changed_at, observed_at, runner_key, odds_x10000, bookmaker_key, odds_fractional"
-OLD_COLUMNS = "race_id, horse_id, bookmaker_id, odds_decimal, odds_fractional, changed_at, observed_at"
+MOVE_COLUMNS = "changed_at, observed_at, runner_key, odds_x10000, bookmaker_key, source_code, odds_fractional"
+OLD_COLUMNS = "race_id, horse_id, bookmaker_id, odds_decimal, odds_fractional, changed_at, observed_at, source"
+CODE_OF_SOURCE = "CASE h.source " + " ".join(f"WHEN '{s}' THEN {c}" for c, s in enumerate(SOURCES)) + " ELSE 0 END"
+SOURCE_OF_CODE = "CASE m.source_code " + " ".join(f"WHEN {c} THEN '{s}'" for c, s in enumerate(SOURCES)) + " END"
 OLD_UNIQUE = "uq_ra_odds_history_race_id_horse_id_bookmaker_id_changed_at"
 MONTH = re.compile(r"_y(\d{4})m(\d\d)$")
 
@@ -73,7 +76,8 @@ def _copy_moves(source: str) -> None:
                f"FROM {source} h WHERE NOT EXISTS (SELECT 1 FROM ra_live_runners u "
                f"WHERE u.race_id = h.race_id AND u.horse_id = h.horse_id) ORDER BY h.race_id, h.horse_id")
     op.execute(f"INSERT INTO ra_odds_moves ({MOVE_COLUMNS}) SELECT h.changed_at, h.observed_at, u.runner_key, "
-               f"CAST(round(h.odds_decimal * {PRICE_SCALE}) AS INTEGER), b.bookmaker_key, h.odds_fractional "
+               f"CAST(round(h.odds_decimal * {PRICE_SCALE}) AS INTEGER), b.bookmaker_key, {CODE_OF_SOURCE}, "
+               "h.odds_fractional "
                f"FROM {source} h JOIN ra_live_runners u ON u.race_id = h.race_id AND u.horse_id = h.horse_id "
                "JOIN ra_bookmaker_keys b ON b.bookmaker_id = h.bookmaker_id")
 
@@ -104,6 +108,7 @@ def upgrade() -> None:
             runner_key INTEGER NOT NULL,
             odds_x10000 INTEGER NOT NULL,
             bookmaker_key SMALLINT NOT NULL,
+            source_code SMALLINT NOT NULL DEFAULT 0,
             odds_fractional VARCHAR(16)
         ) PARTITION BY RANGE (changed_at)""")
         old = _partitions("ra_odds_history_old")
@@ -127,6 +132,7 @@ def upgrade() -> None:
         sa.Column('runner_key', sa.Integer(), nullable=False),
         sa.Column('odds_x10000', sa.Integer(), nullable=False),
         sa.Column('bookmaker_key', SmallKey, nullable=False),
+        sa.Column('source_code', sa.SmallInteger(), server_default=sa.text('0'), nullable=False),
         sa.Column('odds_fractional', sa.String(length=16), nullable=True),
         sa.PrimaryKeyConstraint('runner_key', 'bookmaker_key', 'changed_at', name='pk_ra_odds_moves')
         )
@@ -141,7 +147,7 @@ def upgrade() -> None:
 def _copy_back(source: str) -> None:
     op.execute(f"INSERT INTO ra_odds_history ({OLD_COLUMNS}) SELECT u.race_id, u.horse_id, b.bookmaker_id, "
                f"CAST(m.odds_x10000 AS DOUBLE PRECISION) / {PRICE_SCALE}, m.odds_fractional, m.changed_at, "
-               f"m.observed_at FROM {source} m JOIN ra_live_runners u ON u.runner_key = m.runner_key "
+               f"m.observed_at, {SOURCE_OF_CODE} FROM {source} m JOIN ra_live_runners u ON u.runner_key = m.runner_key "
                "JOIN ra_bookmaker_keys b ON b.bookmaker_key = m.bookmaker_key ORDER BY m.observed_at")
 
 
@@ -157,7 +163,8 @@ def downgrade() -> None:
         sa.Column('odds_decimal', sa.Float(), nullable=False),
         sa.Column('odds_fractional', sa.String(length=16), nullable=True),
         sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
-        sa.Column('observed_at', sa.DateTime(timezone=True), nullable=False)]
+        sa.Column('observed_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('source', sa.String(length=16), server_default=sa.text("'observed'"), nullable=False)]
     if dialect == "postgresql":
         op.execute("CREATE SEQUENCE ra_odds_history_id_seq")
         op.execute(f"""CREATE TABLE ra_odds_history (
@@ -169,6 +176,7 @@ def downgrade() -> None:
             odds_fractional VARCHAR(16),
             changed_at TIMESTAMP WITH TIME ZONE NOT NULL,
             observed_at TIMESTAMP WITH TIME ZONE NOT NULL,
+            source VARCHAR(16) DEFAULT 'observed' NOT NULL,
             CONSTRAINT pk_ra_odds_history PRIMARY KEY (id, changed_at),
             CONSTRAINT {OLD_UNIQUE} UNIQUE (race_id, horse_id, bookmaker_id, changed_at)
         ) PARTITION BY RANGE (changed_at)""")

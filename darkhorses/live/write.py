@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from ..db import upsert
 from ..db.upsert import unique_by_key
-from ..models import Bookmaker, BookmakerKey, LiveRace, LiveRunner, OddsLive, OddsMove
-from ..models.views import PRICE_SCALE
+from ..models import OBSERVED, Bookmaker, BookmakerKey, LiveRace, LiveRunner, OddsLive, OddsMove
+from ..models.views import PRICE_SCALE, SOURCES
 from .digests import race_counts
 from .parse import (
     HISTORY_KEY,
@@ -131,13 +131,15 @@ def _changed_at(stamp: datetime, before: StoredRow | None, now: datetime) -> dat
     return stamp
 
 
-MOVE_COLUMNS = ("changed_at", "observed_at", "runner_key", "odds_x10000", "bookmaker_key", "odds_fractional")
+MOVE_COLUMNS = ("changed_at", "observed_at", "runner_key", "odds_x10000", "bookmaker_key", "source_code",
+                "odds_fractional")
 MOVE_KEY = ("runner_key", "bookmaker_key", "changed_at")
 
 
-def write_history(session: Session, rows: list[HistoryRow]) -> int:
+def write_history(session: Session, rows: list[HistoryRow], source: str = OBSERVED) -> int:
     """Every new price into ra_odds_moves (read as the view ra_odds_history), its runner and
-    bookmaker as their compact keys, numbered here when new. Returns the rows written."""
+    bookmaker as their compact keys, numbered here when new; a move already stored (same
+    runner, bookmaker and changed_at) is kept as it is. Returns the rows written."""
     if not rows:
         return 0
     rows_by_key, collapsed = unique_by_key(rows, HISTORY_KEY, HistoryRow._fields)
@@ -145,8 +147,9 @@ def write_history(session: Session, rows: list[HistoryRow]) -> int:
         log.warning("ra_odds_history: %d rows repeated a key already in the batch; the last of each kept", collapsed)
     runners = _runner_keys(session, {(r.race_id, r.horse_id) for r in rows_by_key})
     books = _bookmaker_keys(session, {r.bookmaker_id for r in rows_by_key})
+    code = SOURCES.index(source)
     moves = [(r.changed_at, r.observed_at, runners[(r.race_id, r.horse_id)], round(r.odds_decimal * PRICE_SCALE),
-              books[r.bookmaker_id], r.odds_fractional) for r in rows_by_key]
+              books[r.bookmaker_id], code, r.odds_fractional) for r in rows_by_key]
     return upsert(session, OddsMove.__table__, moves, MOVE_KEY, expect_new=True, columns=MOVE_COLUMNS)
 
 

@@ -2,8 +2,12 @@
 from .base import Base, utcnow
 from .historical import LEDGER_DONE, LEDGER_STATUSES, BackfillRequest, CollectionLedger, LedgerStatus, OddsHistorical
 from .live import (
+    CLOSE_REASONS,
+    CLOSEOUT,
+    OBSERVED,
     Bookmaker,
     BookmakerKey,
+    CloseReason,
     LiveRace,
     LiveRunner,
     LiveSchedule,
@@ -11,6 +15,7 @@ from .live import (
     OddsHistory,
     OddsLive,
     OddsMove,
+    RaceOffTime,
     Withdrawal,
 )
 from .operations import Adoption, LiveFetch, RunRecord, StatsCount, StatsDay, StatsSeen, TaskStatus
@@ -20,5 +25,5 @@ __all__ = [
     "LiveRace", "OddsHistorical",
     "CollectionLedger", "LedgerStatus", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "LiveFetch",
     "RunRecord", "TaskStatus", "Adoption", "Withdrawal", "LiveSchedule", "MarketLine",
-    "StatsCount", "StatsDay", "StatsSeen",
+    "StatsCount", "StatsDay", "StatsSeen", "RaceOffTime", "CloseReason", "CLOSE_REASONS", "OBSERVED", "CLOSEOUT",
 ]

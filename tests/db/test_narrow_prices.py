@@ -1,5 +1,5 @@
 """Migration 0007 converts a filled price history in place: every row, every value (prices to
-4 places), across months and the default partition; and back again."""
+4 places, the source of each move), across months and the default partition; and back again."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +10,7 @@ from darkhorses.db.migrations import downgrade, upgrade
 from tests.support import scratch_database
 
 CHECKSUM = ("SELECT count(*), md5(string_agg(concat_ws('|', race_id, horse_id, bookmaker_id, "
-            "round(CAST(odds_decimal AS numeric), 4), coalesce(odds_fractional, '-'), changed_at, observed_at), ',' "
+            "round(CAST(odds_decimal AS numeric), 4), coalesce(odds_fractional, '-'), changed_at, observed_at, source), ',' "
             "ORDER BY race_id, horse_id, bookmaker_id, changed_at)) FROM ra_odds_history")
 
 
@@ -23,7 +23,7 @@ def own_database(monkeypatch):
 
 
 def test_0007_keeps_every_move_and_downgrades(own_database):
-    upgrade(own_database, "0005")
+    upgrade(own_database, "0006")
     engine = create_engine(own_database)
     start = datetime(2026, 9, 28, 12, tzinfo=timezone.utc)
     books = ("bet365", "coral", "betfair", "a_book_we_never_listed")
@@ -36,7 +36,8 @@ def test_0007_keeps_every_move_and_downgrades(own_database):
             "1.0001 + (i % 997) / 7.0, CASE WHEN i % 5 = 0 THEN NULL ELSE (i % 9) || '/4' END, "
             ":start + i * interval '47 minutes', :start + i * interval '47 minutes' + interval '3 seconds' "
             "FROM generate_series(1, 3000) i"), {"books": list(books), "start": start})
-        conn.execute(text("UPDATE ra_odds_history SET odds_decimal = round(CAST(odds_decimal AS numeric), 4)"))
+        conn.execute(text("UPDATE ra_odds_history SET odds_decimal = round(CAST(odds_decimal AS numeric), 4), "
+                          "source = CASE WHEN random() < 0.1 THEN 'closeout' ELSE source END"))
         before = conn.execute(text(CHECKSUM)).one()
         outliers = conn.execute(text("SELECT count(*) FROM ra_odds_history_default")).scalar()
     assert before[0] == 3000 and outliers > 0   # months 0005 made no partition for
@@ -57,7 +58,7 @@ def test_0007_keeps_every_move_and_downgrades(own_database):
         after = conn.execute(text(CHECKSUM)).one()
     assert after[0] == 3001
 
-    downgrade(own_database, "0005")
+    downgrade(own_database, "0006")
     with engine.connect() as conn:
         assert conn.execute(text(CHECKSUM)).one() == after
         assert conn.execute(text("SELECT count(*) FROM pg_partitioned_table "
