@@ -1,6 +1,6 @@
 """Benchmark: a year of data on one PostgreSQL — statistics, readers, chart, live cycle, disk.
 
-    .venv/bin/python -m bench.year [--days 365] [--keep-db NAME]
+    .venv/bin/python -m bench.year [--days 365] [--keep-db NAME] [--plans]
 
 Builds DAYS days (ending yesterday) on a scratch database it creates and drops (with
 `--keep-db NAME` it is left behind, named NAME, on the same PostgreSQL). Every day has
@@ -266,17 +266,34 @@ def live_cycles(cards: list[dict], now: datetime, repeats: int = 3) -> dict[str,
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def reader_params(now: datetime, race_id: str) -> dict:
+    from darkhorses.core.clock import day_start, uk_date
+    today = uk_date(now)
+    return {"today": today, "tomorrow": today + timedelta(days=1), "now": now, "course": "%a%",
+            "bookmaker": "bet365", "race": race_id, "day": day_start(today - timedelta(days=1)),
+            "day_end": day_start(today), "track": "%a%", "year_start": day_start(today - timedelta(days=365)),
+            "week_start": day_start(today - timedelta(days=7))}
+
+
+def reader_plans(now: datetime, race_id: str) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of each reader query, printed."""
+    from sqlalchemy import text
+
+    from darkhorses.db import session_scope
+    params = reader_params(now, race_id)
+    with session_scope() as session:
+        for name, sql in READERS.items():
+            plan = session.execute(text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql), params).scalars().all()
+            print(f"plan of reader {name}:")
+            print("\n".join("    " + line for line in plan))
+
+
 def reader_figures(now: datetime, race_id: str, old_race: str) -> dict[str, tuple[float, float]]:
     from sqlalchemy import text
 
-    from darkhorses.core.clock import day_start, uk_date
     from darkhorses.db import session_scope
     from darkhorses.stats.charts import race_series
-    today = uk_date(now)
-    params = {"today": today, "tomorrow": today + timedelta(days=1), "now": now, "course": "%a%",
-              "bookmaker": "bet365", "race": race_id, "day": day_start(today - timedelta(days=1)),
-              "day_end": day_start(today), "track": "%a%", "year_start": day_start(today - timedelta(days=365)),
-              "week_start": day_start(today - timedelta(days=7))}
+    params = reader_params(now, race_id)
     figures = {}
     with session_scope() as session:
         for name, sql in READERS.items():
@@ -329,6 +346,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--keep-db", metavar="NAME", help="leave the filled database behind under this name")
+    parser.add_argument("--plans", action="store_true", help="print each reader query's plan at DAYS days")
     args = parser.parse_args()
     n_days = max(1, args.days)
     now = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -362,6 +380,8 @@ def main() -> None:
         with _phase("live cycle on the full database"):
             full_cycle = live_cycles(cards, now)
         readers = reader_figures(now, "rac_bench_0_0", f"{cards[0]['race_id']}_{all_days[-1]:%Y%m%d}")
+        if args.plans:
+            reader_plans(now, "rac_bench_0_0")
         table_sizes = sizes(url)
         counts = row_counts(url)
 
