@@ -163,3 +163,26 @@ def test_the_row_shapes_name_real_columns_in_one_order():
     assert set(HistoryRow._fields) == set(OddsHistory.__table__.c.keys()) - {"source"}  # write_history's argument
     from darkhorses.live.write import MOVE_COLUMNS
     assert set(MOVE_COLUMNS) == set(OddsMove.__table__.c.keys())
+
+
+def test_history_is_written_narrow_and_read_whole_through_the_view(database_url):
+    """write_history numbers each runner and bookmaker once, stores a price to 4 places, keeps
+    a move already stored, and the view gives back the ids, the price and the source."""
+    from darkhorses.live.parse import HistoryRow
+    from darkhorses.live.write import write_history
+    from darkhorses.models import CLOSEOUT, BookmakerKey, LiveRunner
+
+    rows = [HistoryRow("r1", f"h{i % 3}", "a_new_book" if i % 2 else "bet365", 2 + i / 3, "x", AT,
+                       AT + timedelta(seconds=i)) for i in range(6)]
+    rows = [r._replace(changed_at=AT + timedelta(minutes=i)) for i, r in enumerate(rows)]
+    with session_scope() as session:
+        assert write_history(session, rows) == 6
+        assert write_history(session, rows[:3] + [rows[0]._replace(horse_id="h9")], source=CLOSEOUT) == 1
+    with session_scope() as session:
+        assert session.execute(select(func.count()).select_from(LiveRunner)).scalar() == 4
+        assert session.execute(select(func.count()).select_from(BookmakerKey)
+                               .where(BookmakerKey.bookmaker_id == "a_new_book")).scalar() == 1
+        view = session.execute(select(OddsHistory.horse_id, OddsHistory.bookmaker_id, OddsHistory.odds_decimal,
+                                      OddsHistory.source).order_by(OddsHistory.changed_at, OddsHistory.horse_id)).all()
+    assert view[:2] == [("h0", "bet365", 2.0, "observed"), ("h9", "bet365", 2.0, "closeout")]
+    assert view[2] == ("h1", "a_new_book", 2.3333, "observed")
