@@ -47,10 +47,12 @@ def biggest_movers(session: Session, day: date, limit: int = 10) -> list[dict]:
         return []
     # Each (runner, bookmaker)'s first and last move in one pass over the day's runners'
     # moves; cards come at most a week ahead, so older months' partitions are never read.
-    window = {"partition_by": (m.c.runner_key, m.c.bookmaker_key), "order_by": m.c.changed_at}
-    ranked = select(m.c.runner_key, func.first_value(m.c.odds_x10000).over(**window).label("first"),
-                    func.last_value(m.c.odds_x10000).over(**window, rows=(None, None)).label("last"),
-                    func.row_number().over(**window).label("n")) \
+    by, order = (m.c.runner_key, m.c.bookmaker_key), m.c.changed_at
+    ranked = select(m.c.runner_key, func.first_value(m.c.odds_x10000).over(partition_by=by, order_by=order)
+                    .label("first"),
+                    func.last_value(m.c.odds_x10000).over(partition_by=by, order_by=order, rows=(None, None))
+                    .label("last"),
+                    func.row_number().over(partition_by=by, order_by=order).label("n")) \
         .where(m.c.runner_key.in_(list(keys)), m.c.changed_at >= day_start(day) - MOVES_LOOKBACK).subquery()
     by_runner = session.execute(
         select(ranked.c.runner_key, func.avg(ranked.c.first), func.avg(ranked.c.last))
