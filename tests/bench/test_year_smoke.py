@@ -39,7 +39,7 @@ def test_year_bench_runs_on_ten_days(pg_database, tmp_path):
     assert len(readers) == 14 and all(re.search(r"p50 +[\d.]+ ms +max +[\d.]+ ms", line) for line in readers)
     assert any(line.startswith("reader chart (a settled race)") for line in readers)
     assert re.search(r"^live cycle .* = [\d.]+x", result.stdout, re.M)
-    assert re.search(r"^  ra_odds_history +table +[\d.]+ MB +indexes +[\d.]+ MB", result.stdout, re.M)
+    assert re.search(r"^  ra_odds_moves +table +[\d.]+ MB +indexes +[\d.]+ MB", result.stdout, re.M)
     assert re.search(r"^disk: [\d.]+ GB in all = [\d.]+ GB a month, [\d.]+ GB a year", result.stdout, re.M)
     assert re.search(r"^bytes per live price: \d+ \([\d,]+ prices", result.stdout, re.M)
     assert re.search(r"^bytes per history row: \d+ \([\d,]+ rows", result.stdout, re.M)
