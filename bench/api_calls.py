@@ -6,15 +6,19 @@ The clock starts at START (UK) on a November day, the simulator's day laid out a
 and jumps by each cycle's countdown as the loop would sleep. Every request the simulator
 answers is counted against the simulated hour of the cycle that made it. Prints requests
 per hour by endpoint, cycles per hour, and the most requests of one endpoint in any 10
-simulated seconds (the API allows 2/s for racecards, 5/s for the others: 20 and 50 per 10 s).
-Run it with another checkout first on the path (`PYTHONPATH=/path/to/other/checkout`) to
-compare two versions of the loop.
+simulated seconds (the API allows 2/s for racecards, 5/s for the others: 20 and 50 per 10 s);
+and the worker's CPU-seconds: the CPU time of the thread running the cycles (parsing,
+comparing, the database driver; the simulator answers in threads of its own and PostgreSQL in
+its own processes), per hour and for the whole walk, with the share of a 0.5-CPU instance it
+takes. Run it with another checkout first on the path (`PYTHONPATH=/path/to/other/checkout`)
+to compare two versions of the loop; `--start 10:00 --hours 12` is a whole race day.
 """
 from __future__ import annotations
 
 import argparse
 import bisect
 import os
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -22,7 +26,7 @@ from bench.common import scratch_database
 from tests.support import Clock
 
 
-def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter, dict[str, int]]:
+def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter, dict[str, int], Counter]:
     from darkhorses.core.settings import get_settings, reset_settings
     from darkhorses.live.cycle import run_cycle
     from darkhorses.racing_api.client import RacingAPIClient
@@ -41,14 +45,16 @@ def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter, di
         extra = {"store_results": store_same_day}
     except ImportError:
         extra = {}
-    calls, cycles = Counter(), Counter()
+    calls, cycles, cpu = Counter(), Counter(), Counter()
     moments: dict[str, list[datetime]] = {}
     end = start + timedelta(hours=hours)
     try:
         while clock.now < end:
             hour = clock.now.strftime("%H:00")
             before = len(sim.request_log)
+            started = time.thread_time()
             summary = run_cycle(client, clock.now, **extra)
+            cpu[hour] += time.thread_time() - started
             for _, key, _status in sim.request_log[before:]:
                 calls[(hour, key)] += 1
                 moments.setdefault(key, []).append(clock.now)
@@ -59,7 +65,7 @@ def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter, di
         client.close()
     peaks = {key: max(bisect.bisect_right(times, t + timedelta(seconds=10)) - i for i, t in enumerate(times))
              for key, times in moments.items()}
-    return calls, cycles, peaks
+    return calls, cycles, peaks, cpu
 
 
 def main() -> None:
@@ -71,16 +77,20 @@ def main() -> None:
     hh, mm = map(int, args.start.split(":"))
     start = datetime(2026, 11, 28, hh, mm, tzinfo=timezone.utc)
     with scratch_database():
-        calls, cycles, peaks = walk(start, args.hours, args.seed)
+        calls, cycles, peaks, cpu = walk(start, args.hours, args.seed)
     keys = sorted({key for _, key in calls})
     print(f"API calls per simulated hour, race day walk from {args.start} UK for {args.hours:g} h (seed {args.seed})")
-    print("  hour   cycles  " + "  ".join(f"{k:>10}" for k in keys) + "       all")
+    print("  hour   cycles  " + "  ".join(f"{k:>10}" for k in keys) + "       all   CPU s")
     for hour in sorted(cycles):
         row = [calls[(hour, k)] for k in keys]
-        print(f"  {hour}  {cycles[hour]:>6}  " + "  ".join(f"{n:>10}" for n in row) + f"  {sum(row):>8}")
+        print(f"  {hour}  {cycles[hour]:>6}  " + "  ".join(f"{n:>10}" for n in row) + f"  {sum(row):>8}"
+              f"  {cpu[hour]:6.1f}")
     total = sum(calls.values())
     print(f"  total {total} calls in {sum(cycles.values())} cycles; {total / args.hours:.1f} calls/hour on average")
     print("  most calls in any 10 simulated seconds: " + ", ".join(f"{k} {peaks[k]}" for k in sorted(peaks)))
+    seconds = sum(cpu.values())
+    print(f"  worker CPU: {seconds:.1f} s over {args.hours:g} h ({seconds / sum(cycles.values()):.3f} s a cycle); "
+          f"a 0.5-CPU instance spends {seconds / (args.hours * 3600 * 0.5) * 100:.2f}% of its time on it")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Benchmark: a year of data on one PostgreSQL — statistics, readers, chart, live cycle, disk.
 
-    .venv/bin/python -m bench.year [--days 365]
+    .venv/bin/python -m bench.year [--days 365] [--keep-db NAME] [--plans]
 
-Builds DAYS days (ending yesterday) on a scratch database it creates and drops. Every day has
+Builds DAYS days (ending yesterday) on a scratch database it creates and drops (with
+`--keep-db NAME` it is left behind, named NAME, on the same PostgreSQL). Every day has
 the shape of a UK+IRE day (bench/live_cycle.py's simulator day: 60 races x 12 runners x 26
 bookmakers = 18,720 live prices, ~5.3 price changes per price = ~100k history rows, 720
 results), re-dated and COPY-loaded; the newest 30 days first, so the statistics job is timed
@@ -11,9 +12,12 @@ on 30 days and then on all of them. Prints, for DAYS days:
     settled days already kept, as in production) p50/max, and its ratio to 30 days;
   - the old readers' queries (docs/switching.md) and `chart` for one race, p50/max;
   - one live cycle (new day, then no change, then every price changed) against an empty database;
-  - table and index sizes, and disk per month and per year;
-and last `PASS` or `FAIL: <figures>`. Targets: statistics at DAYS <= 1.5x at 30 days and < 2 s;
-each reader query < 50 ms; chart < 200 ms; live cycle <= 1.2x the empty database's.
+  - the live cycle against a COPY of the same wide rows into one table (bench/live_cycle.py);
+  - table and index sizes, bytes per live price and per history row, disk per month and per
+    year, and the line for the sizing table (docs/data.md, README);
+and last `PASS` or `FAIL: <figures>`. Targets: a year <= 4 GB (tables + indexes); statistics
+at DAYS <= 1.5x at 30 days and < 2 s; each reader query < 50 ms; chart < 200 ms; live cycle
+<= 1.2x the empty database's; an all-changed cycle <= 3x COPY, an unchanged one < 0.2x.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 from bench.common import scratch_database
-from bench.live_cycle import build_day, move_prices
+from bench.live_cycle import build_day, copy_baseline, move_prices
 from tests.builders import FakeCards
 
 BASELINE_DAYS = 30
@@ -44,8 +48,11 @@ LIVE_COLUMNS = ("race_id", "horse_id", "bookmaker_id", "race_date", "race_time",
                 "horse_number", "draw", "jockey", "trainer", "age", "weight", "form", "bookmaker_name",
                 "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status",
                 "in_play", "odds_timestamp", "fetched_at", "created_at", "updated_at")
-HISTORY_COLUMNS = ("race_id", "horse_id", "bookmaker_id", "odds_decimal", "odds_fractional", "changed_at",
-                   "observed_at")
+MOVE_COLUMNS = ("changed_at", "observed_at", "runner_key", "odds_x10000", "bookmaker_key", "odds_fractional")
+RUNNER_COLUMNS = ("runner_key", "race_id", "horse_id")
+# A day's runner keys: the day's ordinal and the runner's number that day (~739,000,719 at
+# most, within an integer), so days load without asking the database for keys.
+K, B = "\x05", "\x06"  # runner-key prefix; around a bookmaker id, replaced by its key once
 RESULT_COLUMNS = ("race_id", "horse_id", "date_of_race", "country", "track", "course_id", "race_time",
                   "match_timestamp",
                   "race_name", "going", "race_type", "distance", "race_class", "runners_count", "horse_name",
@@ -99,7 +106,8 @@ def build_template(cards: list[dict]) -> dict[str, str]:
     """One day as CSV text per table, dates and race ids as placeholders."""
     from darkhorses.live.parse import parse_racecard
     rng = random.Random(17)
-    out = {name: io.StringIO() for name in ("live", "history", "results", "races")}
+    out = {name: io.StringIO() for name in ("live", "history", "results", "races", "runners")}
+    runner_numbers: dict[tuple[str, str], str] = {}
     write = {name: csv.writer(buffer, lineterminator="\n").writerow for name, buffer in out.items()}
     for card in cards:
         race = parse_racecard(card)
@@ -124,8 +132,12 @@ def build_template(cards: list[dict]) -> dict[str, str]:
                 at = off - timedelta(hours=20) + timedelta(minutes=step * 200 + rng.randint(0, 150))
                 price = max(1.01, round(price * rng.choice((0.9, 0.95, 1.05, 1.1)), 2))
                 captured.setdefault(row["horse_id"], []).append(price)
-                write["history"]([race_id, row["horse_id"], row["bookmaker_id"], price,
-                                  f"{int((price - 1) * 100)}/100", _template_time(at), _template_time(at)])
+                runner = runner_numbers.get((race_id, row["horse_id"]))
+                if runner is None:
+                    runner = runner_numbers[(race_id, row["horse_id"])] = f"{K}{len(runner_numbers):03d}"
+                    write["runners"]([runner, race_id, row["horse_id"]])
+                write["history"]([_template_time(at), _template_time(at), runner, round(price * 10000),
+                                  f"{B}{row['bookmaker_id']}{B}", f"{int((price - 1) * 100)}/100"])
         for position, (horse, prices) in enumerate(captured.items(), 1):
             jockey_id, trainer_id = people.get(horse, (None, None))
             first = next(r for r in rows if r["horse_id"] == horse)
@@ -149,14 +161,19 @@ def build_template(cards: list[dict]) -> dict[str, str]:
 def load_days(url: str, template: dict[str, str], days: list[date]) -> None:
     import psycopg2
     connection = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
-    targets = {"live": ("ra_odds_live_prices", LIVE_COLUMNS), "history": ("ra_odds_history", HISTORY_COLUMNS),
+    targets = {"live": ("ra_odds_live_prices", LIVE_COLUMNS), "history": ("ra_odds_moves", MOVE_COLUMNS),
+               "runners": ("ra_live_runners", RUNNER_COLUMNS),
                "results": ("ra_odds_historical", RESULT_COLUMNS), "races": ("ra_live_races", RACE_COLUMNS)}
     with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT bookmaker_id, bookmaker_key FROM ra_bookmaker_keys")
+        template = dict(template)
+        for bookmaker_id, key in cursor.fetchall():
+            template["history"] = template["history"].replace(f"{B}{bookmaker_id}{B}", str(key))
         for day in days:
             for name, (table, columns) in targets.items():
                 text = template[name].replace(D, day.isoformat()).replace(
                     P, (day - timedelta(days=1)).isoformat()).replace(R, day.strftime("%Y%m%d")).replace(
-                    H, str(day.toordinal() % HORSE_CROPS))
+                    H, str(day.toordinal() % HORSE_CROPS)).replace(K, str(day.toordinal()))
                 cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)",
                                    io.StringIO(text))
             cursor.execute("INSERT INTO ra_collection_ledger (race_date, status, races, runners, attempts, "
@@ -164,6 +181,9 @@ def load_days(url: str, template: dict[str, str], days: list[date]) -> None:
                            (day, datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
                             + timedelta(hours=1)))
             connection.commit()
+        # Keys numbered by the collector from now on come after the loaded ones.
+        cursor.execute("SELECT setval(pg_get_serial_sequence('ra_live_runners', 'runner_key'), "
+                       "(SELECT max(runner_key) FROM ra_live_runners))")
     connection.close()
 
 
@@ -246,17 +266,34 @@ def live_cycles(cards: list[dict], now: datetime, repeats: int = 3) -> dict[str,
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def reader_params(now: datetime, race_id: str) -> dict:
+    from darkhorses.core.clock import day_start, uk_date
+    today = uk_date(now)
+    return {"today": today, "tomorrow": today + timedelta(days=1), "now": now, "course": "%a%",
+            "bookmaker": "bet365", "race": race_id, "day": day_start(today - timedelta(days=1)),
+            "day_end": day_start(today), "track": "%a%", "year_start": day_start(today - timedelta(days=365)),
+            "week_start": day_start(today - timedelta(days=7))}
+
+
+def reader_plans(now: datetime, race_id: str) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of each reader query, printed."""
+    from sqlalchemy import text
+
+    from darkhorses.db import session_scope
+    params = reader_params(now, race_id)
+    with session_scope() as session:
+        for name, sql in READERS.items():
+            plan = session.execute(text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql), params).scalars().all()
+            print(f"plan of reader {name}:")
+            print("\n".join("    " + line for line in plan))
+
+
 def reader_figures(now: datetime, race_id: str, old_race: str) -> dict[str, tuple[float, float]]:
     from sqlalchemy import text
 
-    from darkhorses.core.clock import day_start, uk_date
     from darkhorses.db import session_scope
     from darkhorses.stats.charts import race_series
-    today = uk_date(now)
-    params = {"today": today, "tomorrow": today + timedelta(days=1), "now": now, "course": "%a%",
-              "bookmaker": "bet365", "race": race_id, "day": day_start(today - timedelta(days=1)),
-              "day_end": day_start(today), "track": "%a%", "year_start": day_start(today - timedelta(days=365)),
-              "week_start": day_start(today - timedelta(days=7))}
+    params = reader_params(now, race_id)
     figures = {}
     with session_scope() as session:
         for name, sql in READERS.items():
@@ -264,6 +301,22 @@ def reader_figures(now: datetime, race_id: str, old_race: str) -> dict[str, tupl
         figures["chart (today's race)"] = timed(lambda: race_series(session, race_id), REPEATS)
         figures["chart (a settled race)"] = timed(lambda: race_series(session, old_race), REPEATS)
     return figures
+
+
+# The tables whose bytes a live price and a history row cost (present ones counted).
+LIVE_TABLES = ("ra_odds_live_prices",)
+HISTORY_TABLES = ("ra_odds_moves", "ra_live_runners", "ra_bookmaker_keys")
+YEAR_TARGET_GB = 4.0
+
+
+def row_counts(url: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        counts = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                  for table in ("ra_odds_live_prices", "ra_odds_moves")}
+    engine.dispose()
+    return counts
 
 
 def sizes(url: str) -> list[tuple[str, int, int]]:
@@ -292,6 +345,8 @@ def _phase(label: str):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--keep-db", metavar="NAME", help="leave the filled database behind under this name")
+    parser.add_argument("--plans", action="store_true", help="print each reader query's plan at DAYS days")
     args = parser.parse_args()
     n_days = max(1, args.days)
     now = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -308,8 +363,10 @@ def main() -> None:
         with _phase("live cycle on an empty database"):
             empty_cycle = live_cycles(cards, now)
         empty_readers = reader_figures(now, "rac_bench_0_0", "none")
+        copy_seconds, copied = copy_baseline(url)
+    copy_per_cycle = copy_seconds / copied * len(cards) * len(cards[0]["runners"]) * len(cards[0]["runners"][0]["odds"])
     build_started = time.perf_counter()
-    with scratch_database() as url:
+    with scratch_database(keep_as=args.keep_db) as url:
         make_partitions(all_days[-1], today + timedelta(days=62))
         with _phase(f"load {len(recent)} days"):
             load_days(url, template, sorted(recent))
@@ -323,7 +380,10 @@ def main() -> None:
         with _phase("live cycle on the full database"):
             full_cycle = live_cycles(cards, now)
         readers = reader_figures(now, "rac_bench_0_0", f"{cards[0]['race_id']}_{all_days[-1]:%Y%m%d}")
+        if args.plans:
+            reader_plans(now, "rac_bench_0_0")
         table_sizes = sizes(url)
+        counts = row_counts(url)
 
     print(f"year benchmark: {n_days} days x (18,720 live prices, ~100k history rows, 720 results); "
           f"build {build_seconds:.0f} s")
@@ -348,13 +408,32 @@ def main() -> None:
               for name in ("new", "unchanged", "all changed")))
     if cycle_ratio > 1.2:
         failures.append(f"live cycle {cycle_ratio:.2f}x")
+    full_copy, none_full = empty_cycle["all changed"] / copy_per_cycle, empty_cycle["unchanged"] / copy_per_cycle
+    print(f"live cycle against COPY of the same rows into one table ({copy_per_cycle:.3f} s): all changed "
+          f"{full_copy:.2f}x (target <= 3), unchanged {none_full:.2f}x (target < 0.2), new "
+          f"{empty_cycle['new'] / copy_per_cycle:.2f}x")
+    if full_copy > 3 or none_full >= 0.2:
+        failures.append(f"live cycle all changed {full_copy:.2f}x COPY, unchanged {none_full:.2f}x")
     total = sum(t + i for _, t, i in table_sizes)
     print(f"sizes after {n_days} days (table + indexes):")
     for name, table, index in table_sizes:
         if table + index >= 1 << 20:
             print(f"  {name:<24} table {table / 2**20:9.1f} MB  indexes {index / 2**20:9.1f} MB")
+    by_name = {name: table + index for name, table, index in table_sizes}
+    live_bytes = sum(by_name.get(name, 0) for name in LIVE_TABLES)
+    history_bytes = sum(by_name.get(name, 0) for name in HISTORY_TABLES)
+    print(f"bytes per live price: {live_bytes / max(counts['ra_odds_live_prices'], 1):.0f} "
+          f"({counts['ra_odds_live_prices']:,} prices; {' + '.join(LIVE_TABLES)}, with indexes)")
+    print(f"bytes per history row: {history_bytes / max(counts['ra_odds_moves'], 1):.0f} "
+          f"({counts['ra_odds_moves']:,} rows; {' + '.join(HISTORY_TABLES)}, with indexes)")
+    year = total / n_days * 365 / 2**30
     print(f"disk: {total / 2**30:.2f} GB in all = {total / n_days * 30.44 / 2**30:.2f} GB a month, "
-          f"{total / n_days * 365 / 2**30:.2f} GB a year")
+          f"{year:.2f} GB a year (target <= {YEAR_TARGET_GB:g} GB)")
+    print(f"sizing line: | a year of UK + IRE (live prices, every move, results) | {year:.1f} GB "
+          f"(history {history_bytes / n_days * 365 / 2**30:.1f}, live prices {live_bytes / n_days * 365 / 2**30:.1f}, "
+          f"the rest {(total - history_bytes - live_bytes) / n_days * 365 / 2**30:.1f}) |")
+    if year > YEAR_TARGET_GB:
+        failures.append(f"a year {year:.2f} GB")
     print("PASS" if not failures else "FAIL: " + "; ".join(failures))
 
 

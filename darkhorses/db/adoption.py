@@ -17,7 +17,14 @@ from sqlalchemy import Column, inspect, text
 from sqlalchemy.engine import Connection
 
 from ..models import Base
-from ..models.views import DROP_LIVE_VIEW, create_live_view_sql
+from ..models.views import (
+    CREATE_HISTORY_VIEW,
+    DROP_HISTORY_INSERT_TRIGGER,
+    DROP_HISTORY_VIEW,
+    DROP_LIVE_VIEW,
+    HISTORY_INSERT_TRIGGER,
+    create_live_view_sql,
+)
 from ..racing_api.bookmakers import BOOKMAKERS
 from .revisions import known_revisions, stamp_head
 
@@ -65,6 +72,9 @@ def adopt(connection: Connection) -> dict:
     connection.execute(text("ALTER TABLE ra_odds_live RENAME TO ra_odds_live_prices"))
     added = _add_missing_schema(connection)
     connection.execute(text(create_live_view_sql()))
+    connection.execute(text(CREATE_HISTORY_VIEW))
+    for statement in HISTORY_INSERT_TRIGGER["postgresql"]:
+        connection.execute(text(statement))
     present = {r[0] for r in connection.execute(text("SELECT bookmaker_id FROM ra_bookmakers"))}
     added["bookmakers"] = [b.id for b in BOOKMAKERS if b.id not in present]
     for b in BOOKMAKERS:
@@ -128,6 +138,13 @@ def undo_adoption(connection: Connection) -> None:
     since, under the old columns). `ra_adoption` stays until the last revision is gone."""
     added = json.loads(connection.execute(text("SELECT added FROM ra_adoption")).scalar_one())
     connection.execute(text(DROP_LIVE_VIEW))
+    for statement in DROP_HISTORY_INSERT_TRIGGER["postgresql"]:
+        connection.execute(text(statement))
+    if "ra_odds_history" in inspect(connection).get_view_names():
+        connection.execute(text(DROP_HISTORY_VIEW))
+    elif "ra_odds_moves" in added["tables"]:
+        # Adopted as ra_odds_moves and its view, made a table again by downgrading 0007: ours too.
+        connection.execute(text("DROP TABLE IF EXISTS ra_odds_history CASCADE"))
     for table in reversed(added["tables"]):
         if table != "ra_adoption":
             connection.execute(text(f"DROP TABLE IF EXISTS {table}"))

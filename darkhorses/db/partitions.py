@@ -1,4 +1,4 @@
-"""Monthly partitions of ra_odds_history (PostgreSQL): made ahead of time, dropped by retention.
+"""Monthly partitions of ra_odds_moves, the price history (PostgreSQL): made ahead of time, dropped by retention.
 
 The daily beat task `darkhorses.maintenance.partitions` keeps a partition for the current
 month and MONTHS_AHEAD after it, so rows never land in the default partition in normal
@@ -21,7 +21,7 @@ from .engine import rowcount
 
 log = logging.getLogger(__name__)
 
-PARENT = "ra_odds_history"
+PARENT = "ra_odds_moves"
 DEFAULT = f"{PARENT}_default"
 MONTHS_AHEAD = 3
 _NAME = re.compile(rf"^{PARENT}_y(\d{{4}})m(\d\d)$")

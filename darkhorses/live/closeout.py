@@ -17,13 +17,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..core.logsafe import safe
-from ..db import session_scope, upsert
+from ..db import session_scope
 from ..models import CLOSEOUT, CloseReason, LiveRace, OddsHistory
 from ..racing_api.bookmakers import bookmaker_for
 from ..racing_api.values import text
 from .offs import single_attempt
-from .parse import HISTORY_KEY, earlier_prices
+from .parse import HistoryRow, earlier_prices
 from .summary import CycleSummary
+from .write import write_history
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ def merge(session: Session, race_id: str, rows: list[dict], now: datetime) -> in
         if key in exact or (row["horse_id"], row["bookmaker_id"], _minute(row["changed_at"]),
                             round(row["odds_decimal"], 3)) in by_minute:
             continue
-        new[key] = {**row, "observed_at": now, "source": CLOSEOUT}
-    upsert(session, h, list(new.values()), HISTORY_KEY)  # a conflict keeps the stored row
+        new[key] = HistoryRow(race_id=race_id, horse_id=row["horse_id"], bookmaker_id=row["bookmaker_id"],
+                              odds_decimal=row["odds_decimal"], odds_fractional=row.get("odds_fractional"),
+                              changed_at=row["changed_at"], observed_at=now)
+    write_history(session, list(new.values()), source=CLOSEOUT)  # a conflict keeps the stored row
     return len(new)
 
 

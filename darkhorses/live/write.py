@@ -7,11 +7,13 @@ import logging
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import upsert
-from ..models import Bookmaker, LiveRace, OddsHistory, OddsLive
+from ..db.upsert import unique_by_key
+from ..models import OBSERVED, Bookmaker, BookmakerKey, LiveRace, LiveRunner, OddsLive, OddsMove
+from ..models.views import PRICE_SCALE, SOURCES
 from .digests import race_counts
 from .parse import (
     HISTORY_KEY,
@@ -82,8 +84,7 @@ def write_open_races(session: Session, races: list[ParsedRace], now: datetime, s
     upsert(session, live, changes.whole_rows, LIVE_KEY, UPDATED, known=True, columns=WHOLE_ROW)
     upsert(session, live, changes.new_rows, LIVE_KEY, UPDATED, expect_new=True, columns=WHOLE_ROW)
     # A new price's changed_at is past the stored stamp (_changed_at): its key is new.
-    summary.history = upsert(session, OddsHistory.__table__, changes.history_rows, HISTORY_KEY, expect_new=True,
-                             columns=HistoryRow._fields)
+    summary.history = write_history(session, changes.history_rows)
 
     card_hashes = card_hashes or {}
     upsert(session, LiveRace.__table__, [
@@ -135,6 +136,60 @@ def _changed_at(stamp: datetime, before: StoredRow | None, now: datetime) -> dat
     if before is not None and before.odds_timestamp is not None and stamp <= before.odds_timestamp:
         return now
     return stamp
+
+
+MOVE_COLUMNS = ("changed_at", "observed_at", "runner_key", "odds_x10000", "bookmaker_key", "source_code",
+                "odds_fractional")
+MOVE_KEY = ("runner_key", "bookmaker_key", "changed_at")
+
+
+def write_history(session: Session, rows: list[HistoryRow], source: str = OBSERVED) -> int:
+    """Every new price into ra_odds_moves (read as the view ra_odds_history), its runner and
+    bookmaker as their compact keys, numbered here when new; a move already stored (same
+    runner, bookmaker and changed_at) is kept as it is. Returns the rows written."""
+    if not rows:
+        return 0
+    rows_by_key, collapsed = unique_by_key(rows, HISTORY_KEY, HistoryRow._fields)
+    if collapsed:
+        log.warning("ra_odds_history: %d rows repeated a key already in the batch; the last of each kept", collapsed)
+    runners = _runner_keys(session, {(r.race_id, r.horse_id) for r in rows_by_key})
+    books = _bookmaker_keys(session, {r.bookmaker_id for r in rows_by_key})
+    code = SOURCES.index(source)
+    moves = [(r.changed_at, r.observed_at, runners[(r.race_id, r.horse_id)], round(r.odds_decimal * PRICE_SCALE),
+              books[r.bookmaker_id], code, r.odds_fractional) for r in rows_by_key]
+    return upsert(session, OddsMove.__table__, moves, MOVE_KEY, expect_new=True, columns=MOVE_COLUMNS)
+
+
+def _runner_keys(session: Session, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(race_id, horse_id) -> runner_key for every pair wanted, numbering the new ones."""
+    runners = LiveRunner.__table__
+    race_ids = sorted({race_id for race_id, _ in wanted})
+
+    def read() -> dict[tuple[str, str], int]:
+        return {(race_id, horse_id): key for key, race_id, horse_id in session.execute(
+            select(runners.c.runner_key, runners.c.race_id, runners.c.horse_id)
+            .where(runners.c.race_id.in_(race_ids)))}
+    keys = read()
+    missing = sorted(wanted - keys.keys())
+    if missing:
+        upsert(session, runners, missing, ("race_id", "horse_id"), columns=("race_id", "horse_id"))
+        keys = read()
+    return keys
+
+
+def _bookmaker_keys(session: Session, wanted: set[str]) -> dict[str, int]:
+    """bookmaker_id -> bookmaker_key for every id wanted, numbering the new ones."""
+    books = BookmakerKey.__table__
+
+    def read() -> dict[str, int]:
+        return {bookmaker_id: key for key, bookmaker_id in session.execute(
+            select(books.c.bookmaker_key, books.c.bookmaker_id))}
+    keys = read()
+    missing = sorted(wanted - keys.keys())
+    if missing:
+        upsert(session, books, [(b,) for b in missing], ("bookmaker_id",), columns=("bookmaker_id",))
+        keys = read()
+    return keys
 
 
 _unknown_logged: set[str] = set()

@@ -6,19 +6,23 @@ from .live import (
     CLOSEOUT,
     OBSERVED,
     Bookmaker,
+    BookmakerKey,
     CloseReason,
     LiveRace,
+    LiveRunner,
     LiveSchedule,
     MarketLine,
     OddsHistory,
     OddsLive,
+    OddsMove,
     RaceOffTime,
     Withdrawal,
 )
 from .operations import Adoption, LiveFetch, RunRecord, StatsCount, StatsDay, StatsSeen, TaskStatus
 
 __all__ = [
-    "Base", "utcnow", "Bookmaker", "OddsLive", "OddsHistory", "LiveRace", "OddsHistorical",
+    "Base", "utcnow", "Bookmaker", "BookmakerKey", "OddsLive", "OddsHistory", "OddsMove", "LiveRunner",
+    "LiveRace", "OddsHistorical",
     "CollectionLedger", "LedgerStatus", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "LiveFetch",
     "RunRecord", "TaskStatus", "Adoption", "Withdrawal", "LiveSchedule", "MarketLine",
     "StatsCount", "StatsDay", "StatsSeen", "RaceOffTime", "CloseReason", "CLOSE_REASONS", "OBSERVED", "CLOSEOUT",

@@ -7,13 +7,31 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, Numeric, String, Text, Time, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, UTCDateTime, utcnow
+from .base import Base, BigId, UTCDateTime, ViewBase, utcnow
+from .views import SOURCES
 
 # Prices as the readers see them: numeric(10,3), returned to Python as floats.
 OddsDecimal = Numeric(10, 3, asdecimal=False)
+# SMALLINT on PostgreSQL; INTEGER on SQLite, where only that makes an autoincrementing key.
+SmallKey = SmallInteger().with_variant(Integer(), "sqlite")
 
 
 class Bookmaker(Base):
@@ -87,29 +105,71 @@ class OddsLive(Base):
                                                         server_default=text("CURRENT_TIMESTAMP"))
 
 
-# ra_odds_history.source: a move we saw in a poll, or one the close-out read afterwards from the
-# bookmaker's history[] (a move made between two polls before the race closed).
-OBSERVED = "observed"
-CLOSEOUT = "closeout"
+class LiveRunner(Base):
+    """A runner of a race, numbered: the compact key a price move refers to (4 bytes instead of
+    two ids of text on every row of ra_odds_moves)."""
+    __tablename__ = "ra_live_runners"
+    __table_args__ = (UniqueConstraint("race_id", "horse_id"),)  # a race's runners: the charts' way in
 
-
-class OddsHistory(Base):
-    """Append-only: one row per price a bookmaker offered, keyed by when they set it."""
-    __tablename__ = "ra_odds_history"
-    __table_args__ = (
-        UniqueConstraint("race_id", "horse_id", "bookmaker_id", "changed_at"),
-        Index("ix_ra_odds_history_observed_at", "observed_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    runner_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     race_id: Mapped[str] = mapped_column(String(32))
     horse_id: Mapped[str] = mapped_column(String(32))
-    bookmaker_id: Mapped[str] = mapped_column(String(32))
-    odds_decimal: Mapped[float] = mapped_column(Float)
-    odds_fractional: Mapped[str | None] = mapped_column(String(16))
+
+
+class BookmakerKey(Base):
+    """A bookmaker id, numbered (2 bytes on every move). Every id a move ever had, so an
+    adopted or unknown bookmaker needs no row in ra_bookmakers."""
+    __tablename__ = "ra_bookmaker_keys"
+
+    bookmaker_key: Mapped[int] = mapped_column(SmallKey, primary_key=True, autoincrement=True)
+    bookmaker_id: Mapped[str] = mapped_column(String(32), unique=True)
+
+
+# ra_odds_history.source: a move we saw in a poll, or one the close-out read afterwards from the
+# bookmaker's history[] (a move made between two polls before the race closed).
+OBSERVED, CLOSEOUT = SOURCES  # ra_odds_moves.source_code is the index in SOURCES: 2 bytes, not text
+
+
+class OddsMove(Base):
+    """Append-only: one row per price a bookmaker offered, keyed by when they set it; read as
+    the view `ra_odds_history` (race_id, horse_id, bookmaker_id, odds_decimal, ...).
+
+    Narrow on purpose (about 60 bytes a row with its key): a year is ~37M rows. Columns in
+    alignment order (8-byte, 4, 2, then text) so no byte is padding. On PostgreSQL
+    partitioned by month of changed_at (darkhorses.db.partitions)."""
+    __tablename__ = "ra_odds_moves"
+    __table_args__ = (
+        # The only index: a runner's moves (charts, movers, min/max, market lines), and the
+        # natural key that keeps a redelivered cycle from writing a move twice.
+        PrimaryKeyConstraint("runner_key", "bookmaker_key", "changed_at", name="pk_ra_odds_moves"),
+        # The day's count of moves (collection health): BRIN, a few pages for a year, since
+        # moves are appended in the order we see them.
+        Index("ix_ra_odds_moves_observed_at_day_counts", "observed_at", postgresql_using="brin"),
+    )
+
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the bookmaker's `updated`
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when we saw it
-    source: Mapped[str] = mapped_column(String(16), default=OBSERVED, server_default=text(f"'{OBSERVED}'"))
+    runner_key: Mapped[int] = mapped_column(Integer)
+    odds_x10000: Mapped[int] = mapped_column(Integer)  # decimal odds x 10,000: 4 bytes, exact to 4 places
+    bookmaker_key: Mapped[int] = mapped_column(SmallKey)
+    source_code: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))  # SOURCES
+    odds_fractional: Mapped[str | None] = mapped_column(String(16))
+
+
+class OddsHistory(ViewBase):
+    """The view `ra_odds_history`: every move with its race, horse and bookmaker ids, as the
+    table of that name had them. An INSERT into it (one row at a time: tests, hand repairs)
+    goes through a trigger into ra_odds_moves; the collector writes ra_odds_moves itself."""
+    __tablename__ = "ra_odds_history"
+
+    race_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    horse_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bookmaker_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    odds_decimal: Mapped[float] = mapped_column(Float)
+    odds_fractional: Mapped[str | None] = mapped_column(String(16))
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(16), default=OBSERVED)
 
 
 class CloseReason:

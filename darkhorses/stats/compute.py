@@ -26,8 +26,8 @@ from ..models import (
     CollectionLedger,
     LiveRace,
     OddsHistorical,
-    OddsHistory,
     OddsLive,
+    OddsMove,
     RunRecord,
     Withdrawal,
 )
@@ -288,8 +288,8 @@ def collection_health(session: Session, now: datetime, lease_grace: float) -> di
     outcomes = {name: [r for r in todays if r["outcome"] == name]
                 for name in ("watched", "missed", "stopped", "results_only", "upcoming")}
     day_start, day_end = _uk_day_bounds(today)
-    prices = session.execute(select(func.count()).select_from(OddsHistory).where(
-        OddsHistory.observed_at >= day_start, OddsHistory.observed_at < day_end)).scalar()
+    prices = session.execute(select(func.count()).select_from(OddsMove).where(  # the table: no join to count
+        OddsMove.observed_at >= day_start, OddsMove.observed_at < day_end)).scalar()
     withdrawn = non_runners(session, today)
     ledger = CollectionLedger.__table__
     year = _year(session, ledger.c.race_date)

@@ -6,17 +6,18 @@ charts are small hand-written SVG bars, so the page opens from disk anywhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from html import escape
 from pathlib import Path
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..core.clock import UK, uk_date
+from ..core.clock import UK, day_start, uk_date
 from ..core.files import write_text_atomic
 from ..live.market import withdrawals_on
-from ..models import OddsHistory, OddsLive, Withdrawal
+from ..models import LiveRunner, OddsLive, OddsMove, Withdrawal
+from ..models.views import PRICE_SCALE
 
 CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 .tiles{display:flex;flex-wrap:wrap;gap:10px}.tile{border:1px solid #ddd;border-radius:6px;padding:8px 12px;
@@ -29,26 +30,35 @@ td.n,th.n{text-align:right}tr.missing td{background:#fde2e2}.late{color:#b00}.ok
 .steam{color:#070}.drift{color:#b00}small{color:#666}"""
 
 
+# How far before its race day a runner's moves may start: cards come a week ahead at most.
+MOVES_LOOKBACK = timedelta(days=8)
+
+
 def biggest_movers(session: Session, day: date, limit: int = 10) -> list[dict]:
     """Steamers and drifters of a UK day: per runner, the mean first and mean last captured
     price across bookmakers, largest changes first."""
-    h = OddsHistory.__table__
+    # On the narrow table, by runner key: the day's runners first (a few hundred keys), so
+    # each side is an index lookup per runner, never a join of the view over a year.
+    m, runners = OddsMove.__table__, LiveRunner.__table__
     day_races = select(OddsLive.race_id).where(OddsLive.race_date == day).distinct()
-    # Filtered before grouping: the day's races only, never a scan of the whole history.
-    bounds = select(h.c.race_id, h.c.horse_id, h.c.bookmaker_id, func.min(h.c.changed_at).label("first_at"),
-                    func.max(h.c.changed_at).label("last_at")).where(h.c.race_id.in_(day_races)) \
-        .group_by(h.c.race_id, h.c.horse_id, h.c.bookmaker_id).subquery()
-    first, last = h.alias("first_price"), h.alias("last_price")
-    rows = session.execute(
-        select(bounds.c.race_id, bounds.c.horse_id, func.avg(first.c.odds_decimal).label("first"),
-               func.avg(last.c.odds_decimal).label("last"))
-        .join(first, and_(first.c.race_id == bounds.c.race_id, first.c.horse_id == bounds.c.horse_id,
-                          first.c.bookmaker_id == bounds.c.bookmaker_id, first.c.changed_at == bounds.c.first_at))
-        .join(last, and_(last.c.race_id == bounds.c.race_id, last.c.horse_id == bounds.c.horse_id,
-                         last.c.bookmaker_id == bounds.c.bookmaker_id, last.c.changed_at == bounds.c.last_at))
-        # Each side filtered too: a join alone would probe every month's partition per row.
-        .where(bounds.c.race_id.in_(day_races), first.c.race_id.in_(day_races), last.c.race_id.in_(day_races))
-        .group_by(bounds.c.race_id, bounds.c.horse_id)).all()
+    keys = {key: (race_id, horse_id) for key, race_id, horse_id in session.execute(
+        select(runners.c.runner_key, runners.c.race_id, runners.c.horse_id).where(runners.c.race_id.in_(day_races)))}
+    if not keys:
+        return []
+    # Each (runner, bookmaker)'s first and last move in one pass over the day's runners'
+    # moves; cards come at most a week ahead, so older months' partitions are never read.
+    by, order = (m.c.runner_key, m.c.bookmaker_key), m.c.changed_at
+    ranked = select(m.c.runner_key, func.first_value(m.c.odds_x10000).over(partition_by=by, order_by=order)
+                    .label("first"),
+                    func.last_value(m.c.odds_x10000).over(partition_by=by, order_by=order, rows=(None, None))
+                    .label("last"),
+                    func.row_number().over(partition_by=by, order_by=order).label("n")) \
+        .where(m.c.runner_key.in_(list(keys)), m.c.changed_at >= day_start(day) - MOVES_LOOKBACK).subquery()
+    by_runner = session.execute(
+        select(ranked.c.runner_key, func.avg(ranked.c.first), func.avg(ranked.c.last))
+        .where(ranked.c.n == 1).group_by(ranked.c.runner_key)).all()
+    rows = [(*keys[runner], first_price / PRICE_SCALE, last_price / PRICE_SCALE)
+            for runner, first_price, last_price in by_runner]
     names = {(r.race_id, r.horse_id): (r.horse_name, r.course, r.race_time) for r in session.execute(
         select(OddsLive.race_id, OddsLive.horse_id, OddsLive.horse_name, OddsLive.course, OddsLive.race_time)
         .where(OddsLive.race_date == day).distinct())}

@@ -41,9 +41,11 @@ def test_migrate_command_builds_the_schema_on_sqlite(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "latest schema" in result.stdout
     assert _pending_diff(url) == []
-    tables = set(inspect(create_engine(url)).get_table_names())
-    assert {"ra_odds_live_prices", "ra_odds_history", "ra_odds_historical", "ra_odds_statistics",
+    inspector = inspect(create_engine(url))
+    tables = set(inspector.get_table_names())
+    assert {"ra_odds_live_prices", "ra_odds_moves", "ra_odds_historical", "ra_odds_statistics",
             "ra_bookmakers", "ra_collection_ledger", "ra_task_status", "ra_live_races"} <= tables
+    assert {"ra_odds_live", "ra_odds_history"} <= set(inspector.get_view_names())
 
 
 def test_migrate_command_masks_the_database_password(pg_database):

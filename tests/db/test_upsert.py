@@ -5,14 +5,14 @@ import pytest
 from sqlalchemy import select
 
 from darkhorses.db import COPY_THRESHOLD, session_scope, upsert
-from darkhorses.models import OddsHistory
+from darkhorses.models import OddsMove
 
-KEY = ("race_id", "horse_id", "bookmaker_id", "changed_at")
+KEY = ("runner_key", "bookmaker_key", "changed_at")
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def _row(horse: int, price: float) -> dict:
-    return {"race_id": "rac_1", "horse_id": f"h{horse}", "bookmaker_id": "bet365", "odds_decimal": price,
+    return {"runner_key": horse, "bookmaker_key": 1, "odds_x10000": round(price * 10000),
             "odds_fractional": None, "changed_at": AT, "observed_at": AT}
 
 
@@ -28,11 +28,11 @@ def test_a_key_repeated_in_one_batch_is_written_once_with_its_last_values(databa
     rows = [_row(n, 2.0) for n in range(size)]
     rows += [_row(3, 9.0), _row(5, 7.0), _row(3, 11.0)]  # the API paged while its data shifted
     with caplog.at_level("WARNING", logger="darkhorses.db"), session_scope() as session:
-        written = upsert(session, OddsHistory.__table__, rows, KEY, ("odds_decimal",))
+        written = upsert(session, OddsMove.__table__, rows, KEY, ("odds_x10000",))
     assert written == size
     with session_scope() as session:
-        prices = dict(session.execute(select(OddsHistory.horse_id, OddsHistory.odds_decimal)).all())
-    assert len(prices) == size and prices["h3"] == 11.0 and prices["h5"] == 7.0 and prices["h4"] == 2.0
+        prices = dict(session.execute(select(OddsMove.runner_key, OddsMove.odds_x10000)).all())
+    assert len(prices) == size and prices[3] == 110000 and prices[5] == 70000 and prices[4] == 20000
     assert any("3 rows repeated a key" in r.getMessage() for r in caplog.records)
 
 

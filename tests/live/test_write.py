@@ -8,30 +8,32 @@ from sqlalchemy import func, select
 from darkhorses.core.settings import get_settings
 from darkhorses.db import COPY_THRESHOLD, session_scope, upsert
 from darkhorses.historical.ledger import mark as mark_ledger
-from darkhorses.models import OddsHistorical, OddsHistory, StatsDay
+from darkhorses.models import OddsHistorical, OddsHistory, OddsMove, StatsDay
 from darkhorses.stats.compute import compute_statistics
 
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-KEY = ("race_id", "horse_id", "bookmaker_id", "changed_at")
+KEY = ("runner_key", "bookmaker_key", "changed_at")
 
 
 def history(n, price=2.0, start=0):
-    return [{"race_id": "r1", "horse_id": f"h{i}", "bookmaker_id": "bet365", "odds_decimal": price,
+    """Moves of runners 0..n-1 (the helper's table; keys need no runner rows)."""
+    return [{"runner_key": i, "bookmaker_key": 1, "odds_x10000": round(price * 10000),
              "odds_fractional": "1/1", "changed_at": AT, "observed_at": AT} for i in range(start, start + n)]
 
 
 def prices():
     with session_scope() as session:
-        return dict(session.execute(select(OddsHistory.horse_id, OddsHistory.odds_decimal)).all())
+        return {f"h{runner}": odds / 10000 for runner, odds in session.execute(
+            select(OddsMove.runner_key, OddsMove.odds_x10000)).all()}
 
 
 def test_copy_straight_in_and_the_fallback_on_a_conflict(database_url):
     n = COPY_THRESHOLD + 10
     with session_scope() as session:
-        assert upsert(session, OddsHistory, history(n), KEY, expect_new=True) == n
+        assert upsert(session, OddsMove, history(n), KEY, expect_new=True) == n
     # Half of these keys exist: the COPY fails inside its savepoint and the merge keeps the old rows.
     with session_scope() as session:
-        written = upsert(session, OddsHistory, history(n, price=9.0, start=n // 2), KEY, expect_new=True)
+        written = upsert(session, OddsMove, history(n, price=9.0, start=n // 2), KEY, expect_new=True)
     assert written == n // 2                       # only the keys that were new
     stored = prices()
     assert len(stored) == n + n // 2
@@ -41,14 +43,13 @@ def test_copy_straight_in_and_the_fallback_on_a_conflict(database_url):
 @pytest.mark.parametrize("rows", [3, COPY_THRESHOLD + 5])
 def test_known_keys_update_only_the_columns_sent(database_url, rows):
     with session_scope() as session:
-        upsert(session, OddsHistory, history(rows), KEY)
-    narrow = [{"race_id": "r1", "horse_id": f"h{i}", "bookmaker_id": "bet365", "changed_at": AT,
-               "odds_decimal": 3.5} for i in range(rows)]
+        upsert(session, OddsMove, history(rows), KEY)
+    narrow = [{"runner_key": i, "bookmaker_key": 1, "changed_at": AT, "odds_x10000": 35000} for i in range(rows)]
     with session_scope() as session:
-        assert upsert(session, OddsHistory, narrow, KEY, ("odds_decimal",), known=True) == rows
+        assert upsert(session, OddsMove, narrow, KEY, ("odds_x10000",), known=True) == rows
     with session_scope() as session:
-        stored = session.execute(select(OddsHistory.odds_decimal, OddsHistory.odds_fractional)).all()
-    assert set(stored) == {(3.5, "1/1")} and len(stored) == rows
+        stored = session.execute(select(OddsMove.odds_x10000, OddsMove.odds_fractional)).all()
+    assert set(stored) == {(35000, "1/1")} and len(stored) == rows
 
 
 def _historical(race, horse, day, sp):
@@ -89,11 +90,10 @@ def test_rollups_rebuild_new_and_recollected_days_only(database_url):
 
 def test_known_keys_on_sqlite_too(sqlite_url):
     with session_scope() as session:
-        upsert(session, OddsHistory, history(4), KEY)
+        upsert(session, OddsMove, history(4), KEY)
     with session_scope() as session:
-        assert upsert(session, OddsHistory, [{"race_id": "r1", "horse_id": "h2", "bookmaker_id": "bet365",
-                                              "changed_at": AT, "odds_decimal": 7.0}], KEY, ("odds_decimal",),
-                      known=True) == 1
+        assert upsert(session, OddsMove, [{"runner_key": 2, "bookmaker_key": 1, "changed_at": AT,
+                                           "odds_x10000": 70000}], KEY, ("odds_x10000",), known=True) == 1
     assert prices() == {"h0": 2.0, "h1": 2.0, "h2": 7.0, "h3": 2.0}
 
 
@@ -160,5 +160,29 @@ def test_the_row_shapes_name_real_columns_in_one_order():
     # every column the collector owns; id is the table's, withdrawn_at the non-runner path's
     assert set(WHOLE_ROW) == live_columns - {"id", "market_type", "withdrawn_at"}
     assert len(WHOLE_ROW) == len(set(WHOLE_ROW)) and set(QUOTE_ROW) <= set(WHOLE_ROW)
-    # source: observed by default (the write path's rows); the close-out marks its own
-    assert set(HistoryRow._fields) == set(OddsHistory.__table__.c.keys()) - {"id", "source"}
+    assert set(HistoryRow._fields) == set(OddsHistory.__table__.c.keys()) - {"source"}  # write_history's argument
+    from darkhorses.live.write import MOVE_COLUMNS
+    assert set(MOVE_COLUMNS) == set(OddsMove.__table__.c.keys())
+
+
+def test_history_is_written_narrow_and_read_whole_through_the_view(database_url):
+    """write_history numbers each runner and bookmaker once, stores a price to 4 places, keeps
+    a move already stored, and the view gives back the ids, the price and the source."""
+    from darkhorses.live.parse import HistoryRow
+    from darkhorses.live.write import write_history
+    from darkhorses.models import CLOSEOUT, BookmakerKey, LiveRunner
+
+    rows = [HistoryRow("r1", f"h{i % 3}", "a_new_book" if i % 2 else "bet365", 2 + i / 3, "x", AT,
+                       AT + timedelta(seconds=i)) for i in range(6)]
+    rows = [r._replace(changed_at=AT + timedelta(minutes=i)) for i, r in enumerate(rows)]
+    with session_scope() as session:
+        assert write_history(session, rows) == 6
+        assert write_history(session, rows[:3] + [rows[0]._replace(horse_id="h9")], source=CLOSEOUT) == 1
+    with session_scope() as session:
+        assert session.execute(select(func.count()).select_from(LiveRunner)).scalar() == 4
+        assert session.execute(select(func.count()).select_from(BookmakerKey)
+                               .where(BookmakerKey.bookmaker_id == "a_new_book")).scalar() == 1
+        view = session.execute(select(OddsHistory.horse_id, OddsHistory.bookmaker_id, OddsHistory.odds_decimal,
+                                      OddsHistory.source).order_by(OddsHistory.changed_at, OddsHistory.horse_id)).all()
+    assert view[:2] == [("h0", "bet365", 2.0, "observed"), ("h9", "bet365", 2.0, "closeout")]
+    assert view[2] == ("h1", "a_new_book", 2.3333, "observed")
