@@ -1,4 +1,5 @@
 """The schema. Alembic's autogenerate compares migrations against `Base.metadata`."""
+from .analysis import NonRunner, Rule4Official
 from .base import Base, utcnow
 from .historical import LEDGER_DONE, LEDGER_STATUSES, BackfillRequest, CollectionLedger, LedgerStatus, OddsHistorical
 from .live import Bookmaker, LiveRace, LiveSchedule, MarketLine, OddsHistory, OddsLive, Withdrawal
@@ -8,5 +9,5 @@ __all__ = [
     "Base", "utcnow", "Bookmaker", "OddsLive", "OddsHistory", "LiveRace", "OddsHistorical",
     "CollectionLedger", "LedgerStatus", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "LiveFetch",
     "RunRecord", "TaskStatus", "Adoption", "Withdrawal", "LiveSchedule", "MarketLine",
-    "StatsCount", "StatsDay", "StatsSeen",
+    "StatsCount", "StatsDay", "StatsSeen", "NonRunner", "Rule4Official",
 ]

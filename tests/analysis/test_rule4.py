@@ -1,0 +1,125 @@
+"""Rule 4(c) and settlement on hand-worked cases (the figures below were worked on paper from
+the Tattersalls scale), fractional prices, and `darkhorses settle` giving the same figures."""
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
+
+import pytest
+
+from darkhorses.analysis.prices import PriceError, from_decimal, parse_fractional, parse_price
+from darkhorses.analysis.rule4 import RaceResult, Withdrawal, deduction_pence, race_deductions, settle
+
+NOON = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+
+
+def at(minutes):
+    return NOON + timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("text, odds", [
+    ("EVS", 1), ("evens", 1), ("1/1", 1), ("100/30", Fraction(10, 3)), (" 5 / 2 ", Fraction(5, 2)),
+    ("11/8", Fraction(11, 8)), ("2/1F", 2), ("7/2JF", Fraction(7, 2))])
+def test_fractional_prices_as_quoted(text, odds):
+    assert parse_fractional(text) == odds
+
+
+@pytest.mark.parametrize("text", ["", "SP", "-", "5/0", "0/1", "five to two", "5/2/1", "-5/2", None, "1e3/2"])
+def test_odd_fractional_strings_are_one_clear_error(text):
+    with pytest.raises(PriceError) as error:
+        parse_fractional(text)
+    assert "\n" not in str(error.value) and repr(text) in str(error.value)
+
+
+@pytest.mark.parametrize("odds, pence", [
+    ("1/9", 90), ("1/10", 90), ("2/17", 85), ("1/6", 85), ("2/11", 80), ("2/9", 80), ("1/4", 75),
+    ("2/7", 75), ("30/100", 70), ("1/3", 70), ("4/11", 65), ("2/5", 65), ("4/9", 60), ("1/2", 60),
+    ("8/15", 55), ("8/13", 55), ("4/6", 50), ("4/5", 50), ("5/6", 45), ("10/11", 45), ("EVS", 40),
+    ("6/5", 40), ("5/4", 35), ("6/4", 35), ("8/5", 30), ("13/8", 30), ("7/4", 30), ("15/8", 25),
+    ("9/4", 25), ("5/2", 20), ("3/1", 20), ("100/30", 15), ("4/1", 15), ("9/2", 10), ("11/2", 10),
+    ("6/1", 5), ("9/1", 5), ("19/2", 0), ("10/1", 0), ("50/1", 0)])
+def test_the_scale_row_by_row(odds, pence):
+    assert deduction_pence(parse_fractional(odds)) == pence
+
+
+def test_stored_decimals_fall_in_the_row_of_their_fraction():
+    # numeric(10,3) rounds 2/7 to 1.286 and 1/3 to 1.333: still 75p and 70p.
+    assert deduction_pence(from_decimal(1.286)) == 75
+    assert deduction_pence(from_decimal(1.333)) == 70
+    assert parse_price("3.5") == Fraction(5, 2)
+    with pytest.raises(PriceError):
+        from_decimal(1.0)
+
+
+# A race with two withdrawals: A at 2/1 (25p) at 12:00, B at 9/2 (10p) at 13:00.
+TWO = RaceResult("r1", withdrawals=(Withdrawal("hA", "Alpha", at(0), 3.0), Withdrawal("hB", "Bravo", at(60), 5.5)),
+                 positions={"hW": "1", "hL": "2"}, starting_prices={"hW": 4.0, "hL": 6.0})
+
+
+def test_two_withdrawals_running_total():
+    rows = race_deductions(list(TWO.withdrawals))
+    assert [(r.horse_id, r.deduction_pence, r.running_total_pence, r.rule4_estimated) for r in rows] == [
+        ("hA", 25, 25, True), ("hB", 10, 35, True)]
+
+
+def test_bet_struck_before_both_withdrawals_carries_both():
+    # £10 at 6/1: winnings 60, less 35p in the £ = 39; returned 49.
+    result = settle("6/1", 10, at(-60), TWO, horse_id="hW")
+    assert (result.deduction_pence, result.winnings, result.returned, result.won) == (35, 39.0, 49.0, True)
+    assert result.applied == ("Alpha", "Bravo")
+
+
+def test_bet_struck_between_and_after_the_withdrawals():
+    between = settle("6/1", 10, at(30), TWO, horse_id="hW")
+    assert (between.deduction_pence, between.returned) == (10, 64.0)  # 60 less 10% = 54, + 10
+    after = settle("6/1", 10, at(90), TWO, horse_id="hW")
+    assert (after.deduction_pence, after.returned, after.applied) == (0, 70.0, ())
+
+
+def test_deductions_are_capped_at_90p():
+    race = RaceResult("r2", withdrawals=(Withdrawal("h1", "One", at(0), 1.333), Withdrawal("h2", "Two", at(5), 1.667)))
+    rows = race_deductions(list(race.withdrawals))
+    assert [(r.deduction_pence, r.running_total_pence) for r in rows] == [(70, 70), (50, 90)]
+    # £10 at 10/1: winnings 100, less 90p = 10; returned 20.
+    result = settle("10/1", 10, at(-1), race)
+    assert (result.deduction_pence, result.returned, result.won) == (90, 20.0, None)
+
+
+def test_withdrawal_at_long_odds_deducts_nothing():
+    race = RaceResult("r3", withdrawals=(Withdrawal("h1", "Outsider", at(0), 13.0),))
+    result = settle("5/1", 10, at(-30), race)
+    assert (result.deduction_pence, result.returned) == (0, 60.0)
+
+
+def test_starting_price_bets_carry_only_withdrawals_no_new_market_followed():
+    race = RaceResult("r4", withdrawals=(Withdrawal("h1", "Early", at(0), 3.0, new_market=True),
+                                         Withdrawal("h2", "AtTheStart", at(58), 1.5, new_market=False)),
+                      positions={"hW": "1"}, starting_prices={"hW": 4.0})
+    # SP 3/1: winnings 30 less 60p (the 1/2 withdrawal only) = 12; returned 22.
+    result = settle("SP", 10, None, race, horse_id="hW")
+    assert (result.price, result.deduction_pence, result.returned, result.applied) == (4.0, 60, 22.0, ("AtTheStart",))
+    # The early price struck before both carries 25p + 60p = 85p: 30 * 0.15 = 4.5; returned 14.5.
+    early = settle("3/1", 10, at(-10), race, horse_id="hW")
+    assert (early.deduction_pence, early.returned) == (85, 14.5)
+
+
+def test_official_figure_overrides_the_estimate_and_losers_return_nothing():
+    race = RaceResult("r5", withdrawals=(Withdrawal("h1", "One", at(0), 3.0, official_pence=30),),
+                      positions={"hW": "1", "hL": "3"})
+    [row] = race_deductions(list(race.withdrawals))
+    assert (row.deduction_pence, row.rule4_estimated) == (30, False)
+    assert settle("4/1", 10, at(-5), race, horse_id="hW").returned == 38.0  # 40 * 0.7 + 10
+    lost = settle("4/1", 10, at(-5), race, horse_id="hL")
+    assert (lost.won, lost.returned, lost.winnings) == (False, 0.0, 0.0)
+
+
+def test_dead_heat_halves_the_stake():
+    race = RaceResult("r6", positions={"a": "1", "b": "1", "c": "3"})
+    result = settle("4/1", 10, at(0), race, horse_id="a")
+    assert (result.dead_heat, result.returned) == (2, 25.0)  # £5 at 4/1 returns 25
+
+
+def test_withdrawal_with_no_price_is_unknown_until_an_official_figure():
+    race = RaceResult("r7", withdrawals=(Withdrawal("h1", "Unpriced", at(0), None),))
+    [row] = race_deductions(list(race.withdrawals))
+    assert (row.deduction_pence, row.running_total_pence) == (None, None)
+    with pytest.raises(PriceError, match="no price recorded"):
+        settle("5/1", 10, at(-5), race)
