@@ -123,8 +123,9 @@ def stream_batches(session: Session, kind: Kind, params: dict,
     """The query's rows as Arrow record batches of `batch_rows`, from a server-side cursor
     (PostgreSQL; SQLite reads the same way, row by row)."""
     schema = pa.schema(kind.columns)
-    connection = session.connection().execution_options(stream_results=True, max_row_buffer=batch_rows)
-    result = connection.execute(text(kind.sql), params)
+    # Options on the statement, not the connection: the session's later statements run as usual.
+    query = text(kind.sql).execution_options(stream_results=True, max_row_buffer=batch_rows)
+    result = session.connection().execute(query, params)
     while True:
         rows = result.fetchmany(batch_rows)
         if not rows:
@@ -136,10 +137,12 @@ def stream_batches(session: Session, kind: Kind, params: dict,
 
 
 def _value(value, arrow_type: pa.DataType):
-    """Values the drivers return that Arrow's types do not take as they are: SQLite's naive
-    datetimes (UTC), and text dates or times."""
+    """Values the drivers return that Arrow's types do not take as they are: numeric columns
+    (Decimal), SQLite's naive datetimes (UTC), and text dates or times."""
     if value is None:
         return None
+    if pa.types.is_floating(arrow_type):
+        return float(value)
     if pa.types.is_timestamp(arrow_type):
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
