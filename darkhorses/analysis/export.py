@@ -22,8 +22,10 @@ from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import text
+from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
+
+from ..models.base import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,9 @@ KINDS = {
     "lines": Kind("lines", _select(_LINES, "FROM ra_market_lines WHERE race_date = :day "
                                            "ORDER BY race_id, horse_id"), _LINES),
     # Our results (the replaced service's rows, without ids, are left out).
-    "results": Kind("results", _select(_RESULTS, "FROM ra_odds_historical WHERE date_of_race = :low "
-                                                 "AND race_id IS NOT NULL ORDER BY race_id, horse_id"), _RESULTS),
+    "results": Kind("results", _select(_RESULTS, "FROM ra_odds_historical WHERE date_of_race >= :low "
+                                                 "AND date_of_race < :high AND race_id IS NOT NULL "
+                                                 "ORDER BY race_id, horse_id"), _RESULTS),
 }
 
 
@@ -124,7 +127,10 @@ def stream_batches(session: Session, kind: Kind, params: dict,
     (PostgreSQL; SQLite reads the same way, row by row)."""
     schema = pa.schema(kind.columns)
     # Options on the statement, not the connection: the session's later statements run as usual.
-    query = text(kind.sql).execution_options(stream_results=True, max_row_buffer=batch_rows)
+    # Typed binds: the instants stored as each database stores them (SQLite: naive UTC text).
+    binds = [bindparam(name, type_=UTCDateTime() if name in ("low", "high") else Date())
+             for name in params if f":{name}" in kind.sql]
+    query = text(kind.sql).bindparams(*binds).execution_options(stream_results=True, max_row_buffer=batch_rows)
     result = session.connection().execute(query, params)
     while True:
         rows = result.fetchmany(batch_rows)

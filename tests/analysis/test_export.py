@@ -155,3 +155,14 @@ real_stream_batches = export_module.stream_batches
 def _failing_after_first_batch(session, kind, params, batch_rows=export_module.BATCH_ROWS):
     yield from real_stream_batches(session, kind, params, batch_rows=5)
     raise OSError("disk full")
+
+
+def test_the_embedded_mode_exports_too(sqlite_url, tmp_path):
+    seed()
+    out = tmp_path / "out"
+    assert cli.main(["export", "--from", str(DAY), "--to", str(DAY), "--out", str(out)]) == 0
+    counts = {kind: pq.read_table(out / f"{kind}-2026-03-01.parquet").num_rows
+              for kind in ("prices", "history", "lines", "results")}
+    assert counts == {"prices": 12, "history": 36, "lines": 6, "results": 6}
+    history = pq.read_table(out / "history-2026-03-01.parquet").to_pylist()
+    assert history[0]["changed_at"] == datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
