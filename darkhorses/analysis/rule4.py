@@ -121,6 +121,7 @@ class Settlement(NamedTuple):
     dead_heat: int  # runners sharing first place (1: no dead heat)
     winnings: float  # profit after Rule 4 (and the dead-heat rule)
     returned: float  # stake back plus winnings (0 for a loser)
+    void: bool = False  # a bet on a runner that was withdrawn: the stake back
 
 
 SP = "SP"
@@ -134,6 +135,10 @@ def settle(price: float | str, stake: float, struck_at: datetime | None, race: R
     off the winnings, never the stake. Without `horse_id` the figures are those of a winner."""
     if not stake > 0:
         raise ValueError(f"stake {stake!r}: expected an amount above zero")
+    if horse_id is not None and any(w.horse_id == horse_id for w in race.withdrawals):
+        # A bet on a non-runner is void: the stake comes back, nothing else.
+        return Settlement(price=0.0, stake=stake, deduction_pence=0, applied=(), won=None, dead_heat=1,
+                          winnings=0.0, returned=stake, void=True)
     if isinstance(price, str) and price.strip().upper() == SP:
         sp = (race.starting_prices or {}).get(horse_id or "")
         if sp is None:

@@ -359,6 +359,8 @@ def cmd_settle(args) -> int:
     result = settle(args.price, args.stake, struck_at, race, horse_id=args.horse_id)
     if args.json:
         print(json.dumps(result._asdict()))
+    elif result.void:
+        print(f"return {result.returned:.2f}: void, {args.horse_id} was withdrawn (the stake back)")
     else:
         outcome = {True: "won", False: "lost", None: "no result yet: as a winner"}[result.won]
         rule4 = (f"Rule 4 {result.deduction_pence}p ({', '.join(result.applied)})" if result.applied

@@ -123,3 +123,8 @@ def test_withdrawal_with_no_price_is_unknown_until_an_official_figure():
     assert (row.deduction_pence, row.running_total_pence) == (None, None)
     with pytest.raises(PriceError, match="no price recorded"):
         settle("5/1", 10, at(-5), race)
+
+
+def test_a_bet_on_the_withdrawn_runner_is_void():
+    result = settle("2/1", 10, at(-60), TWO, horse_id="hA")
+    assert (result.void, result.returned, result.deduction_pence) == (True, 10, 0)
