@@ -316,9 +316,11 @@ def cmd_chart(args) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from ..analysis.export import export
+    from ..analysis.export import check_request, export
     from ..db import session_scope
     kinds = [k.strip() for k in args.what.split(",") if k.strip()]
+    # Every check before the database is touched: bad input is one line, whatever the database.
+    check_request(args.first, args.last, kinds, args.fmt.lower(), Path(args.out), datetime.now(timezone.utc).date())
     with session_scope() as session:
         written = export(session, args.first, args.last, kinds, args.fmt.lower(), Path(args.out))
     for item in written:
@@ -336,6 +338,7 @@ def cmd_rule4(args) -> int:
 
 
 def cmd_settle(args) -> int:
+    from ..analysis.prices import parse_price
     from ..analysis.rule4 import settle
     from ..analysis.settlement import load_race
     from ..db import session_scope
@@ -351,9 +354,11 @@ def cmd_settle(args) -> int:
     if not args.stake > 0:
         print(f"error: --stake {args.stake:g}: expected an amount above zero", file=sys.stderr)
         return 2
-    if args.price.strip().upper() != "SP" and struck_at is None:
-        print("error: an early price needs --struck-at (when the bet was struck)", file=sys.stderr)
-        return 2
+    if args.price.strip().upper() != "SP":
+        parse_price(args.price)  # a price that cannot be read is one line before the database is asked
+        if struck_at is None:
+            print("error: an early price needs --struck-at (when the bet was struck)", file=sys.stderr)
+            return 2
     with session_scope() as session:
         race = load_race(session, args.race_id)
     result = settle(args.price, args.stake, struck_at, race, horse_id=args.horse_id)

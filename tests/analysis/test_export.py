@@ -118,7 +118,7 @@ def test_csv_two_days_one_file_each(database_url, tmp_path):
     (["--from", "2026-03-01", "--to", "2026-03-01", "--what", "prices,odds"], "--what odds"),
     (["--from", "2026-03-01", "--to", "2026-03-01", "--format", "xlsx"], "--format xlsx"),
 ])
-def test_bad_requests_one_line_exit_2_nothing_written(database_url, tmp_path, capsys, argv, says):
+def test_bad_requests_one_line_exit_2_nothing_written(tmp_path, capsys, argv, says):
     out = tmp_path / "out"
     assert cli.main(["export", *argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -126,7 +126,7 @@ def test_bad_requests_one_line_exit_2_nothing_written(database_url, tmp_path, ca
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_an_unwritable_directory_is_one_line(database_url, tmp_path, capsys):
+def test_an_unwritable_directory_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     assert cli.main(["export", "--from", str(DAY), "--to", str(DAY), "--out", str(blocker / "out")]) == 2

@@ -80,7 +80,7 @@ def test_rule4_per_withdrawal_with_each_bookmakers_price_and_an_official_overrid
     (["hW", "--price", "6/1", "--struck-at", "noon"], "--struck-at 'noon'"),
     (["hW", "--price", "6/1", "--stake", "0", "--struck-at", "2026-12-05T11:00"], "--stake 0"),
 ])
-def test_bad_input_is_one_line_and_exit_2(race, capsys, argv, says):
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, says):
     assert cli.main(["settle", "rac_1", *argv]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert says in line
