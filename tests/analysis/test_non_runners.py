@@ -12,6 +12,7 @@ from darkhorses.historical import collect
 from darkhorses.models import NonRunner, OddsLive, Withdrawal
 from darkhorses.ops.status import collect_status, render_status
 from darkhorses.racing_api.client import RacingAPIClient
+from darkhorses.stats.compute import collection_health
 from tests.builders import page, result, result_runner
 
 BASE = "http://api.example.test"
@@ -67,7 +68,9 @@ def test_results_non_runners_stored_matched_and_compared_with_live_withdrawals(d
         counts = compare_with_withdrawals(session, day + timedelta(days=1))
         assert counts == {"agree": 1, "live_only": 1, "results_only": 1, "unmatched": 1}
         report = collect_status(session, get_settings())
+        health = collection_health(session, datetime.combine(day + timedelta(days=1), time(12), timezone.utc), 60)
     assert report["non_runners"] == counts
+    assert health["non_runners_vs_results"] == counts
     assert "agree 1, live only 1, results only 1, unmatched 1" in render_status(report)
 
     # The API amends the race: re-collecting replaces its non-runners, nothing doubles.
