@@ -138,8 +138,28 @@ def stream_batches(session: Session, kind: Kind, params: dict,
             break
         columns = list(zip(*rows, strict=True))
         yield pa.RecordBatch.from_arrays(
-            [pa.array([_value(v, t) for v in col], type=t) for col, (_, t) in zip(columns, kind.columns, strict=True)],
-            schema=schema)
+            [_array(col, t) for col, (_, t) in zip(columns, kind.columns, strict=True)], schema=schema)
+
+
+def _array(values, arrow_type: pa.DataType):
+    """One column of a batch; values are converted one by one only when the driver's type is
+    not one Arrow takes as it is (a column's values all come in one type)."""
+    sample = next((v for v in values if v is not None), None)
+    if sample is None or _fits(sample, arrow_type):
+        return pa.array(list(values), type=arrow_type)
+    return pa.array([_value(v, arrow_type) for v in values], type=arrow_type)
+
+
+def _fits(value, arrow_type: pa.DataType) -> bool:
+    if pa.types.is_floating(arrow_type):
+        return isinstance(value, float)
+    if pa.types.is_timestamp(arrow_type):
+        return isinstance(value, datetime) and value.tzinfo is not None
+    if pa.types.is_date(arrow_type):
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if pa.types.is_time(arrow_type):
+        return isinstance(value, time)
+    return True
 
 
 def _value(value, arrow_type: pa.DataType):
