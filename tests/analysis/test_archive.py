@@ -58,7 +58,7 @@ def test_month_archived_then_dropped_and_read_back_whole(own_database, tmp_path,
     monkeypatch.setenv("HISTORY_ARCHIVE_DIR", str(blocker / "archive"))
     reset_settings()
     summary = partitions_task()
-    assert summary["kept_unarchived"] == ["ra_odds_history_y2025m03"] and summary["dropped"] == []
+    assert summary["kept_unarchived"] == [partitions.partition_name(MONTH)] and summary["dropped"] == []
     assert MONTH in _partitions() and len(_month_rows()) == 500
 
     # With a good directory: archived, checked, dropped; the file holds every row and value.
@@ -66,7 +66,7 @@ def test_month_archived_then_dropped_and_read_back_whole(own_database, tmp_path,
     monkeypatch.setenv("HISTORY_ARCHIVE_DIR", str(archive))
     reset_settings()
     summary = partitions_task()
-    assert summary["archived"] == summary["dropped"] == ["ra_odds_history_y2025m03"]
+    assert summary["archived"] == summary["dropped"] == [partitions.partition_name(MONTH)]
     assert MONTH not in _partitions() and _month_rows() == []
     assert [p.name for p in archive.iterdir()] == ["history-2025-03.parquet"]
     assert pq.read_table(archive / "history-2025-03.parquet").to_pylist() == before
@@ -85,5 +85,5 @@ def test_an_archive_short_of_rows_keeps_the_month(own_database, tmp_path, monkey
     monkeypatch.setenv("HISTORY_ARCHIVE_DIR", str(tmp_path / "archive"))
     reset_settings()
     summary = partitions_task()
-    assert summary["kept_unarchived"] == ["ra_odds_history_y2025m03"]
+    assert summary["kept_unarchived"] == [partitions.partition_name(MONTH)]
     assert len(_month_rows()) == 3
