@@ -4,9 +4,11 @@ from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from darkhorses.analysis.prices import PriceError, from_decimal, parse_fractional, parse_price
-from darkhorses.analysis.rule4 import RaceResult, Withdrawal, deduction_pence, race_deductions, settle
+from darkhorses.analysis.rule4 import SCALE, RaceResult, Withdrawal, deduction_pence, race_deductions, settle
 
 NOON = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
 
@@ -128,3 +130,18 @@ def test_withdrawal_with_no_price_is_unknown_until_an_official_figure():
 def test_a_bet_on_the_withdrawn_runner_is_void():
     result = settle("2/1", 10, at(-60), TWO, horse_id="hA")
     assert (result.void, result.returned, result.deduction_pence) == (True, 10, 0)
+
+
+@given(st.integers(1, 9999), st.integers(1, 9999), st.sampled_from(["{n}/{d}", " {n} / {d} ", "{n}/{d}F"]))
+def test_any_fraction_reads_back_exactly(n, d, shape):
+    assert parse_fractional(shape.format(n=n, d=d)) == Fraction(n, d)
+
+
+@given(st.text(max_size=12))
+def test_any_text_is_a_fraction_or_one_clear_error(text):
+    try:
+        odds = parse_fractional(text)
+    except PriceError as error:
+        assert "\n" not in str(error)
+    else:
+        assert odds > 0 and deduction_pence(odds) in {pence for _, pence in SCALE} | {0}
