@@ -1,5 +1,5 @@
 """Rule 4(c) and settlement on hand-worked cases (the figures below were worked on paper from
-the Tattersalls scale), fractional prices, and `darkhorses settle` giving the same figures."""
+the Tattersalls scale) and fractional prices; `darkhorses settle` on the same race: test_settle_cli.py."""
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 
