@@ -17,20 +17,20 @@ from typing import NamedTuple
 from .prices import PriceError, from_decimal, parse_price, to_decimal
 
 # The Rule 4(c) scale: (longest price of the row as odds against, deduction in pence in the £).
-# Source: Tattersalls Committee, "The Rules on Betting", Rule 4(c), the table of deductions in
-# force (tattersallscommittee.co.uk), rows as printed there:
-#   1/9 or shorter 90p; 2/17 to 1/6 85p; 2/11 to 2/9 80p; 1/4 to 2/7 75p; 30/100 to 1/3 70p;
-#   4/11 to 2/5 65p; 4/9 to 1/2 60p; 8/15 to 8/13 55p; 4/6 to 4/5 50p; 5/6 to 10/11 45p;
-#   evens to 6/5 40p; 5/4 to 6/4 35p; 13/8 to 7/4 30p; 15/8 to 9/4 25p; 5/2 to 3/1 20p;
-#   10/3 to 4/1 15p; 9/2 to 11/2 10p; 6/1 to 9/1 5p; 10/1 or longer: no deduction.
-# A price between two rows (8/5, 19/2) takes the row of the longer price after it: the
-# smaller deduction.
+# Source: Tattersalls Committee, "The Rules on Betting", Rule 4(c), the scale of deductions by
+# "the odds current against the withdrawn horse at the time of such official notification":
+#   1/9 or longer odds on 90p; 2/11 to 2/17 85p; 1/4 to 1/5 80p; 3/10 to 2/7 75p; 2/5 to 1/3 70p;
+#   8/15 to 4/9 65p; 8/13 to 4/7 60p; 4/5 to 4/6 55p; 20/21 to 5/6 50p; evens to 6/5 45p;
+#   5/4 to 6/4 40p; 8/5 (13/8) to 7/4 35p; 9/5 (15/8) to 9/4 30p; 12/5 (5/2) to 3/1 25p;
+#   16/5 (10/3) to 4/1 20p; 9/2 to 11/2 15p; 6/1 to 9/1 10p; 10/1 to 14/1 5p; over 14/1 none.
+# Each row runs from just above the longest price of the row before it (8/5 falls in 35p, as the
+# rule's own 8/5, 9/5, 12/5 and 16/5 show), so a row is known by its longest price alone.
 SCALE: tuple[tuple[Fraction, int], ...] = (
-    (Fraction(1, 9), 90), (Fraction(1, 6), 85), (Fraction(2, 9), 80), (Fraction(2, 7), 75),
-    (Fraction(1, 3), 70), (Fraction(2, 5), 65), (Fraction(1, 2), 60), (Fraction(8, 13), 55),
-    (Fraction(4, 5), 50), (Fraction(10, 11), 45), (Fraction(6, 5), 40), (Fraction(3, 2), 35),
-    (Fraction(7, 4), 30), (Fraction(9, 4), 25), (Fraction(3), 20), (Fraction(4), 15),
-    (Fraction(11, 2), 10), (Fraction(9), 5),
+    (Fraction(1, 9), 90), (Fraction(2, 11), 85), (Fraction(1, 4), 80), (Fraction(3, 10), 75),
+    (Fraction(2, 5), 70), (Fraction(8, 15), 65), (Fraction(8, 13), 60), (Fraction(4, 5), 55),
+    (Fraction(20, 21), 50), (Fraction(6, 5), 45), (Fraction(3, 2), 40), (Fraction(7, 4), 35),
+    (Fraction(9, 4), 30), (Fraction(3), 25), (Fraction(4), 20), (Fraction(11, 2), 15),
+    (Fraction(9), 10), (Fraction(14), 5),
 )
 CAP_PENCE = 90  # several withdrawals add up, to at most 90p in the £
 # Stored decimals are rounded to 3 places (2/7 is 1.286): a price this close above a row's

@@ -32,12 +32,13 @@ def test_odd_fractional_strings_are_one_clear_error(text):
 
 
 @pytest.mark.parametrize("odds, pence", [
-    ("1/9", 90), ("1/10", 90), ("2/17", 85), ("1/6", 85), ("2/11", 80), ("2/9", 80), ("1/4", 75),
-    ("2/7", 75), ("30/100", 70), ("1/3", 70), ("4/11", 65), ("2/5", 65), ("4/9", 60), ("1/2", 60),
-    ("8/15", 55), ("8/13", 55), ("4/6", 50), ("4/5", 50), ("5/6", 45), ("10/11", 45), ("EVS", 40),
-    ("6/5", 40), ("5/4", 35), ("6/4", 35), ("8/5", 30), ("13/8", 30), ("7/4", 30), ("15/8", 25),
-    ("9/4", 25), ("5/2", 20), ("3/1", 20), ("100/30", 15), ("4/1", 15), ("9/2", 10), ("11/2", 10),
-    ("6/1", 5), ("9/1", 5), ("19/2", 0), ("10/1", 0), ("50/1", 0)])
+    ("1/10", 90), ("1/9", 90), ("2/17", 85), ("1/6", 85), ("2/11", 85), ("1/5", 80), ("2/9", 80), ("1/4", 80),
+    ("2/7", 75), ("3/10", 75), ("1/3", 70), ("4/11", 70), ("2/5", 70), ("4/9", 65), ("1/2", 65), ("8/15", 65),
+    ("4/7", 60), ("8/13", 60), ("4/6", 55), ("8/11", 55), ("4/5", 55), ("5/6", 50), ("10/11", 50), ("20/21", 50),
+    ("EVS", 45), ("11/10", 45), ("6/5", 45), ("5/4", 40), ("11/8", 40), ("6/4", 40), ("8/5", 35), ("13/8", 35),
+    ("7/4", 35), ("9/5", 30), ("15/8", 30), ("2/1", 30), ("9/4", 30), ("12/5", 25), ("5/2", 25), ("11/4", 25),
+    ("3/1", 25), ("16/5", 20), ("100/30", 20), ("7/2", 20), ("4/1", 20), ("9/2", 15), ("5/1", 15), ("11/2", 15),
+    ("6/1", 10), ("13/2", 10), ("9/1", 10), ("19/2", 5), ("10/1", 5), ("14/1", 5), ("15/1", 0), ("50/1", 0)])
 def test_the_scale_row_by_row(odds, pence):
     assert deduction_pence(parse_fractional(odds)) == pence
 
@@ -51,7 +52,7 @@ def test_stored_decimals_fall_in_the_row_of_their_fraction():
         from_decimal(1.0)
 
 
-# A race with two withdrawals: A at 2/1 (25p) at 12:00, B at 9/2 (10p) at 13:00.
+# A race with two withdrawals: A at 2/1 (30p) at 12:00, B at 9/2 (15p) at 13:00.
 TWO = RaceResult("r1", withdrawals=(Withdrawal("hA", "Alpha", at(0), 3.0), Withdrawal("hB", "Bravo", at(60), 5.5)),
                  positions={"hW": "1", "hL": "2"}, starting_prices={"hW": 4.0, "hL": 6.0})
 
@@ -59,19 +60,19 @@ TWO = RaceResult("r1", withdrawals=(Withdrawal("hA", "Alpha", at(0), 3.0), Withd
 def test_two_withdrawals_running_total():
     rows = race_deductions(list(TWO.withdrawals))
     assert [(r.horse_id, r.deduction_pence, r.running_total_pence, r.rule4_estimated) for r in rows] == [
-        ("hA", 25, 25, True), ("hB", 10, 35, True)]
+        ("hA", 30, 30, True), ("hB", 15, 45, True)]
 
 
 def test_bet_struck_before_both_withdrawals_carries_both():
-    # £10 at 6/1: winnings 60, less 35p in the £ = 39; returned 49.
+    # £10 at 6/1: winnings 60, less 45p in the £ = 33; returned 43.
     result = settle("6/1", 10, at(-60), TWO, horse_id="hW")
-    assert (result.deduction_pence, result.winnings, result.returned, result.won) == (35, 39.0, 49.0, True)
+    assert (result.deduction_pence, result.winnings, result.returned, result.won) == (45, 33.0, 43.0, True)
     assert result.applied == ("Alpha", "Bravo")
 
 
 def test_bet_struck_between_and_after_the_withdrawals():
     between = settle("6/1", 10, at(30), TWO, horse_id="hW")
-    assert (between.deduction_pence, between.returned) == (10, 64.0)  # 60 less 10% = 54, + 10
+    assert (between.deduction_pence, between.returned) == (15, 61.0)  # 60 less 15% = 51, + 10
     after = settle("6/1", 10, at(90), TWO, horse_id="hW")
     assert (after.deduction_pence, after.returned, after.applied) == (0, 70.0, ())
 
@@ -79,14 +80,14 @@ def test_bet_struck_between_and_after_the_withdrawals():
 def test_deductions_are_capped_at_90p():
     race = RaceResult("r2", withdrawals=(Withdrawal("h1", "One", at(0), 1.333), Withdrawal("h2", "Two", at(5), 1.667)))
     rows = race_deductions(list(race.withdrawals))
-    assert [(r.deduction_pence, r.running_total_pence) for r in rows] == [(70, 70), (50, 90)]
+    assert [(r.deduction_pence, r.running_total_pence) for r in rows] == [(70, 70), (55, 90)]
     # £10 at 10/1: winnings 100, less 90p = 10; returned 20.
     result = settle("10/1", 10, at(-1), race)
     assert (result.deduction_pence, result.returned, result.won) == (90, 20.0, None)
 
 
 def test_withdrawal_at_long_odds_deducts_nothing():
-    race = RaceResult("r3", withdrawals=(Withdrawal("h1", "Outsider", at(0), 13.0),))
+    race = RaceResult("r3", withdrawals=(Withdrawal("h1", "Outsider", at(0), 17.0),))  # 16/1
     result = settle("5/1", 10, at(-30), race)
     assert (result.deduction_pence, result.returned) == (0, 60.0)
 
@@ -95,12 +96,12 @@ def test_starting_price_bets_carry_only_withdrawals_no_new_market_followed():
     race = RaceResult("r4", withdrawals=(Withdrawal("h1", "Early", at(0), 3.0, new_market=True),
                                          Withdrawal("h2", "AtTheStart", at(58), 1.5, new_market=False)),
                       positions={"hW": "1"}, starting_prices={"hW": 4.0})
-    # SP 3/1: winnings 30 less 60p (the 1/2 withdrawal only) = 12; returned 22.
+    # SP 3/1: winnings 30 less 65p (the 1/2 withdrawal only) = 10.5; returned 20.5.
     result = settle("SP", 10, None, race, horse_id="hW")
-    assert (result.price, result.deduction_pence, result.returned, result.applied) == (4.0, 60, 22.0, ("AtTheStart",))
-    # The early price struck before both carries 25p + 60p = 85p: 30 * 0.15 = 4.5; returned 14.5.
+    assert (result.price, result.deduction_pence, result.returned, result.applied) == (4.0, 65, 20.5, ("AtTheStart",))
+    # The early price struck before both carries 30p + 65p, capped at 90p: 30 * 0.1 = 3; returned 13.
     early = settle("3/1", 10, at(-10), race, horse_id="hW")
-    assert (early.deduction_pence, early.returned) == (85, 14.5)
+    assert (early.deduction_pence, early.returned) == (90, 13.0)
 
 
 def test_official_figure_overrides_the_estimate_and_losers_return_nothing():

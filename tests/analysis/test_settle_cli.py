@@ -15,7 +15,7 @@ NOON = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def race(database_url):
-    """rac_1: Alpha withdrawn at 12:00 at 2/1 (best of two books), Bravo at 13:00 at 9/2; hW won
+    """rac_1: Alpha withdrawn at 12:00 at 2/1 (30p; best of two books), Bravo at 13:00 at 9/2 (15p); hW won
     at SP 3/1; prices kept moving after both withdrawals (a new market)."""
     with session_scope() as session:
         for horse_id, name, minutes, price in (("hA", "Alpha", 0, 3.0), ("hB", "Bravo", 60, 5.5)):
@@ -43,34 +43,34 @@ def test_settle_gives_the_hand_worked_figures(race, capsys):
     code, before_both = _settle(capsys, "hW", "--price", "6/1", "--stake", "10", "--struck-at",
                                 "2026-12-05T11:00:00+00:00", "--json")
     assert code == 0
-    assert (before_both["deduction_pence"], before_both["winnings"], before_both["returned"]) == (35, 39.0, 49.0)
+    assert (before_both["deduction_pence"], before_both["winnings"], before_both["returned"]) == (45, 33.0, 43.0)
     assert before_both["applied"] == ["Alpha", "Bravo"] and before_both["won"] is True
     _, between = _settle(capsys, "hW", "--price", "6/1", "--stake", "10", "--struck-at", "2026-12-05T12:30", "--json")
-    assert (between["deduction_pence"], between["returned"]) == (10, 64.0)
+    assert (between["deduction_pence"], between["returned"]) == (15, 61.0)
     # SP: a new market formed after both withdrawals, so no deduction: £10 at 3/1 returns 40.
     _, sp = _settle(capsys, "hW", "--price", "SP", "--stake", "10", "--json")
     assert (sp["price"], sp["deduction_pence"], sp["returned"]) == (4.0, 0, 40.0)
     _, loser = _settle(capsys, "hL", "--price", "5/1", "--stake", "10", "--struck-at", "2026-12-05T11:00", "--json")
     assert (loser["won"], loser["returned"]) == (False, 0.0)
     code, line = _settle(capsys, "hW", "--price", "6/1", "--stake", "10", "--struck-at", "2026-12-05T11:00")
-    assert code == 0 and line.strip() == "return 49.00: stake 10.00 at 7, Rule 4 35p (Alpha, Bravo), won"
+    assert code == 0 and line.strip() == "return 43.00: stake 10.00 at 7, Rule 4 45p (Alpha, Bravo), won"
 
 
 def test_rule4_per_withdrawal_with_each_bookmakers_price_and_an_official_override(race, capsys):
     assert cli.main(["rule4", "rac_1"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["horse_id"], r["deduction_pence"], r["running_total_pence"], r["rule4_estimated"]) for r in rows] == [
-        ("hA", 25, 25, True), ("hB", 10, 35, True)]
+        ("hA", 30, 30, True), ("hB", 15, 45, True)]
     assert rows[0]["bookmakers"] == [
-        {"bookmaker_id": "bet365", "odds_fractional": "2/1", "odds_decimal": 3.0, "deduction_pence": 25},
-        {"bookmaker_id": "coral", "odds_fractional": "15/8", "odds_decimal": 2.875, "deduction_pence": 25}]
+        {"bookmaker_id": "bet365", "odds_fractional": "2/1", "odds_decimal": 3.0, "deduction_pence": 30},
+        {"bookmaker_id": "coral", "odds_fractional": "15/8", "odds_decimal": 2.875, "deduction_pence": 30}]
     with session_scope() as session:
         session.add(Rule4Official(race_id="rac_1", horse_id="hA", deduction_pence=20, source="Racing Post"))
     assert cli.main(["rule4", "rac_1"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert (rows[0]["deduction_pence"], rows[0]["rule4_estimated"], rows[1]["running_total_pence"]) == (20, False, 30)
+    assert (rows[0]["deduction_pence"], rows[0]["rule4_estimated"], rows[1]["running_total_pence"]) == (20, False, 35)
     _, settled = _settle(capsys, "hW", "--price", "6/1", "--stake", "10", "--struck-at", "2026-12-05T11:00", "--json")
-    assert settled["returned"] == 52.0  # 60 less 30p = 42, + 10
+    assert settled["returned"] == 49.0  # 60 less 35p = 39, + 10
 
 
 @pytest.mark.parametrize("argv, says", [
