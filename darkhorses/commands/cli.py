@@ -67,6 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
     role.add_argument("--worker", dest="role", action="store_const", const="worker")
     role.add_argument("--beat", dest="role", action="store_const", const="beat")
     health.add_argument("--node", default=None, help="one node name (e.g. live@HOST); default: every one running here")
+
+    export = commands.add_parser("export", help="write prices, history, lines or results to files, one per day")
+    export.add_argument("--from", dest="first", type=_date, required=True, metavar="D")
+    export.add_argument("--to", dest="last", type=_date, required=True, metavar="D")
+    export.add_argument("--what", default="prices,history,lines,results",
+                        help="comma-separated: prices, history, lines, results (default: all)")
+    export.add_argument("--format", dest="fmt", default="parquet", help="parquet (default) or csv")
+    export.add_argument("--out", required=True, metavar="DIR")
+
+    rule4 = commands.add_parser("rule4", help="a race's withdrawals with their Rule 4 deductions (JSON)")
+    rule4.add_argument("race_id")
+
+    settle = commands.add_parser("settle", help="the return of a win bet, Rule 4 deductions applied")
+    settle.add_argument("race_id")
+    settle.add_argument("horse_id")
+    settle.add_argument("--price", required=True, help="fractional (5/2, EVS), decimal (3.5) or SP")
+    settle.add_argument("--stake", type=float, default=1.0)
+    settle.add_argument("--struck-at", default=None, metavar="ISO-TIME",
+                        help="when the bet was struck (needed for an early price; UTC if no offset)")
+    settle.add_argument("--json", action="store_true")
     return parser
 
 
@@ -98,10 +118,13 @@ def _one_line_error(exc: Exception, settings: Settings) -> tuple[str | None, int
     from kombu.exceptions import OperationalError as BrokerError
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    from ..analysis.export import ExportError
+    from ..analysis.prices import PriceError
+    from ..analysis.settlement import RaceNotFound
     from ..core.logsafe import safe
     from ..historical.planning import DateRefused
     from ..racing_api.client import RacingAPIError
-    if isinstance(exc, DateRefused):
+    if isinstance(exc, DateRefused | ExportError | PriceError | RaceNotFound):
         return f"error: {exc}", 2
     if isinstance(exc, RacingAPIError):
         return f"error: The Racing API: {safe(exc, 500)}", 1
@@ -323,3 +346,65 @@ def cmd_chart(args) -> int:
     from ..stats.charts import draw_race_chart
     with session_scope() as session:
         return draw_race_chart(session, args.race_id, args.out, args.bookmaker)
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from ..analysis.export import check_request, export
+    from ..db import session_scope
+    kinds = [k.strip() for k in args.what.split(",") if k.strip()]
+    # Every check before the database is touched: bad input is one line, whatever the database.
+    check_request(args.first, args.last, kinds, args.fmt.lower(), Path(args.out), datetime.now(timezone.utc).date())
+    with session_scope() as session:
+        written = export(session, args.first, args.last, kinds, args.fmt.lower(), Path(args.out))
+    for item in written:
+        print(f"{item.path} {item.rows:,} rows")
+    print(f"{len(written)} files, {sum(item.rows for item in written):,} rows")
+    return 0
+
+
+def cmd_rule4(args) -> int:
+    from ..analysis.settlement import race_rule4
+    from ..db import session_scope
+    with session_scope() as session:
+        print(json.dumps(race_rule4(session, args.race_id), indent=2))
+    return 0
+
+
+def cmd_settle(args) -> int:
+    from ..analysis.prices import parse_price
+    from ..analysis.rule4 import settle
+    from ..analysis.settlement import load_race
+    from ..db import session_scope
+    struck_at = None
+    if args.struck_at:
+        try:
+            struck_at = datetime.fromisoformat(args.struck_at)
+        except ValueError:
+            print(f"error: --struck-at {args.struck_at!r}: expected an ISO time such as 2026-12-07T14:05",
+                  file=sys.stderr)
+            return 2
+        struck_at = struck_at if struck_at.tzinfo else struck_at.replace(tzinfo=timezone.utc)
+    if not args.stake > 0:
+        print(f"error: --stake {args.stake:g}: expected an amount above zero", file=sys.stderr)
+        return 2
+    if args.price.strip().upper() != "SP":
+        parse_price(args.price)  # a price that cannot be read is one line before the database is asked
+        if struck_at is None:
+            print("error: an early price needs --struck-at (when the bet was struck)", file=sys.stderr)
+            return 2
+    with session_scope() as session:
+        race = load_race(session, args.race_id)
+    result = settle(args.price, args.stake, struck_at, race, horse_id=args.horse_id)
+    if args.json:
+        print(json.dumps(result._asdict()))
+    elif result.void:
+        print(f"return {result.returned:.2f}: void, {args.horse_id} was withdrawn (the stake back)")
+    else:
+        outcome = {True: "won", False: "lost", None: "no result yet: as a winner"}[result.won]
+        rule4 = (f"Rule 4 {result.deduction_pence}p ({', '.join(result.applied)})" if result.applied
+                 else "no Rule 4")
+        print(f"return {result.returned:.2f}: stake {result.stake:.2f} at {result.price:g}, {rule4}, {outcome}"
+              + (f", dead heat of {result.dead_heat}" if result.dead_heat > 1 else ""))
+    return 0

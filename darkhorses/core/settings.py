@@ -96,6 +96,7 @@ class Settings:
     heartbeat_dir: str = "var/heartbeat"
     stats_output_dir: str = "var/stats"
     history_retention_months: int = 0  # 0: keep every month of ra_odds_history
+    history_archive_dir: str | None = None  # months past retention are archived (Parquet) here first
     scheduler_status_dir: str = "logs"
     log_level: str = "INFO"
     flower_basic_auth: str | None = field(default=None, repr=False)
@@ -306,6 +307,7 @@ def settings_from_env(env: Env | None = None) -> Settings:
         heartbeat_dir=_get(env, "HEARTBEAT_DIR") or "var/heartbeat",
         stats_output_dir=_get(env, "STATS_OUTPUT_DIR") or "var/stats",
         history_retention_months=int(_number(env, "HISTORY_RETENTION_MONTHS", 0, int, minimum=-1)),
+        history_archive_dir=_get(env, "HISTORY_ARCHIVE_DIR"),
         scheduler_status_dir=_get(env, "SCHEDULER_STATUS_DIR") or "logs",
         log_level=log_level,
         flower_basic_auth=flower_auth,

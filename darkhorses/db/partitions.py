@@ -6,11 +6,15 @@ running. Rows that do (a bookmaker's stamp far in the past or future) are moved 
 month's partition when it is made. With HISTORY_RETENTION_MONTHS = N > 0, partitions whose
 month ended more than N whole months before the current one are dropped in one statement
 each (no row-by-row delete, no bloat); 0 keeps everything. SQLite keeps one plain table.
+With an `archive` step (HISTORY_ARCHIVE_DIR, darkhorses/analysis/archive.py) a month is dropped
+only once the step says its rows are safe in the archive; a month it fails is kept, and so are
+outlier rows of the default partition (no archive covers them).
 """
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import NotRequired, TypedDict
 
@@ -66,11 +70,18 @@ class PartitionSummary(TypedDict):
     moved_from_default: int
     deleted_from_default: int
     skipped: NotRequired[str]
+    archived: NotRequired[list[str]]
+    kept_unarchived: NotRequired[list[str]]  # past retention, but the archive failed: kept
 
 
-def maintain_partitions(session: Session, retention_months: int, today: date | None = None) -> PartitionSummary:
-    """Create the partitions due, drop those past retention (0: keep all), in `session`'s
-    transaction; a summary for logs and Flower."""
+# Writes a month of history somewhere safe and checks it; True when the month may be dropped.
+ArchiveStep = Callable[[Session, date], bool]
+
+
+def maintain_partitions(session: Session, retention_months: int, today: date | None = None,
+                        archive: ArchiveStep | None = None) -> PartitionSummary:
+    """Create the partitions due, drop those past retention (0: keep all) and, with `archive`,
+    archived, in `session`'s transaction; a summary for logs and Flower."""
     today = today or datetime.now(timezone.utc).date()
     summary: PartitionSummary = {"created": [], "dropped": [], "moved_from_default": 0, "deleted_from_default": 0}
     if session.get_bind().dialect.name != "postgresql":
@@ -86,12 +97,23 @@ def maintain_partitions(session: Session, retention_months: int, today: date | N
             summary["created"].append(partition_name(month))
     if retention_months > 0:
         cutoff = month_start(this_month, -retention_months)
+        if archive is not None:
+            summary["archived"], summary["kept_unarchived"] = [], []
         for month in sorted(have):
             if month < cutoff:
+                if archive is not None:
+                    if not archive(session, month):
+                        summary["kept_unarchived"].append(partition_name(month))
+                        continue
+                    summary["archived"].append(partition_name(month))
                 session.execute(text(f'DROP TABLE "{partition_name(month)}"'))
                 summary["dropped"].append(partition_name(month))
-        summary["deleted_from_default"] = rowcount(session.execute(text(
-            f"DELETE FROM {DEFAULT} WHERE changed_at < {_bound(cutoff)}")))
+        if archive is None:
+            summary["deleted_from_default"] = rowcount(session.execute(text(
+                f"DELETE FROM {DEFAULT} WHERE changed_at < {_bound(cutoff)}")))
+    if summary.get("kept_unarchived"):
+        log.error("history partitions past retention kept because their archive failed: %s",
+                  summary["kept_unarchived"])
     if summary["created"] or summary["dropped"]:
         log.info("history partitions: created %s, dropped %s", summary["created"], summary["dropped"])
     return summary

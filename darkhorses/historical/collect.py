@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import case, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from ..analysis.non_runners import store_non_runners
 from ..core.clock import day_start
 from ..core.logsafe import safe
 from ..core.settings import Settings, get_settings
@@ -122,6 +123,7 @@ def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetim
                                 "off_dt": r["match_timestamp"], "industry_sp": r["industry_sp"],
                                 "betfair_sp": r["betfair_sp"]} for r in rows], now)
         removed = _drop_amended(session, day, rows, mapped)
+        non_runners = store_non_runners(session, mapped.non_runners, {r["race_id"] for r in rows}, now)
         races, runners = session.execute(
             select(func.count(func.distinct(table.c.race_id)), func.count())
             .where(_ours_of(table, day))).one()
@@ -142,7 +144,7 @@ def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetim
     return {"date": day.isoformat(), "status": status.value, "races": races, "runners": runners,
             "skipped_races": mapped.skipped_races, "skipped_runners": mapped.skipped_runners,
             "duplicate_races": mapped.duplicate_races, "duplicate_runners": mapped.duplicate_runners,
-            "removed": removed, "duration_seconds": duration}
+            "removed": removed, **non_runners, "duration_seconds": duration}
 
 
 def _ours_of(table, day: date):

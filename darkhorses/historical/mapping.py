@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
+from ..analysis.non_runners import ParsedNonRunner, parse_non_runners
 from ..core.clock import day_start, uk_date, uk_time
 from ..core.logsafe import Tally
 from ..racing_api.values import parse_sp, parse_timestamp, text, to_float, to_int
@@ -31,6 +32,9 @@ class MappedDay:
     # What the answer held but could not be read: its stored rows stay as they are.
     unreadable_races: set = field(default_factory=set)
     unreadable_runners: set = field(default_factory=set)
+    # The results' `non_runners` text, parsed (darkhorses/analysis/non_runners.py).
+    non_runners: list[ParsedNonRunner] = field(default_factory=list)
+    skipped_non_runners: int = 0
 
 
 def map_results(results: list[dict]) -> MappedDay:
@@ -38,6 +42,7 @@ def map_results(results: list[dict]) -> MappedDay:
     repeated races and runners collapsed (the last one kept) and counted."""
     day = MappedDay(rows=[])
     races: dict[str, list[dict]] = {}
+    non_runners: dict[str, list[ParsedNonRunner]] = {}
     bad_races, bad_runners = Tally(), Tally()
     for result in results:
         try:
@@ -52,6 +57,10 @@ def map_results(results: list[dict]) -> MappedDay:
         if race_id in races:
             day.duplicate_races += 1
         races[race_id] = rows
+        if rows:
+            non_runners[race_id], skipped = parse_non_runners(result.get("non_runners"), race_id,
+                                                              rows[0]["date_of_race"].date())
+            day.skipped_non_runners += skipped
     bad_races.warn(log, "results")
     bad_runners.warn(log, "result runners")
     if day.duplicate_races or day.duplicate_runners:
@@ -59,6 +68,7 @@ def map_results(results: list[dict]) -> MappedDay:
                     day.duplicate_races, day.duplicate_runners)
     day.races = len(races)
     day.rows = [row for rows in races.values() for row in rows]
+    day.non_runners = [row for rows in non_runners.values() for row in rows]
     return day
 
 

@@ -1,4 +1,5 @@
 """The schema. Alembic's autogenerate compares migrations against `Base.metadata`."""
+from .analysis import NonRunner, Rule4Official
 from .base import Base, utcnow
 from .historical import LEDGER_DONE, LEDGER_STATUSES, BackfillRequest, CollectionLedger, LedgerStatus, OddsHistorical
 from .live import (
@@ -26,4 +27,5 @@ __all__ = [
     "CollectionLedger", "LedgerStatus", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "LiveFetch",
     "RunRecord", "TaskStatus", "Adoption", "Withdrawal", "LiveSchedule", "MarketLine",
     "StatsCount", "StatsDay", "StatsSeen", "RaceOffTime", "CloseReason", "CLOSE_REASONS", "OBSERVED", "CLOSEOUT",
+    "NonRunner", "Rule4Official",
 ]

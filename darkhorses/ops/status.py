@@ -52,6 +52,10 @@ def collect_status(session: Session, settings: Settings, store: Store | None = N
     legacy = legacy_faults(session)
     if legacy:
         report["legacy"] = legacy
+    # Our live withdrawals against the results' non-runners, last 7 days: a difference is
+    # counted (a withdrawal the loop missed, or a glitch it took for one), not a problem.
+    from ..analysis.non_runners import compare_with_withdrawals
+    report["non_runners"] = compare_with_withdrawals(session, now.date())
     poll = report["tasks"].get(task_names.LIVE_POLL)
     heartbeat = report["live_loop"].get("heartbeat") or {}
     problems = []
@@ -118,6 +122,10 @@ def render_status(report: dict) -> str:
         lines.append("  (no task has run yet)")
     lines += ["", "Rows: " + ", ".join(f"{k} {v:,}" for k, v in report["rows"].items()),
               "Backfill ledger: " + (", ".join(f"{k} {v}" for k, v in sorted(report["ledger"].items())) or "empty")]
+    non_runners = report.get("non_runners")
+    if non_runners:
+        lines.append("Non-runners, last 7 days (live withdrawals vs results): " + ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in non_runners.items()))
     legacy = report.get("legacy")
     if legacy:
         lines += ["", f"Old service's results: {legacy['rows_without_ids']:,} rows without race or horse ids, "

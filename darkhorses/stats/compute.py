@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from ..analysis.non_runners import compare_with_withdrawals
 from ..core.clock import UK, day_start, uk_date
 from ..core.files import iso, write_json_atomic
 from ..core.settings import Settings
@@ -326,6 +327,8 @@ def collection_health(session: Session, now: datetime, lease_grace: float) -> di
         "ledger_by_year": coverage,
         "overround_today": overround(session, today, withdrawn),
         "lateness_today": lateness([r for r in todays if r["market_status"] is not None]),
+        # Our live withdrawals against the results' non-runners over the week: agree or differ.
+        "non_runners_vs_results": compare_with_withdrawals(session, today),
     }
 
 
