@@ -1,6 +1,7 @@
 """Benchmark: the live prices narrowed, built beside the wide table of a kept year database.
 
-    .venv/bin/python -m bench.narrow_live --db NAME [--now ISO] [--batch 500000] [--plans] [--keep]
+    .venv/bin/python -m bench.narrow_live --db NAME [--now ISO] [--batch 500000] [--fillfactor 100]
+        [--plans] [--keep]
 
 NAME is a database left by `python -m bench.year --days N --keep-db NAME` (or any database
 at migration 0007/0008 with live prices). In a schema of its own (`narrow_live`, dropped at
@@ -57,7 +58,8 @@ CREATE TABLE {SCHEMA}.ra_live_prices (
     updated_at timestamptz, withdrawn_at timestamptz, runner_key integer NOT NULL, odds_x10000 integer,
     bookmaker_key smallint NOT NULL, book_facts_key smallint NOT NULL, status_code smallint NOT NULL DEFAULT 0,
     in_play boolean DEFAULT false,
-    odds_fractional varchar(16), ew_places varchar(8), ew_denom varchar(8), market_type varchar(8));
+    odds_fractional varchar(16), ew_places varchar(8), ew_denom varchar(8), market_type varchar(8))
+    WITH (fillfactor = {{fillfactor}});
 """
 # After the copy: the key (a race's prices: runner keys of the race, then each bookmaker).
 KEYS = f"""
@@ -186,6 +188,7 @@ def main() -> None:
     parser.add_argument("--user", default="postgres")
     parser.add_argument("--now", help="the readers' now (default: today 12:00 UTC, as bench.year)")
     parser.add_argument("--batch", type=int, default=500_000)
+    parser.add_argument("--fillfactor", type=int, default=100, help="of ra_live_prices (100: none kept free)")
     parser.add_argument("--plans", action="store_true")
     parser.add_argument("--keep", action="store_true", help=f"leave the schema {SCHEMA} behind")
     args = parser.parse_args()
@@ -203,14 +206,14 @@ def main() -> None:
         conn.close()
 
 
-def convert(cursor, batch: int = 500_000) -> dict[str, float]:
+def convert(cursor, batch: int = 500_000, fillfactor: int = 100) -> dict[str, float]:
     """Builds the narrow layout and its view in SCHEMA from ra_odds_live_prices (any DB-API
     cursor on PostgreSQL); the seconds of each step."""
     cursor.execute("SELECT min(id), max(id) FROM ra_odds_live_prices")
     low, high = cursor.fetchone()
     seconds = {}
     started = time.perf_counter()
-    cursor.execute(TABLES)
+    cursor.execute(TABLES.format(fillfactor=fillfactor))
     cursor.execute(FACTS)
     seconds["facts"] = time.perf_counter() - started
     for start in range(low or 0, (high or 0) + 1, batch):
@@ -234,7 +237,7 @@ def run(cursor, now: datetime, args) -> None:
     cursor.execute("SELECT count(*) FROM ra_odds_live_prices")
     rows = cursor.fetchone()[0]
     print(f"{args.db}: {rows:,} live prices", flush=True)
-    seconds = convert(cursor, args.batch)
+    seconds = convert(cursor, args.batch, args.fillfactor)
     print(f"conversion: {seconds['all']:.1f} s (facts of races, runners, bookmakers {seconds['facts']:.1f} s; "
           f"prices in batches of {args.batch:,} ids {seconds['prices']:.1f} s)", flush=True)
     with step("vacuum analyze (the visibility map: index-only scans without heap fetches)"):
@@ -279,7 +282,7 @@ def run(cursor, now: datetime, args) -> None:
 
 def update_rounds(cursor, today) -> None:
     """Today's prices changed in three rounds, each its own transaction as a live cycle is (the
-    quote columns, as a cycle's UPDATE … FROM writes them), at the table's fillfactor (100): the
+    quote columns, as a cycle's UPDATE … FROM writes them), at the table's --fillfactor: the
     time of each and its share of HOT updates (the only index, the key, left alone). Run after
     the checksums: it changes the kept schema's prices."""
     stats = ("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
