@@ -18,6 +18,11 @@ except SettingsError as exc:  # one line for the deploy log, not a traceback
 broker_url = _settings.broker_url or "redis://127.0.0.1:6379/0"
 result_backend = _settings.result_backend or (broker_url if _settings.uses_redis else None)
 broker_connection_retry_on_startup = True
+# A Redis restart or outage: the worker reconnects for as long as it takes (kombu's backoff,
+# up to a few seconds between tries) instead of exiting after 100 tries. The live loop's
+# guard revives the loop once Redis is back (darkhorses/tasks/live.py).
+broker_connection_retry = True
+broker_connection_max_retries = None
 # Redis re-delivers an unacked message (its worker died) after this long. It exceeds the
 # longest countdown (the live loop sleeps up to 15 minutes) so ETA messages run once; a
 # stalled backfill is resumed sooner by darkhorses.historical.resume.

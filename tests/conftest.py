@@ -139,3 +139,16 @@ def simulator(monkeypatch):
     yield sim
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def beating():
+    """This test process beats as a worker does (darkhorses/core/heartbeat.py), so a live-loop
+    lease it takes counts as held by a live worker. Ask for it after `redis_url`."""
+    from darkhorses.core.heartbeat import Beacon
+    from darkhorses.core.settings import get_settings
+    from darkhorses.core.store import store_for
+    beacon = Beacon("worker", f"test-{os.getpid()}@here", lambda: store_for(get_settings()), interval=1)
+    beacon.start()
+    yield beacon
+    beacon.stop()

@@ -85,6 +85,11 @@ class Settings:
     live_cycle_timeout: float = 90.0
     live_failure_backoff: float = 30.0
     live_watchdog_seconds: float = 60.0
+    # A loop whose next poll is this late (its holder alive or not) is taken over.
+    live_overdue_seconds: float = 6.0
+    # Each worker's heartbeat (darkhorses/core/heartbeat.py) and the live guard's period.
+    heartbeat_seconds: float = 2.0
+    heartbeat_dir: str = "var/heartbeat"
     stats_output_dir: str = "var/stats"
     history_retention_months: int = 0  # 0: keep every month of ra_odds_history
     scheduler_status_dir: str = "logs"
@@ -270,6 +275,9 @@ def settings_from_env(env: Env | None = None) -> Settings:
         live_cycle_timeout=_number(env, "LIVE_CYCLE_TIMEOUT_SECONDS", 90.0),
         live_failure_backoff=_number(env, "LIVE_FAILURE_BACKOFF_SECONDS", 30.0),
         live_watchdog_seconds=_number(env, "LIVE_WATCHDOG_SECONDS", 60.0),
+        live_overdue_seconds=_number(env, "LIVE_OVERDUE_SECONDS", 6.0),
+        heartbeat_seconds=_number(env, "HEARTBEAT_SECONDS", 2.0),
+        heartbeat_dir=_get(env, "HEARTBEAT_DIR") or "var/heartbeat",
         stats_output_dir=_get(env, "STATS_OUTPUT_DIR") or "var/stats",
         history_retention_months=int(_number(env, "HISTORY_RETENTION_MONTHS", 0, int, minimum=-1)),
         scheduler_status_dir=_get(env, "SCHEDULER_STATUS_DIR") or "logs",

@@ -1,4 +1,4 @@
-"""Small shared state between processes: the live loop's lease and heartbeat.
+"""Small shared state between processes: the live loop's lease, the workers' heartbeats.
 
 Redis when the broker is Redis (every worker sees it); in memory otherwise, which is
 right for the one-process `run` mode. Check-and-set is atomic in both.
@@ -39,8 +39,8 @@ class Store(Protocol):
         """Seconds until `key` expires; None if it is absent or never expires."""
         ...
 
-    def set(self, key: str, value: str) -> None:
-        """Set `key` to `value`, with no expiry."""
+    def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        """Set `key` to `value`, expiring in `ttl` seconds (None: never)."""
         ...
 
     def delete(self, key: str) -> None: ...
@@ -67,8 +67,8 @@ class RedisStore:
         remaining = self.client.pttl(key)
         return remaining / 1000 if remaining >= 0 else None
 
-    def set(self, key: str, value: str) -> None:
-        self.client.set(key, value)
+    def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        self.client.set(key, value, px=int(ttl * 1000) if ttl else None)
 
     def delete(self, key: str) -> None:
         self.client.delete(key)
@@ -111,9 +111,9 @@ class MemoryStore:
             entry = self._live(key)
             return entry[1] - time.monotonic() if entry and entry[1] is not None else None
 
-    def set(self, key: str, value: str) -> None:
+    def set(self, key: str, value: str, ttl: float | None = None) -> None:
         with self._lock:
-            self._values[key] = (value, None)
+            self._values[key] = (value, time.monotonic() + ttl if ttl else None)
 
     def delete(self, key: str) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
@@ -71,12 +72,19 @@ def _fetch_tomorrow(client: RacingAPIClient, now: datetime, settings: Settings, 
     return cards if isinstance(cards, list) else []
 
 
-def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Settings | None = None) -> CycleSummary:
+class TurnLost(Exception):
+    """The cycle was replaced by another loop while it ran (its worker was frozen or too slow)."""
+
+
+def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Settings | None = None,
+              confirm: Callable[[], bool] | None = None) -> CycleSummary:
     """Fetch, parse and write one cycle; returns its summary (also stored as a run record).
 
     The caller owns `client` (and closes it). The cycle commits in stages (the due time of
     tomorrow's cards, then the prices) so no transaction stays open across an API call; that
-    is why it opens its own short sessions rather than taking one."""
+    is why it opens its own short sessions rather than taking one. `confirm` (the live loop's
+    lease check) is asked last inside the prices' transaction: if it answers False the cycle
+    raises TurnLost and that transaction is rolled back, so a replaced cycle writes no price."""
     settings = settings or get_settings()
     started = time.monotonic()
     now = now or datetime.now(timezone.utc)
@@ -112,6 +120,9 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Se
             detail={**{k: v for k, v in summary.as_dict().items() if k not in (
                 "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")},
                 "uncaptured_off": uncaptured}))
+        session.flush()
+        if confirm is not None and not confirm():
+            raise TurnLost("another live loop took over while this cycle ran; its writes are rolled back")
     return summary
 
 

@@ -1,46 +1,161 @@
 """Exactly one live loop: a lease in the shared store, handed from each run to the next.
 
-The lease value is "<loop id>:<sequence>", the one poll message allowed to run next.
-- A kick-off (beat's watchdog, a worker booting, a manual call) carries no loop id and
-  takes the lease only if nobody holds it: a second kick-off exits at once.
-- A scheduled poll runs only if the lease still names its id and sequence; it hands the
-  lease to its successor before enqueueing it, so a duplicate or stale message (an old
-  ETA message, a redelivery after the successor was already sent) finds the lease moved on.
-- The lease expires when nobody renews it (worker killed, Redis restarted, message lost);
-  the watchdog then starts a new loop.
+The lease value is JSON (`Lease`): the loop's id and the sequence of the one poll message
+allowed to run next, its `phase` ("running" a cycle, or "waiting" for the successor, `due`
+then), and its holder: the worker's node name and the `instance` of that worker's start,
+whose heartbeat (darkhorses/core/heartbeat.py) says whether it still lives.
+
+- A scheduled poll runs only if the lease is waiting for exactly its loop and sequence; it
+  marks the lease running, and hands it to its successor before enqueueing that, so a
+  duplicate or stale message (an old ETA message, a redelivery) finds the lease moved on.
+- A lease is dead (`why_take_over`) when absent, when its holder's heartbeat is gone (the
+  worker was killed, restarted or frozen), or when it is overdue (the successor message
+  was lost; a cycle hangs). The live guard of every live worker, the beat watchdog and
+  kick-offs then take it over with one compare-and-set from the dead value, so two of them
+  never both win; the new loop keeps the dead loop's schedule (its first poll at the dead
+  loop's due time, not a burst of polls at every restart).
+- A holder that was only slow finds out at its next step: its cycle confirms the lease
+  inside the write transaction (`holds`) and commits nothing once replaced; its hand-over
+  fails and it stops.
+The lease also expires on its own (`ttl`), a backstop for a store nobody watches.
 """
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
+from ..core import heartbeat as beats
 from ..core.store import Store
 
 LEASE_KEY = "darkhorses:live:lease"
 HEARTBEAT_KEY = "darkhorses:live:heartbeat"
+RUNNING, WAITING = "running", "waiting"
 
 
-def claim(store: Store, loop_id: str | None, seq: int, cycle_timeout: float) -> str | None:
-    """The loop id this run belongs to, or None when it must exit without polling.
+class Lease(NamedTuple):
+    loop: str
+    seq: int
+    phase: str       # RUNNING a cycle, or WAITING for message `seq`
+    due: float       # Unix time: the successor's due time (waiting) or the cycle's deadline (running)
+    since: float     # Unix time the lease took this value
+    holder: str      # the worker's node name
+    instance: str    # that worker's start (core/heartbeat.py Identity.instance)
+    pid: int
 
-    The lease is held for `cycle_timeout` while the cycle runs: a worker killed mid-cycle
-    costs at most that, plus the watchdog's period, before a new loop starts."""
-    if loop_id is None:
-        new_id = uuid.uuid4().hex[:12]
-        return new_id if store.set_if_absent(LEASE_KEY, f"{new_id}:{seq}", cycle_timeout) else None
-    token = f"{loop_id}:{seq}"
-    return loop_id if store.compare_and_set(LEASE_KEY, token, token, cycle_timeout) else None
+    def encode(self) -> str:
+        return json.dumps(self._asdict(), sort_keys=True)
+
+    @classmethod
+    def decode(cls, raw: str | None) -> Lease | None:
+        """The lease in `raw`; None when absent or unreadable (an older format): both are dead."""
+        if not raw:
+            return None
+        try:
+            return cls(**json.loads(raw))
+        except (ValueError, TypeError):
+            return None
 
 
-def hand_over(store: Store, loop_id: str, seq: int, countdown: float, grace: float) -> bool:
-    """Move the lease to the successor, valid until `grace` seconds after it is due;
-    False if another loop has taken over meanwhile."""
-    return store.compare_and_set(LEASE_KEY, f"{loop_id}:{seq}", f"{loop_id}:{seq + 1}", countdown + grace)
+# Whether the lease's holder lives: by default its heartbeat in the same store.
+HolderAlive = Callable[[Lease], bool]
 
 
-def is_alive(store: Store) -> bool:
-    return store.get(LEASE_KEY) is not None
+def heartbeat_alive(store: Store) -> HolderAlive:
+    return lambda lease: beats.is_alive(store, lease.holder, lease.instance)
+
+
+def _new(loop: str, seq: int, phase: str, due: float, now: float) -> Lease:
+    me = beats.current()
+    return Lease(loop=loop, seq=seq, phase=phase, due=round(due, 3), since=round(now, 3),
+                 holder=me.node, instance=me.instance, pid=me.pid)
+
+
+def read(store: Store) -> tuple[str | None, Lease | None]:
+    """The raw value (for a compare-and-set) and the lease it holds."""
+    raw = store.get(LEASE_KEY)
+    return raw, Lease.decode(raw)
+
+
+def why_take_over(lease: Lease | None, alive: HolderAlive, overdue: float, now: float | None = None) -> str | None:
+    """Why the loop holding `lease` is dead, or None when it lives."""
+    now = time.time() if now is None else now
+    if lease is None:
+        return "no live loop holds the lease"
+    if now > lease.due + overdue:
+        return f"loop {lease.loop} is {now - lease.due:.0f}s overdue"
+    if not alive(lease):
+        return f"the holder of loop {lease.loop} ({lease.holder}) has no heartbeat"
+    return None
+
+
+def _replace(store: Store, raw: str | None, new: Lease, ttl: float) -> bool:
+    if raw is None:
+        return store.set_if_absent(LEASE_KEY, new.encode(), ttl)
+    return store.compare_and_set(LEASE_KEY, raw, new.encode(), ttl)
+
+
+def claim(store: Store, loop_id: str | None, seq: int, cycle_timeout: float, overdue: float,
+          alive: HolderAlive | None = None) -> Lease | None:
+    """The running lease for this poll, or None when it must exit without polling.
+
+    A scheduled message (`loop_id` given) runs if the lease waits for it. A kick-off (None)
+    starts a new loop only if the current one is dead. The running lease lasts the cycle's
+    `cycle_timeout`, after which the loop counts as overdue."""
+    alive = alive or heartbeat_alive(store)
+    now = time.time()
+    raw, lease = read(store)
+    if loop_id is not None:
+        if lease is None or (lease.loop, lease.seq, lease.phase) != (loop_id, seq, WAITING):
+            return None
+        new = _new(loop_id, seq, RUNNING, now + cycle_timeout, now)
+    else:
+        if why_take_over(lease, alive, overdue, now) is None:
+            return None
+        new = _new(uuid.uuid4().hex[:12], 0, RUNNING, now + cycle_timeout, now)
+    return new if _replace(store, raw, new, cycle_timeout + overdue) else None
+
+
+def take_over(store: Store, overdue: float, grace: float, alive: HolderAlive | None = None) -> tuple[Lease, str] | None:
+    """Replace a dead loop by a new one waiting for its first message; (lease, why) when done,
+    None when the loop lives (or another process took over first). The new loop keeps the
+    dead one's schedule: its first poll is due when the dead loop's next poll was, or now."""
+    alive = alive or heartbeat_alive(store)
+    now = time.time()
+    raw, lease = read(store)
+    reason = why_take_over(lease, alive, overdue, now)
+    if reason is None:
+        return None
+    due = max(now, lease.due) if lease is not None and lease.phase == WAITING else now
+    new = _new(uuid.uuid4().hex[:12], 0, WAITING, due, now)
+    return (new, reason) if _replace(store, raw, new, due - now + grace) else None
+
+
+def hand_over(store: Store, current: Lease, countdown: float, grace: float) -> Lease | None:
+    """Move the lease to the successor, due in `countdown` s and valid `grace` s beyond;
+    None if another loop has taken over meanwhile."""
+    now = time.time()
+    successor = _new(current.loop, current.seq + 1, WAITING, now + countdown, now)
+    return successor if store.compare_and_set(LEASE_KEY, current.encode(), successor.encode(),
+                                              countdown + grace) else None
+
+
+def holds(store: Store, current: Lease) -> bool:
+    """Whether the lease is still `current` (the cycle has not been replaced)."""
+    return store.get(LEASE_KEY) == current.encode()
+
+
+def seconds_until(lease: Lease) -> float:
+    return max(0.0, lease.due - time.time())
+
+
+def is_alive(store: Store, overdue: float = 6.0, alive: HolderAlive | None = None) -> bool:
+    """Whether a live loop holds the lease: present, on time, and its holder beating."""
+    _, lease = read(store)
+    return why_take_over(lease, alive or heartbeat_alive(store), overdue) is None
 
 
 def record_heartbeat(store: Store, loop_id: str, seq: int, countdown: float, outcome: dict) -> None:

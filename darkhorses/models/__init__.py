@@ -1,12 +1,25 @@
 """The schema. Alembic's autogenerate compares migrations against `Base.metadata`."""
 from .base import Base, utcnow
 from .historical import LEDGER_DONE, LEDGER_STATUSES, BackfillRequest, CollectionLedger, LedgerStatus, OddsHistorical
-from .live import Bookmaker, LiveRace, LiveSchedule, MarketLine, OddsHistory, OddsLive, Withdrawal
+from .live import (
+    CLOSE_REASONS,
+    CLOSEOUT,
+    OBSERVED,
+    Bookmaker,
+    CloseReason,
+    LiveRace,
+    LiveSchedule,
+    MarketLine,
+    OddsHistory,
+    OddsLive,
+    RaceOffTime,
+    Withdrawal,
+)
 from .operations import Adoption, LiveFetch, RunRecord, StatsCount, StatsDay, StatsSeen, TaskStatus
 
 __all__ = [
     "Base", "utcnow", "Bookmaker", "OddsLive", "OddsHistory", "LiveRace", "OddsHistorical",
     "CollectionLedger", "LedgerStatus", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "LiveFetch",
     "RunRecord", "TaskStatus", "Adoption", "Withdrawal", "LiveSchedule", "MarketLine",
-    "StatsCount", "StatsDay", "StatsSeen",
+    "StatsCount", "StatsDay", "StatsSeen", "RaceOffTime", "CloseReason", "CLOSE_REASONS", "OBSERVED", "CLOSEOUT",
 ]

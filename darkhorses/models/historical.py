@@ -20,6 +20,7 @@ class LedgerStatus(StrEnum):
     UNAVAILABLE = "unavailable"  # outside the account's plan
     FAILED = "failed"            # retries exhausted, or an error a retry cannot fix
     LEGACY = "legacy"            # the replaced service's rows cover the date; re-collected only on --refresh
+    PROVISIONAL = "provisional"  # same-day results from /v1/results/today; the daily job settles it
 
 
 LEDGER_STATUSES = tuple(LedgerStatus)
@@ -87,6 +88,8 @@ class OddsHistorical(Base):
     place_return: Mapped[float | None] = mapped_column(Odds4)
     data_source: Mapped[str | None] = mapped_column(Text)
     file_source: Mapped[str | None] = mapped_column(Text, server_default=text("'Racing API'"))
+    # A same-day result (results/today), not yet settled by the daily job: may still be amended.
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
 

@@ -87,6 +87,12 @@ class OddsLive(Base):
                                                         server_default=text("CURRENT_TIMESTAMP"))
 
 
+# ra_odds_history.source: a move we saw in a poll, or one the close-out read afterwards from the
+# bookmaker's history[] (a move made between two polls before the race closed).
+OBSERVED = "observed"
+CLOSEOUT = "closeout"
+
+
 class OddsHistory(Base):
     """Append-only: one row per price a bookmaker offered, keyed by when they set it."""
     __tablename__ = "ra_odds_history"
@@ -103,10 +109,24 @@ class OddsHistory(Base):
     odds_fractional: Mapped[str | None] = mapped_column(String(16))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the bookmaker's `updated`
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when we saw it
+    source: Mapped[str] = mapped_column(String(16), default=OBSERVED, server_default=text(f"'{OBSERVED}'"))
+
+
+class CloseReason:
+    """Why a race's market closed (ra_live_races.close_reason): the first terminal signal seen."""
+    RESULT = "result"        # its result appeared in /v1/results/today
+    ABANDONED = "abandoned"  # is_abandoned on its card
+    STATUS = "status"        # race_status said it is off or finished
+    QUIET = "quiet"          # no price moved for LIVE_OFF_QUIET_SECONDS past the scheduled off
+    CAP = "cap"              # LIVE_OFF_CAP_MINUTES past the scheduled off
+
+
+CLOSE_REASONS = (CloseReason.RESULT, CloseReason.ABANDONED, CloseReason.STATUS, CloseReason.QUIET, CloseReason.CAP)
 
 
 class LiveRace(Base):
-    """One row per race the live loop has seen: when it runs, when we last checked it."""
+    """One row per race the live loop has seen: when it runs, when we last checked it, and
+    its off as it happened (a race stays OPEN past its scheduled `off_dt` until a terminal signal)."""
     __tablename__ = "ra_live_races"
     __table_args__ = (Index("ix_ra_live_races_race_date", "race_date"),)
 
@@ -122,6 +142,26 @@ class LiveRace(Base):
     # The card as last written (a hash) and its parse counts: an identical card is not parsed again.
     card_digest: Mapped[str | None] = mapped_column(String(32))
     card_counts: Mapped[dict | None] = mapped_column(JSON)
+    # The off. `off_dt` above is the latest scheduled time (every value in ra_race_off_times).
+    last_move_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # newest price change seen
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the cycle that saw the terminal signal
+    close_reason: Mapped[str | None] = mapped_column(String(16))  # CLOSE_REASONS
+    off_late_seconds: Mapped[float | None] = mapped_column(Float)  # estimated real off minus scheduled off
+    # The close-out: one /v1/racecards/{race_id}/pro read after the close (history[] back-fill).
+    closeout_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # done (null: still due)
+    closeout_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    closeout_moves: Mapped[int | None] = mapped_column(Integer)  # rows it added to ra_odds_history
+    closeout_error: Mapped[str | None] = mapped_column(Text)
+
+
+class RaceOffTime(Base):
+    """Every scheduled off the API gave a race, with when we first saw it: the first row is
+    the original schedule, each later one a re-timing."""
+    __tablename__ = "ra_race_off_times"
+
+    race_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    off_dt: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Withdrawal(Base):
@@ -161,7 +201,7 @@ class MarketLine(Base):
     race_date: Mapped[date] = mapped_column(Date)
     opening_price: Mapped[float | None] = mapped_column(Float)  # best across books at our first capture
     opening_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    closing_price: Mapped[float | None] = mapped_column(Float)  # best at our last capture before the off
+    closing_price: Mapped[float | None] = mapped_column(Float)  # best at our last capture before the race closed
     closing_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closing_books: Mapped[int | None] = mapped_column(Integer)  # books offering the closing price
     industry_sp: Mapped[float | None] = mapped_column(Float)

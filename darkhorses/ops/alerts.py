@@ -38,8 +38,8 @@ def detect_problems(session: Session, settings: Settings, now: datetime | None =
     now = now or datetime.now(timezone.utc)
     problems: dict[str, str] = {}
     if include_loop and not _loop_running(session, settings, lease_store, now):
-        problems["loop-not-running"] = ("the live loop is not running (the watchdog restarts it within a "
-                                        "minute if beat runs)")
+        problems["loop-not-running"] = ("the live loop is not running (a live worker's guard restarts it "
+                                        "within seconds; beat's watchdog within a minute)")
     for task in session.execute(select(TaskStatus).where(TaskStatus.last_state == "FAILURE")).scalars():
         if (task.last_error or "").startswith("CredentialsRejected"):
             problems["credentials-rejected"] = (
@@ -62,7 +62,7 @@ def detect_problems(session: Session, settings: Settings, now: datetime | None =
 
 def _loop_running(session: Session, settings: Settings, lease_store: Store | None, now: datetime) -> bool:
     if lease_store is not None:
-        return lease.is_alive(lease_store)
+        return lease.is_alive(lease_store, settings.live_overdue_seconds)
     # No Redis (the one-process mode): the last cycle on record and the poll it announced.
     last = session.execute(select(LiveFetch).order_by(LiveFetch.fetch_timestamp.desc()).limit(1)).scalar()
     if last is None:

@@ -22,7 +22,12 @@ def collect_status(session: Session, settings: Settings, store: Store | None = N
     report: dict = {"generated_at": now.isoformat()}
     if store is not None:
         try:
-            report["live_loop"] = {"lease_held": lease.is_alive(store), "heartbeat": lease.heartbeat(store)}
+            # Judged by the holder: a lease whose worker has no heartbeat (killed, frozen) is
+            # not a running loop, however long the lease itself has left.
+            _, held = lease.read(store)
+            report["live_loop"] = {"lease_held": lease.is_alive(store, settings.live_overdue_seconds),
+                                   "heartbeat": lease.heartbeat(store),
+                                   "lease": held._asdict() if held else None}
         except Exception as exc:
             report["live_loop"] = {"lease_held": False, "error": f"cannot reach Redis: {exc}"}
     if "live_loop" not in report:
@@ -53,7 +58,8 @@ def collect_status(session: Session, settings: Settings, store: Store | None = N
     if report["live_loop"].get("error"):
         problems.append(report["live_loop"]["error"])
     elif not report["live_loop"].get("lease_held"):
-        problems.append("the live loop is not running (the watchdog restarts it within a minute if beat runs)")
+        problems.append("the live loop is not running (a live worker's guard restarts it within "
+                        "seconds; beat's watchdog within a minute)")
     if heartbeat and heartbeat.get("ok") is False:
         problems.append(f"the last live cycle failed: {heartbeat.get('error')}")
     if poll and poll["state"] == "FAILURE":
@@ -94,6 +100,10 @@ def render_status(report: dict) -> str:
     live_loop = report["live_loop"]
     heartbeat = live_loop.get("heartbeat") or {}
     lines.append("Live loop: " + ("running" if live_loop.get("lease_held") else "NOT running"))
+    held = live_loop.get("lease")
+    if held:
+        lines.append(f"  loop {held['loop']} seq {held['seq']} {held['phase']}, held by {held['holder']} "
+                     f"(pid {held['pid']})")
     if heartbeat:
         lines.append(f"  last cycle {_when(heartbeat.get('at'))}, next poll {_when(heartbeat.get('next_poll_at'))}")
         if heartbeat.get("ok"):

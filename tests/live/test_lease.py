@@ -2,10 +2,13 @@
 (darkhorses/core/store.py), on the run's own Redis and on the in-memory store."""
 from __future__ import annotations
 
+import json
 import threading
+import time
 
 import pytest
 
+from darkhorses.core import heartbeat as beats
 from darkhorses.core.store import MemoryStore, RedisStore
 from darkhorses.live import lease
 from tests.support import wait_for
@@ -78,48 +81,126 @@ def test_only_one_of_many_concurrent_swaps_wins(store):
 
 
 # -- the lease -------------------------------------------------------------------------------
+# `alive`: whether a lease's holder beats; here decided by the test, not by a heartbeat.
+ALIVE, DEAD = (lambda held: True), (lambda held: False)
+
+
+def claim(store, loop_id=None, seq=0, cycle_timeout=60, overdue=6, alive=ALIVE):
+    return lease.claim(store, loop_id, seq, cycle_timeout, overdue, alive)
+
+
+def waiting(store, loop="abc", seq=4, due_in=30.0, **fields):
+    """Put a lease waiting for message (loop, seq) into the store, as a hand-over leaves it."""
+    now = time.time()
+    held = lease.Lease(loop=loop, seq=seq, phase=lease.WAITING, due=now + due_in, since=now,
+                       holder="live@elsewhere", instance="i1", pid=1)._replace(**fields)
+    store.set(lease.LEASE_KEY, held.encode(), ttl=120)
+    return held
+
 
 def test_a_kick_off_claims_a_free_lease_and_a_second_kick_off_exits(store):
-    loop_id = lease.claim(store, None, 0, cycle_timeout=60)
-    assert loop_id is not None and len(loop_id) == 12
-    assert store.get(lease.LEASE_KEY) == f"{loop_id}:0"
-    assert 55 < store.ttl(lease.LEASE_KEY) <= 60
-    assert lease.claim(store, None, 0, cycle_timeout=60) is None
-    assert store.get(lease.LEASE_KEY) == f"{loop_id}:0", "the losing kick-off changed nothing"
+    held = claim(store)
+    assert held is not None and len(held.loop) == 12 and held.phase == lease.RUNNING
+    assert lease.read(store)[1] == held
+    assert held.holder == beats.current().node and held.instance == beats.current().instance
+    assert 60 < store.ttl(lease.LEASE_KEY) <= 66, "the cycle's timeout plus the overdue margin"
+    assert claim(store) is None
+    assert lease.read(store)[1] == held, "the losing kick-off changed nothing"
 
 
-def test_a_scheduled_poll_runs_only_with_its_own_id_and_sequence(store):
-    store.set(lease.LEASE_KEY, "abc:4")
-    assert lease.claim(store, "abc", 3, cycle_timeout=60) is None, "a stale message (older sequence)"
-    assert lease.claim(store, "other", 4, cycle_timeout=60) is None, "another loop's message"
-    assert lease.claim(store, "abc", 5, cycle_timeout=60) is None, "a sequence not handed over yet"
-    assert lease.claim(store, "abc", 4, cycle_timeout=60) == "abc"
-    assert store.get(lease.LEASE_KEY) == "abc:4"
-    assert 55 < store.ttl(lease.LEASE_KEY) <= 60, "claiming renews the lease for the cycle"
+def test_a_scheduled_poll_runs_only_when_the_lease_waits_for_it(store):
+    waiting(store, "abc", 4)
+    assert claim(store, "abc", 3) is None, "a stale message (older sequence)"
+    assert claim(store, "other", 4) is None, "another loop's message"
+    assert claim(store, "abc", 5) is None, "a sequence not handed over yet"
+    held = claim(store, "abc", 4)
+    assert (held.loop, held.seq, held.phase) == ("abc", 4, lease.RUNNING)
+    assert claim(store, "abc", 4) is None, "a duplicate of the running message"
 
 
-def test_hand_over_moves_the_lease_to_the_next_sequence_for_countdown_plus_grace(store):
-    store.set(lease.LEASE_KEY, "abc:4")
-    assert lease.hand_over(store, "abc", 4, countdown=100, grace=20) is True
-    assert store.get(lease.LEASE_KEY) == "abc:5"
+def test_hand_over_moves_the_lease_to_the_successor(store):
+    held = claim(store)
+    successor = lease.hand_over(store, held, countdown=100, grace=20)
+    assert (successor.loop, successor.seq, successor.phase) == (held.loop, 1, lease.WAITING)
+    assert 98 < lease.seconds_until(successor) <= 100.01
     assert 115 < store.ttl(lease.LEASE_KEY) <= 120
-    assert lease.claim(store, "abc", 4, cycle_timeout=60) is None, "the redelivered old message"
-    assert lease.claim(store, "abc", 5, cycle_timeout=60) == "abc"
+    assert claim(store, held.loop, 0) is None, "the redelivered old message"
+    assert claim(store, held.loop, 1) is not None
 
 
 def test_hand_over_fails_when_another_loop_took_over(store):
-    store.set(lease.LEASE_KEY, "new:0")
-    assert lease.hand_over(store, "old", 7, countdown=10, grace=5) is False
-    assert store.get(lease.LEASE_KEY) == "new:0"
+    held = claim(store)
+    waiting(store, "new", 0)
+    assert lease.hand_over(store, held, countdown=10, grace=5) is None
+    assert lease.read(store)[1].loop == "new"
+    assert lease.holds(store, held) is False
 
 
-def test_an_unrenewed_lease_expires_and_a_new_loop_can_start(store):
-    first = lease.claim(store, None, 0, cycle_timeout=0.3)
-    assert first is not None and lease.is_alive(store)
-    wait_for(lambda: not lease.is_alive(store), timeout=5, interval=0.05, message="the lease to lapse")
-    assert lease.claim(store, first, 0, cycle_timeout=60) is None, "the lapsed loop cannot resume"
-    second = lease.claim(store, None, 0, cycle_timeout=60)
-    assert second is not None and second != first
+def test_a_live_holder_is_left_alone(store):
+    waiting(store, due_in=30)
+    assert lease.why_take_over(lease.read(store)[1], ALIVE, 6) is None
+    assert lease.take_over(store, overdue=6, grace=10, alive=ALIVE) is None
+    assert claim(store, alive=ALIVE) is None
+    assert lease.read(store)[1].loop == "abc"
+
+
+@pytest.mark.parametrize("case", ["absent", "holder dead", "overdue", "unreadable"])
+def test_a_dead_loop_is_taken_over_at_once(store, case):
+    alive = DEAD if case == "holder dead" else ALIVE
+    if case == "holder dead":
+        waiting(store, due_in=30)
+    elif case == "overdue":
+        waiting(store, due_in=-7)  # its successor message was lost 7 s ago
+    elif case == "unreadable":
+        store.set(lease.LEASE_KEY, "abc:4")  # the lease of an older release
+    reason = lease.why_take_over(lease.read(store)[1], alive, overdue=6)
+    assert reason is not None
+    new, why = lease.take_over(store, overdue=6, grace=10, alive=alive)
+    assert why == reason and new.loop != "abc" and (new.seq, new.phase) == (0, lease.WAITING)
+    assert lease.read(store)[1] == new
+    assert claim(store, "abc", 4, alive=alive) is None, "the dead loop's message cannot resume"
+    assert claim(store, new.loop, 0) is not None, "the new loop's first message runs"
+
+
+def test_the_new_loop_keeps_the_dead_loops_schedule(store):
+    waiting(store, due_in=40)
+    new, _ = lease.take_over(store, overdue=6, grace=10, alive=DEAD)
+    assert 38 < lease.seconds_until(new) <= 40.01, "first poll when the dead loop's was due, not now"
+
+
+def test_only_one_of_many_concurrent_take_overs_wins(store):
+    waiting(store, due_in=30)
+    wins, start = [], threading.Barrier(6)
+
+    def take():
+        start.wait()
+        # the old holder is dead; whoever wins is alive, so the others leave it be
+        if lease.take_over(store, overdue=6, grace=10, alive=lambda held: held.holder != "live@elsewhere"):
+            wins.append(1)
+    threads = [threading.Thread(target=take) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(wins) == 1
+
+
+def test_a_replaced_cycle_no_longer_holds_the_lease(store):
+    held = claim(store)
+    assert lease.holds(store, held)
+    lease.take_over(store, overdue=6, grace=10, alive=DEAD)  # its worker froze; another took over
+    assert not lease.holds(store, held)
+
+
+def test_is_alive_judges_the_holder(store):
+    assert lease.is_alive(store, alive=ALIVE) is False, "no lease"
+    waiting(store, due_in=30)
+    assert lease.is_alive(store, alive=ALIVE) is True
+    assert lease.is_alive(store, alive=DEAD) is False
+    assert lease.is_alive(store) is False, "the default: the holder's heartbeat, absent here"
+    store.set(beats.key("worker", "live@elsewhere"), json.dumps(
+        {"node": "live@elsewhere", "instance": "i1", "pid": 1, "at": time.time(), "interval": 2}), ttl=6)
+    assert lease.is_alive(store) is True
 
 
 def test_heartbeat_round_trips_and_is_absent_before_the_first_cycle(store):

@@ -67,10 +67,10 @@ def check_and_notify():
 
 def hold_the_loop():
     """A live loop is running: its lease is held in Redis, as a poll holds it."""
-    assert lease.claim(store_for(get_settings()), None, 0, 120)
+    assert lease.claim(store_for(get_settings()), None, 0, 120, 6)
 
 
-def test_a_problem_is_announced_once_and_its_clearing_once(database_url, redis_url, receiver):
+def test_a_problem_is_announced_once_and_its_clearing_once(database_url, redis_url, beating, receiver):
     hold_the_loop()
     now = datetime.now(timezone.utc)
     with session_scope() as session:  # statistics fresh: only the failed date is a problem
@@ -95,7 +95,7 @@ def test_a_problem_is_announced_once_and_its_clearing_once(database_url, redis_u
     assert len(receiver.bodies) == 2
 
 
-def test_loop_down_stats_stale_and_rejected_credentials(database_url, redis_url, receiver, simulator):
+def test_loop_down_stats_stale_and_rejected_credentials(database_url, redis_url, beating, receiver, simulator):
     from darkhorses.tasks.app import app
     app.loader.import_default_modules()
     now = datetime.now(timezone.utc)
@@ -123,7 +123,7 @@ def test_loop_down_stats_stale_and_rejected_credentials(database_url, redis_url,
     assert sum(t.startswith("DarkHorses resolved:") for t in receiver.texts()) == 3
 
 
-def test_a_race_that_went_off_uncaptured_while_the_loop_ran(database_url, redis_url, receiver):
+def test_a_race_that_went_off_uncaptured_while_the_loop_ran(database_url, redis_url, beating, receiver):
     from darkhorses.live.cycle import run_cycle
     from tests.builders import FakeCards, card, quote, runner
     hold_the_loop()
@@ -149,7 +149,7 @@ def uk_today_changed(now):
     return uk_date(now - timedelta(minutes=5)) != uk_date(now)
 
 
-def test_a_failing_webhook_never_fails_the_check_and_is_retried(database_url, redis_url, receiver):
+def test_a_failing_webhook_never_fails_the_check_and_is_retried(database_url, redis_url, beating, receiver):
     hold_the_loop()
     mark_ledger(date(2020, 2, 3), status="failed")
     receiver.status = 500
@@ -159,7 +159,7 @@ def test_a_failing_webhook_never_fails_the_check_and_is_retried(database_url, re
     assert len(receiver.bodies) == 2
 
 
-def test_an_unreachable_webhook_is_logged_masked(database_url, redis_url, monkeypatch, caplog):
+def test_an_unreachable_webhook_is_logged_masked(database_url, redis_url, beating, monkeypatch, caplog):
     hold_the_loop()
     url = f"http://127.0.0.1:{free_port()}/hooks/very-secret-path"
     monkeypatch.setenv("ALERT_WEBHOOK_URL", url)

@@ -33,7 +33,7 @@ def test_five_concurrent_kick_offs_make_one_loop(database_url, redis_url, simula
     log_path = tmp_path / "worker.log"
     with celery_worker(loop_env(database_url, redis_url, simulator, tmp_path), queues="live", pool="threads",
                        concurrency=5, log_path=log_path):
-        # the worker kicks the loop off on boot; five more arrive at once
+        # five kick-offs arrive at once as the worker boots (its guard may start the loop too)
         api = client(redis_url)
         for _ in range(5):
             api.send_task(task_names.LIVE_POLL, queue="live")
@@ -42,7 +42,7 @@ def test_five_concurrent_kick_offs_make_one_loop(database_url, redis_url, simula
     assert len({loop_id for loop_id, _, _ in runs}) == 1, runs
     sequences = [seq for _, seq, _ in runs]
     assert sequences == list(range(len(sequences))), "each sequence ran once, in order"
-    assert log_path.read_text().count("live poll skipped: another live loop holds the lease") >= 5
+    assert log_path.read_text().count("live poll skipped: another live loop holds the lease") >= 4
     engine = create_engine(database_url)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM ra_odds_live")).scalar() > 1000

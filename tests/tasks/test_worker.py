@@ -1,13 +1,15 @@
 """A real worker on the real Redis: queues, routes, registered task names."""
+import json
 import subprocess
 import sys
+import time
 from datetime import date
 
 import pytest
 import redis
 from celery import Celery
 
-from darkhorses.core import task_names
+from darkhorses.core import heartbeat, task_names
 from darkhorses.historical.ledger import mark as mark_ledger
 from darkhorses.live import lease
 from darkhorses.tasks.app import app as darkhorses_app
@@ -52,8 +54,13 @@ def test_routes_send_each_task_to_its_queue():
 
 @pytest.mark.slow
 def test_a_real_worker_runs_a_task_through_each_queue(database_url, redis_url, tmp_path):
-    # the live loop's lease is held, so the watchdog answers without polling anything
-    redis.Redis.from_url(redis_url).set(lease.LEASE_KEY, "someloop:3", ex=600)
+    # the live loop's lease is held by a beating worker, so the watchdog answers without polling anything
+    now = time.time()
+    store = redis.Redis.from_url(redis_url)
+    store.set(lease.LEASE_KEY, lease.Lease(loop="someloop", seq=3, phase=lease.WAITING, due=now + 600, since=now,
+                                           holder="live@elsewhere", instance="i1", pid=1).encode(), ex=600)
+    store.set(heartbeat.key("worker", "live@elsewhere"), json.dumps(
+        {"node": "live@elsewhere", "instance": "i1", "pid": 1, "at": now + 600, "interval": 300}), ex=600)
     mark_ledger(date(2026, 1, 5), status="complete", races=3, runners=30)
     client = client_app(redis_url)
     with celery_worker(worker_env(database_url, redis_url, STATS_OUTPUT_DIR=tmp_path / "stats"),
