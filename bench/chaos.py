@@ -531,9 +531,12 @@ def check(chaos: Chaos, ended_at: float) -> list[Line]:
     lines.append(Line("exactly one live loop at every moment",
                       f"{len(order)} loops in turn over {len(runs)} cycles, {overlaps} cycles beside another loop",
                       overlaps == 0 and bool(runs)))
+    # Polling again: the next cycle the loop ran after the kill, committed or failed (a database
+    # that is down at that moment fails the cycle, it does not stop the loop).
+    polls = sorted([t for t, _, _, _ in runs] + cycles)
     recoveries = []
     for killed in chaos.kills:
-        after = [c for c in cycles if c > killed]
+        after = [c for c in polls if c > killed]
         recoveries.append((after[0] if after else ended_at) - killed)
     kills = [r for r, k in zip(recoveries, chaos.kills, strict=True)
              if not any(o.kind == "live-down-long" and abs(o.start - k) < 1 for o in chaos.outages)]
