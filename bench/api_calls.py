@@ -5,12 +5,15 @@
 The clock starts at START (UK) on a November day, the simulator's day laid out around it,
 and jumps by each cycle's countdown as the loop would sleep. Every request the simulator
 answers is counted against the simulated hour of the cycle that made it. Prints requests
-per hour by endpoint, and cycles per hour. Run it with another checkout first on the path
-(`PYTHONPATH=/path/to/other/checkout`) to compare two versions of the loop.
+per hour by endpoint, cycles per hour, and the most requests of one endpoint in any 10
+simulated seconds (the API allows 2/s for racecards, 5/s for the others: 20 and 50 per 10 s).
+Run it with another checkout first on the path (`PYTHONPATH=/path/to/other/checkout`) to
+compare two versions of the loop.
 """
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -19,7 +22,7 @@ from bench.common import scratch_database
 from tests.support import Clock
 
 
-def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter]:
+def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter, dict[str, int]]:
     from darkhorses.core.settings import get_settings, reset_settings
     from darkhorses.live.cycle import run_cycle
     from darkhorses.racing_api.client import RacingAPIClient
@@ -27,26 +30,36 @@ def walk(start: datetime, hours: float, seed: int) -> tuple[Counter, Counter]:
     from darkhorses.simulator import Simulator, serve
 
     clock = Clock(start)
-    sim = Simulator(seed=seed, clock=clock, rate_limits={"racecards": 1000, "results": 1000, "odds": 1000})
+    sim = Simulator(seed=seed, clock=clock, rate_limits={
+        "racecards": 1000, "racecard": 1000, "results": 1000, "results_today": 1000, "odds": 1000})
     server, url = serve(sim)
     os.environ.update(RACING_API_URL=url, RACING_API_USERNAME="sim", RACING_API_PASSWORD="sim")
     reset_settings()
     client = RacingAPIClient(get_settings(), limiter=RateLimiter({"racecards": 1000}))
+    try:  # same-day results are stored from the version that has them
+        from darkhorses.historical.same_day import store_same_day
+        extra = {"store_results": store_same_day}
+    except ImportError:
+        extra = {}
     calls, cycles = Counter(), Counter()
+    moments: dict[str, list[datetime]] = {}
     end = start + timedelta(hours=hours)
     try:
         while clock.now < end:
             hour = clock.now.strftime("%H:00")
             before = len(sim.request_log)
-            summary = run_cycle(client, clock.now)
+            summary = run_cycle(client, clock.now, **extra)
             for _, key, _status in sim.request_log[before:]:
                 calls[(hour, key)] += 1
+                moments.setdefault(key, []).append(clock.now)
             cycles[hour] += 1
             clock.now += timedelta(seconds=summary.next_poll_seconds + summary.duration_seconds)
     finally:
         server.shutdown()
         client.close()
-    return calls, cycles
+    peaks = {key: max(bisect.bisect_right(times, t + timedelta(seconds=10)) - i for i, t in enumerate(times))
+             for key, times in moments.items()}
+    return calls, cycles, peaks
 
 
 def main() -> None:
@@ -58,7 +71,7 @@ def main() -> None:
     hh, mm = map(int, args.start.split(":"))
     start = datetime(2026, 11, 28, hh, mm, tzinfo=timezone.utc)
     with scratch_database():
-        calls, cycles = walk(start, args.hours, args.seed)
+        calls, cycles, peaks = walk(start, args.hours, args.seed)
     keys = sorted({key for _, key in calls})
     print(f"API calls per simulated hour, race day walk from {args.start} UK for {args.hours:g} h (seed {args.seed})")
     print("  hour   cycles  " + "  ".join(f"{k:>10}" for k in keys) + "       all")
@@ -67,6 +80,7 @@ def main() -> None:
         print(f"  {hour}  {cycles[hour]:>6}  " + "  ".join(f"{n:>10}" for n in row) + f"  {sum(row):>8}")
     total = sum(calls.values())
     print(f"  total {total} calls in {sum(cycles.values())} cycles; {total / args.hours:.1f} calls/hour on average")
+    print("  most calls in any 10 simulated seconds: " + ", ".join(f"{k} {peaks[k]}" for k in sorted(peaks)))
 
 
 if __name__ == "__main__":

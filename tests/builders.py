@@ -39,15 +39,35 @@ def card(race_id="rac_1", off_dt="2026-11-28T13:50:00+00:00", runners=None, **ex
 class FakeCards:
     """Stands in for the HTTP client's racecards call: the cards whose off_dt falls on the day
     asked for (so today's, and nothing tomorrow). With `on`, every card on that day, whatever
-    its off_dt says, and none on any other."""
+    its off_dt says, and none on any other. Also today's results (`results`, as results/today
+    answers) and one race's card by id (the close-out's call; `race_cards` overrides a race's
+    answer, an exception raised), each call noted in `requests`."""
 
-    def __init__(self, cards, on: date | None = None):
+    def __init__(self, cards, on: date | None = None, results=None):
         self.cards, self.on = cards, on
+        self.results = results if results is not None else []
+        self.race_cards: dict = {}
+        self.requests: list[tuple] = []
 
     def racecards_pro(self, day, regions):
+        self.requests.append(("racecards", day))
         if self.on is not None:
             return list(self.cards) if day == self.on else []
         return [c for c in self.cards if c["off_dt"][:10] == day.isoformat()]
+
+    def results_today(self, regions):
+        self.requests.append(("results_today",))
+        return list(self.results)
+
+    def racecard_pro(self, race_id):
+        from darkhorses.racing_api.client import RequestRefused
+        self.requests.append(("racecard", race_id))
+        answer = self.race_cards.get(race_id) or next((c for c in self.cards if c["race_id"] == race_id), None)
+        if isinstance(answer, Exception):
+            raise answer
+        if answer is None:
+            raise RequestRefused(f"/v1/racecards/{race_id}/pro: 404", 404, "Race not found")
+        return answer
 
 
 # -- results --------------------------------------------------------------------------------------

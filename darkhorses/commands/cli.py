@@ -150,13 +150,14 @@ def _require_credentials() -> bool:
 
 
 def cmd_live_once(args) -> int:
+    from ..historical.same_day import store_same_day
     from ..live.cycle import run_cycle
     from ..racing_api.client import RacingAPIClient
     if not _require_credentials():
         return 2
     settings = get_settings()
     with closing(RacingAPIClient(settings)) as client:
-        print(json.dumps(run_cycle(client, settings=settings).as_dict()))
+        print(json.dumps(run_cycle(client, settings=settings, store_results=store_same_day).as_dict()))
     return 0
 
 

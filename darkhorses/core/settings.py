@@ -64,7 +64,8 @@ class Settings:
     racing_api_password: str | None = field(default=None, repr=False)
     regions: tuple[str, ...] = ("gb", "ire")
     rate_limits: dict[str, float] = field(
-        default_factory=lambda: {"racecards": 2.0, "results": 5.0, "odds": 5.0})
+        default_factory=lambda: {"racecards": 2.0, "racecard": 5.0, "results": 5.0, "results_today": 5.0,
+                                 "odds": 5.0})
     # The API's edge blocks a client above ~100 requests in 10 s, whatever the endpoint.
     global_rate_limit: int = 90
     request_timeout: float = 30.0
@@ -90,6 +91,10 @@ class Settings:
     # Each worker's heartbeat (darkhorses/core/heartbeat.py) and the live guard's period.
     heartbeat_seconds: float = 2.0
     heartbeat_dir: str = "var/heartbeat"
+    # Past its scheduled off a race stays open until a terminal signal, or until no price moved
+    # for this long (quiet), or this long past the scheduled off (cap).
+    live_off_quiet_seconds: float = 120.0
+    live_off_cap_minutes: float = 30.0
     stats_output_dir: str = "var/stats"
     history_retention_months: int = 0  # 0: keep every month of ra_odds_history
     scheduler_status_dir: str = "logs"
@@ -261,6 +266,9 @@ def settings_from_env(env: Env | None = None) -> Settings:
             "racecards": _number(env, "RACING_API_RATE_RACECARDS", 2.0, maximum=1000),
             "results": _number(env, "RACING_API_RATE_RESULTS", 5.0, maximum=1000),
             "odds": _number(env, "RACING_API_RATE_ODDS", 5.0, maximum=1000),
+            # /v1/racecards/{race_id}/pro and /v1/results/today: 5/s each in the spec.
+            "racecard": _number(env, "RACING_API_RATE_RACECARD", 5.0, maximum=1000),
+            "results_today": _number(env, "RACING_API_RATE_RESULTS_TODAY", 5.0, maximum=1000),
         },
         global_rate_limit=int(_number(env, "RACING_API_RATE_PER_10S", 90, int, maximum=10000)),
         **_request_bounds(env),
@@ -278,6 +286,8 @@ def settings_from_env(env: Env | None = None) -> Settings:
         live_overdue_seconds=_number(env, "LIVE_OVERDUE_SECONDS", 6.0),
         heartbeat_seconds=_number(env, "HEARTBEAT_SECONDS", 2.0),
         heartbeat_dir=_get(env, "HEARTBEAT_DIR") or "var/heartbeat",
+        live_off_quiet_seconds=_number(env, "LIVE_OFF_QUIET_SECONDS", 120.0, maximum=3600),
+        live_off_cap_minutes=_number(env, "LIVE_OFF_CAP_MINUTES", 30.0, maximum=240),
         stats_output_dir=_get(env, "STATS_OUTPUT_DIR") or "var/stats",
         history_retention_months=int(_number(env, "HISTORY_RETENTION_MONTHS", 0, int, minimum=-1)),
         scheduler_status_dir=_get(env, "SCHEDULER_STATUS_DIR") or "logs",

@@ -114,6 +114,7 @@ def _store_day(day: date, mapped: MappedDay, started: float, started_at: datetim
         _attach_captured_prices(session, rows)
         for row in rows:
             row["created_at"] = row["updated_at"] = now
+            row["provisional"] = False  # settled: a same-day row of the date stops being provisional
         columns = [c for c in (rows[0] if rows else {}) if c not in HISTORICAL_KEY + ("created_at",)]
         upsert(session, table, rows, HISTORICAL_KEY, columns)
         record_lines(session, [{"race_id": r["race_id"], "horse_id": r["horse_id"],

@@ -1,8 +1,9 @@
 """One live-odds cycle: fetch today's racecards with embedded odds, write what changed.
 
 Plain functions over a session and a client; `darkhorses.tasks.live` wraps them in the
-self-scheduling Celery loop. A race that is off is never written again: its last captured
-prices stay as the closing snapshot and its market is marked CLOSED.
+self-scheduling Celery loop. A race stays open past its scheduled off until it goes off
+(darkhorses/live/offs.py); once CLOSED it is never written again: its last captured prices stay
+as the closing snapshot, and the close-out back-fills the moves between polls (closeout.py).
 """
 from __future__ import annotations
 
@@ -11,16 +12,31 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..core.clock import uk_date
-from ..core.logsafe import Tally
+from ..core.logsafe import Tally, safe
 from ..core.settings import Settings, get_settings
-from ..db import rowcount, session_scope, upsert
-from ..models import LiveFetch, LiveRace, LiveSchedule, OddsLive
+from ..db import session_scope, upsert
+from ..models import CloseReason, LiveFetch, LiveRace, LiveSchedule
 from ..racing_api.client import RacingAPIClient
+from .closeout import run_closeouts
 from .digests import count_unchanged, skip_unchanged
+from .offs import (
+    TRACK_MOVES_FROM,
+    capped_elsewhere,
+    close_races,
+    decide,
+    hold_retimings,
+    needs_results,
+    note_moves,
+    poll_results_today,
+    quiet_closes,
+    read_results,
+    record_off_times,
+    stored_races,
+)
 from .parse import MalformedRace, ParsedRace, parse_racecard
 from .summary import MAX_SLEEP, CycleSummary
 from .write import write_open_races
@@ -76,15 +92,22 @@ class TurnLost(Exception):
     """The cycle was replaced by another loop while it ran (its worker was frozen or too slow)."""
 
 
+# Stores results/today's results of known races as provisional (darkhorses.historical.same_day,
+# passed in by the caller: historical sits above live); returns the runners stored.
+ResultsSink = Callable[[list[dict], datetime], int]
+
+
 def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Settings | None = None,
-              confirm: Callable[[], bool] | None = None) -> CycleSummary:
+              store_results: ResultsSink | None = None, confirm: Callable[[], bool] | None = None) -> CycleSummary:
     """Fetch, parse and write one cycle; returns its summary (also stored as a run record).
 
     The caller owns `client` (and closes it). The cycle commits in stages (the due time of
-    tomorrow's cards, then the prices) so no transaction stays open across an API call; that
-    is why it opens its own short sessions rather than taking one. `confirm` (the live loop's
-    lease check) is asked last inside the prices' transaction: if it answers False the cycle
-    raises TurnLost and that transaction is rolled back, so a replaced cycle writes no price."""
+    tomorrow's cards, then the prices, then the same-day results and the close-outs) so no
+    transaction stays open across an API call; that is why it opens its own short sessions
+    rather than taking one. A race past its scheduled off stays open until it goes off
+    (darkhorses/live/offs.py). `confirm` (the live loop's lease check) is asked last inside
+    the prices' transaction: if it answers False the cycle raises TurnLost and that
+    transaction is rolled back, so a replaced cycle writes no price."""
     settings = settings or get_settings()
     started = time.monotonic()
     now = now or datetime.now(timezone.utc)
@@ -93,25 +116,60 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Se
     cards = cards + _fetch_tomorrow(client, now, settings, summary)
 
     with session_scope() as session:
+        # Only races before their scheduled off are skipped: one past it is always parsed, so the
+        # quiet timer and the terminal checks see it every cycle.
         cards, card_hashes, unchanged = skip_unchanged(session, cards, now)
-    open_races, off_races, abandoned = partition_races(cards, now, summary)
-    finished = [race.race_id for race in off_races]
+    parsed = parse_races(cards, summary)
+    with session_scope() as session:
+        stored = stored_races(session, [race.race_id for race in parsed])
+    hold_retimings(parsed, stored, now, summary)
+    results = (poll_results_today(client, now, settings, summary)
+               if needs_results(parsed, stored, now) else None)
 
     with session_scope() as session:
+        todays = read_results(session, results, {race.race_id for race in parsed}, summary)
+        decisions = decide(parsed, stored, now, settings, todays.resulted)
+        summary.not_opened = len(decisions.not_opened)
         # Kept in the run record only (darkhorses.ops.alerts reads it), not in logs or results.
-        uncaptured = _uncaptured(session, off_races, now)
-        summary.closed = _close_markets(session, finished, abandoned)
-        bookmakers = write_open_races(session, open_races, now, summary, card_hashes)
+        writing = {race.race_id for race in decisions.write}
+        uncaptured = _uncaptured(session, [r for r in parsed if r.off_dt <= now and not r.abandoned
+                                           and r.race_id not in writing], now)
+        closes = decisions.closes + capped_elsewhere(session, now, settings, {race.race_id for race in parsed})
+        summary.closed = close_races(session, closes, now)
+        summary.results_seen = sum(close.reason == CloseReason.RESULT for close in closes)
+        moves: dict[str, datetime] = {}
+        bookmakers = write_open_races(session, decisions.write, now, summary, card_hashes, moves)
+        record_off_times(session, decisions.write, stored, now, summary)
+        note_moves(session, {race.race_id: moves[race.race_id] for race in decisions.write
+                             if race.race_id in moves and race.off_dt - now <= TRACK_MOVES_FROM})
+        quiet = quiet_closes(session, decisions.past_off, now, settings)
+        summary.closed += close_races(session, quiet, now)
         count_unchanged(session, unchanged, now, summary, bookmakers,
-                        {i for race in open_races for i in race.unknown_bookmakers})
-        upcoming = [r.off_dt for r in open_races] + [off for _, off in unchanged]
+                        {i for race in decisions.write for i in race.unknown_bookmakers})
+        gone = {close.race_id for close in quiet}
+        summary.past_off_open = sum(race.race_id not in gone for race in decisions.past_off)
+        # A race past its off still open keeps the loop at the fastest band.
+        upcoming = [r.off_dt for r in decisions.write if r.race_id not in gone] + [off for _, off in unchanged]
         next_off = min(upcoming) if upcoming else None
         summary.next_off = next_off.isoformat() if next_off else None
-        summary.errors = summary.skipped_races + summary.skipped_runners
-        summary.duration_seconds = round(time.monotonic() - started, 3)
-        summary.next_poll_seconds = next_poll_seconds(
-            (next_off - now).total_seconds() if next_off else None,
-            settings.poll_intervals, summary.duration_seconds)
+        session.flush()
+        if confirm is not None and not confirm():
+            raise TurnLost("another live loop took over while this cycle ran; its writes are rolled back")
+
+    if todays.results and store_results is not None:
+        try:
+            summary.provisional_results = store_results(todays.results, now)
+        except Exception as exc:  # noqa: BLE001 - the daily job collects the date anyway
+            summary.bad_results += 1
+            log.warning("same-day results not stored (the daily job will collect them): %s",
+                        safe(f"{type(exc).__name__}: {exc}", 300))
+    run_closeouts(client, now, summary, started)
+
+    summary.errors = summary.skipped_races + summary.skipped_runners
+    summary.duration_seconds = round(time.monotonic() - started, 3)
+    summary.next_poll_seconds = next_poll_seconds(
+        (next_off - now).total_seconds() if next_off else None, settings.poll_intervals, summary.duration_seconds)
+    with session_scope() as session:
         session.add(LiveFetch(
             fetch_timestamp=now, races_count=summary.races, horses_count=summary.runners,
             bookmakers_found=summary.bookmakers, total_odds_fetched=summary.prices,
@@ -120,9 +178,6 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Se
             detail={**{k: v for k, v in summary.as_dict().items() if k not in (
                 "races", "runners", "bookmakers", "prices", "changed", "errors", "duration_seconds")},
                 "uncaptured_off": uncaptured}))
-        session.flush()
-        if confirm is not None and not confirm():
-            raise TurnLost("another live loop took over while this cycle ran; its writes are rolled back")
     return summary
 
 
@@ -139,10 +194,9 @@ def _uncaptured(session: Session, off_races: list[ParsedRace], now: datetime) ->
             for r in recent if r.race_id not in seen]
 
 
-def partition_races(cards: list, now: datetime,
-                    summary: CycleSummary) -> tuple[list[ParsedRace], list[ParsedRace], list[str]]:
-    """Parse the cards and part them: (open races, races that are off, ids of abandoned races);
-    a race repeated on two pages (the API paging while races are added) is taken once, its last card kept."""
+def parse_races(cards: list, summary: CycleSummary) -> list[ParsedRace]:
+    """Parse the cards; a race repeated on two pages (the API paging while races are added) is
+    taken once, its last card kept."""
     parsed: dict[str, ParsedRace] = {}
     bad_races, bad_runners = Tally(), Tally()
     for card in cards:
@@ -160,26 +214,4 @@ def partition_races(cards: list, now: datetime,
     bad_runners.warn(log, "racecard runners")
     if summary.duplicates:
         log.warning("racecards repeated %d races or runners; the last of each kept", summary.duplicates)
-    open_races, finished, abandoned = [], [], []
-    for race in parsed.values():
-        if race.abandoned:
-            abandoned.append(race.race_id)
-        elif race.off_dt <= now:
-            finished.append(race)
-        else:
-            open_races.append(race)
-    return open_races, finished, abandoned
-
-
-def _close_markets(session: Session, finished: list[str], abandoned: list[str]) -> int:
-    """Mark markets of races that are off (or abandoned) once; their prices stay as they are."""
-    closed = 0
-    for status, race_ids in (("CLOSED", finished), ("ABANDONED", abandoned)):
-        if not race_ids:
-            continue
-        for table in (OddsLive.__table__, LiveRace.__table__):
-            result = session.execute(update(table).where(
-                table.c.race_id.in_(race_ids), table.c.market_status == "OPEN").values(market_status=status))
-            if table is LiveRace.__table__:
-                closed += rowcount(result)
-    return closed
+    return list(parsed.values())

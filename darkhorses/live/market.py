@@ -2,17 +2,19 @@
 
 Opening and closing come from our own captures in ra_odds_history, so they say what a
 punter could have had from us: the opening is the best price across books at the first
-capture that priced the runner, the closing the best at the last capture before the off.
+capture that priced the runner, the closing the best at the last capture before the race
+closed (it went off: darkhorses/live/offs.py), or before the scheduled off for a race closed
+before the loop knew better. Moves back-filled by the close-out are not captures: left out.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db import upsert
-from ..models import LiveRace, MarketLine, OddsHistory, OddsLive, Withdrawal
+from ..models import OBSERVED, LiveRace, MarketLine, OddsHistory, OddsLive, Withdrawal
 
 
 def best_prices(session: Session, race_id: str) -> dict[str, float]:
@@ -45,13 +47,17 @@ def lines_for(session: Session, runners: list[dict]) -> list[dict]:
     captured: dict[tuple[str, str], list] = {}
     for race_id, horse_id, *row in session.execute(
             select(h.c.race_id, h.c.horse_id, h.c.bookmaker_id, h.c.odds_decimal, h.c.changed_at, h.c.observed_at)
-            .where(h.c.race_id.in_(race_ids))):
+            .where(h.c.race_id.in_(race_ids), h.c.source == OBSERVED)):
         captured.setdefault((race_id, horse_id), []).append(row)
-    last_check = dict(session.execute(select(LiveRace.race_id, LiveRace.fetched_at)
-                                      .where(LiveRace.race_id.in_(race_ids))).all())
+    last_check, closed_at = {}, {}
+    for race_id, fetched_at, closed in session.execute(
+            select(LiveRace.race_id, LiveRace.fetched_at, LiveRace.closed_at).where(LiveRace.race_id.in_(race_ids))):
+        last_check[race_id], closed_at[race_id] = fetched_at, closed
     lines = []
     for runner in runners:
-        off = runner.get("off_dt")
+        closed = closed_at.get(runner["race_id"])
+        # Captures up to the close (inclusive: the closing cycle's own capture), else before the scheduled off.
+        off = closed + timedelta(microseconds=1) if closed is not None else runner.get("off_dt")
         rows = [r for r in captured.get((runner["race_id"], runner["horse_id"]), ()) if off is None or r[3] < off]
         line = {"race_id": runner["race_id"], "horse_id": runner["horse_id"], "race_date": runner["race_date"],
                 "opening_price": None, "opening_at": None, "closing_price": None, "closing_at": None,

@@ -140,6 +140,7 @@ class ParsedRace:
     horses: set[str] = field(default_factory=set)        # every runner on the card, priced or not
     non_runners: set[str] = field(default_factory=set)   # runners every bookmaker shows as '-'
     unknown_bookmakers: dict[str, str] = field(default_factory=dict)  # id -> name as the API spells it
+    status_text: str | None = None  # the card's free-text race_status (empty on UK cards)
 
     @property
     def rows(self) -> list[dict]:
@@ -176,7 +177,8 @@ def parse_racecard(card: dict, bad_runners: Tally | None = None) -> ParsedRace:
         going=text(card.get("going"), 64),
         runners=to_int(card.get("field_size")),
     )
-    race = ParsedRace(race_id, off_dt, card.get("is_abandoned") is True, values)
+    race = ParsedRace(race_id, off_dt, card.get("is_abandoned") is True, values,
+                      status_text=text(card.get("race_status"), 64))
     runners = card.get("runners")
     if not isinstance(runners, list):
         raise MalformedRace(f"race {race_id}: runners is not a list")

@@ -42,8 +42,10 @@ class Changes(NamedTuple):
 
 
 def write_open_races(session: Session, races: list[ParsedRace], now: datetime, summary: CycleSummary,
-                     card_hashes: dict[str, str] | None = None) -> set[str]:
-    """Write the prices that changed; returns the ids of the bookmakers seen."""
+                     card_hashes: dict[str, str] | None = None,
+                     moves: dict[str, datetime] | None = None) -> set[str]:
+    """Write the prices that changed; returns the ids of the bookmakers seen. `moves`, when
+    given, gets each race's newest price change written (no later than now)."""
     if not races:
         return set()
     race_ids = [r.race_id for r in races]
@@ -68,6 +70,11 @@ def write_open_races(session: Session, races: list[ParsedRace], now: datetime, s
                                             earlier_prices(race.race_id, horse_id, bookmaker_id, history))
     summary.bookmakers = len(bookmakers)
     summary.changed = len(changes.new_rows) + len(changes.whole_rows) + len(changes.quote_rows)
+    if moves is not None:
+        for row in changes.history_rows:
+            moved = min(row.changed_at, now)
+            if row.race_id not in moves or moves[row.race_id] < moved:
+                moves[row.race_id] = moved
     del stored
     _register_unknown_bookmakers(session, races, summary)
     same = {"in_play": False, "fetched_at": now, "updated_at": now}

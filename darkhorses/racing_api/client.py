@@ -15,7 +15,7 @@ import math
 import random
 import time
 from datetime import date
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -166,6 +166,15 @@ class RacingAPIClient:
 
     def runner_odds(self, race_id: str, horse_id: str) -> dict:
         return self.get_json("odds", f"/v1/odds/{race_id}/{horse_id}", {})
+
+    def results_today(self, regions) -> list[dict]:
+        """Today's results as they are published (/v1/results/today)."""
+        return self._paginate("results_today", "/v1/results/today", "results", RESULTS_PAGE,
+                              {"region": list(regions)})
+
+    def racecard_pro(self, race_id: str) -> dict:
+        """One race's card with each bookmaker's history[] (/v1/racecards/{race_id}/pro), also after the race."""
+        return self.get_json("racecard", f"/v1/racecards/{quote(race_id, safe='')}/pro", {})
 
     # -- mechanics -------------------------------------------------------------------------
     def _paginate(self, endpoint: str, path: str, items_key: str, page_size: int, params: dict) -> list[dict]:

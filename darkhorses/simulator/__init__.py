@@ -6,7 +6,11 @@ honour the spec's component schemas and the API's quirks (12-hour `off_time`, pr
 strings with '-', 'SP', '' and 'evens', dead-heats, non-runners, abandoned races), and the
 HTTP side adds Basic auth, per-endpoint rate limits and optional injected faults.
 
-Layout: reference.py (fixed world, hashing, formats) -> cards.py (days, races, runners) ->
+Races go off as in the field: late (about 57 % a minute or more), now and then re-timed on the
+card or abandoned on the day, prices moving until the real off and frozen after, the result in
+results/today a few minutes later (offs.py); each bookmaker's book sums to a realistic over-round.
+
+Layout: reference.py (fixed world, hashing, formats) -> offs.py (the real off) -> cards.py (days, races, runners) ->
 markets.py (prices) -> results.py -> api.py (Simulator and its endpoint methods) ->
 protocol.py (HTTP semantics without a socket) -> server.py (socket, `serve`, `main`).
 """

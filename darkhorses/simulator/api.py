@@ -12,7 +12,7 @@ from .cards import Cards
 from .markets import Markets
 from .model import ApiError, Faults, Race
 from .protocol import HttpSemantics
-from .reference import CARDS_FROM, COURSES, DEFAULT_LIMITS, RESULT_DELAY, RESULTS_FROM, UK, _as_date, _key
+from .reference import CARDS_FROM, COURSES, DEFAULT_LIMITS, RACE_HISTORY, RESULTS_FROM, UK, _as_date, _key
 from .results import Results
 
 
@@ -105,9 +105,8 @@ class Simulator(Cards, Markets, Results, HttpSemantics):
                                 "results add-on is required to query older results.")
         wanted = self._regions(regions)
 
-        def ready(off_ts, region, abandoned):
-            return (not abandoned and (wanted is None or region in wanted)
-                    and off_ts + RESULT_DELAY.total_seconds() <= now)
+        def ready(result_ts, region, abandoned):
+            return not abandoned and (wanted is None or region in wanted) and result_ts <= now
         total, lo = 0, max(skip, 0)
         page: list[Race] = []
         day = min(end, today)
@@ -115,7 +114,7 @@ class Simulator(Cards, Markets, Results, HttpSemantics):
             index = self._index_of(day)
             count = sum(ready(*i) for i in index)
             if count and total + count > lo and len(page) < limit:
-                races = [r for r in reversed(self.races_for(day)) if ready(r.off_ts, r.region, r.is_abandoned)]
+                races = [r for r in reversed(self.races_for(day)) if ready(r.result_ts, r.region, r.is_abandoned)]
                 first = max(0, lo - total)
                 page += races[first:first + limit - len(page)]
             total += count
@@ -125,6 +124,32 @@ class Simulator(Cards, Markets, Results, HttpSemantics):
                                                  + [["limit", str(limit)], ["skip", str(skip)]])
         return {"results": [self._result(r) for r in page], "total": total, "limit": limit, "skip": skip,
                 "query": query}
+
+    def results_today(self, regions: list[str] | None = None, limit: int = 50, skip: int = 0,
+                      *, query: list | None = None) -> dict:
+        """A ResultsBasicPage (newest race first), as GET /v1/results/today serves it: each race of
+        today's UK date a few minutes after it really went off (no Betfair SP yet)."""
+        self._check("limit", limit, 1, 100)
+        now, wanted = self.now().timestamp(), self._regions(regions)
+        races = [r for r in reversed(self.races_for(self.today())) if not r.is_abandoned and r.result_ts <= now
+                 and (wanted is None or r.region in wanted)]
+        page = races[max(skip, 0):max(skip, 0) + limit]
+        results = []
+        for race in page:
+            result = self._result(race)
+            result["runners"] = [{k: v for k, v in runner.items() if k != "bsp"} for runner in result["runners"]]
+            results.append(result)
+        query = query if query is not None else ([["region", r] for r in regions or ()]
+                                                 + [["limit", str(limit)], ["skip", str(skip)]])
+        return {"results": results, "total": len(races), "limit": limit, "skip": skip, "query": query}
+
+    def racecard_pro(self, race_id: str) -> dict:
+        """A RacecardOddsPro, as GET /v1/racecards/{race_id}/pro serves it: one race with each
+        bookmaker's recent history[], also after the race."""
+        race = self._find_race(race_id)
+        if race is None:
+            raise ApiError(404, "Race not found")
+        return self._card(race, RACE_HISTORY)
 
     def runner_odds(self, race_id: str, horse_id: str) -> dict:
         """A RaceRunnerOdds: every bookmaker's price with its full history since the book opened."""

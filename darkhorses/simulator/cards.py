@@ -12,6 +12,7 @@ from datetime import time as dtime
 from typing import TYPE_CHECKING
 
 from .model import Race, Runner
+from .offs import OffPlan, off_plan
 from .reference import (
     _DISTANCES,
     _FIRST,
@@ -83,18 +84,22 @@ class Cards:
             for j in range(n):
                 slot = m * 8 + j
                 race_id = f"rac_{10_000_000 + (self._ids + (day - RESULTS_FROM).days * 64 + slot) % 90_000_000}"
-                out.append((slot, course, kind, offs[m][j], race_id, j == n - 1))
+                # The off after any re-timing: the day's order and the results follow it.
+                off = offs[m][j] + timedelta(minutes=off_plan(self.seed, race_id).retime_minutes)
+                out.append((slot, course, kind, off, race_id, j == n - 1))
         return out
 
     def _index_of(self, day: date) -> tuple:
-        """(off_ts, region, abandoned) per race of a day, kept for every day ever asked about."""
+        """(result_ts, region, abandoned) per race of a day, kept for every day ever asked about."""
         if day not in self._index:
-            self._index[day] = tuple((int(off.timestamp()), course[2], self._abandoned(race_id))
-                                     for _, course, _, off, race_id, _ in self._skeleton(day))
+            self._index[day] = tuple((self._result_ts(int(off.timestamp()), plan), course[2], plan.abandoned)
+                                     for _, course, _, off, race_id, _ in self._skeleton(day)
+                                     for plan in (off_plan(self.seed, race_id),))
         return self._index[day]
 
-    def _abandoned(self, race_id: str) -> bool:
-        return _key(self.seed, race_id, "abandoned") % 60 == 0
+    @staticmethod
+    def _result_ts(off_ts: int, plan: OffPlan) -> int:
+        return off_ts + plan.late_seconds + plan.result_delay
 
     def _layout(self, day: date, sizes: list[int]) -> list[list[datetime]]:
         """Off times per meeting: 12:00-20:30 normally; around the anchor on the anchor's day."""
@@ -132,6 +137,7 @@ class Cards:
 
     def _race(self, day, rot, slot, course, kind, off, race_id, last) -> Race:
         rng = _rng(self.seed, race_id)
+        plan = off_plan(self.seed, race_id)
         cid, cname, region, _ = course
         rtype = ("Flat" if kind in ("flat", "aw") else
                  "NH Flat" if last and rng.random() < .6 else rng.choice(("Hurdle", "Hurdle", "Chase")))
@@ -181,7 +187,7 @@ class Cards:
             "weather": "", "going": going, "surface": surface,
             "jumps": (f"{round(fur / 2)} hurdles" if rtype == "Hurdle" else
                       f"{round(fur * .75)} fences" if rtype == "Chase" else ""),
-            "runners": None, "big_race": bool(pattern) and rng.random() < .3, "is_abandoned": self._abandoned(race_id),
+            "runners": None, "big_race": bool(pattern) and rng.random() < .3, "is_abandoned": plan.abandoned,
             "tip": tip, "verdict": f"{tip.upper()} has strong claims and is taken to come out on top.",
             "betting_forecast": forecast, "race_status": "",
         }
@@ -190,8 +196,15 @@ class Cards:
         else:
             ew = (("2", "4") if n < 8 else ("4", "4") if handicap and n >= 16
                   else ("3", "4") if handicap and n >= 12 else ("3", "5"))
-        return Race(race_id, day, region, cid, cname, off, rtype, name, card["is_abandoned"], runners,
-                    card, ew, int(off.timestamp()), yards)
+        off_ts = int(off.timestamp())
+        first_off = (off - timedelta(minutes=plan.retime_minutes)) if plan.retime_minutes else None
+        first_ts = int(first_off.timestamp()) if first_off else off_ts
+        return Race(race_id, day, region, cid, cname, off, rtype, name, plan.abandoned, runners,
+                    card, ew, off_ts, yards, first_off=first_off,
+                    retimed_at_ts=first_ts - plan.retime_notice if first_off else 0,
+                    real_off_ts=off_ts + plan.late_seconds,
+                    abandoned_at_ts=first_ts - plan.abandon_notice if plan.abandoned else 0,
+                    result_ts=self._result_ts(off_ts, plan))
 
     def _field(self, rng, n, day, rot, slot, off, race_id, ages, jumps, handicap, klass) -> list[Runner]:
         """The race's n runners, numbered by weight; draws from rng in the order the card depends on."""

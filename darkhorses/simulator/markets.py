@@ -25,6 +25,7 @@ from .reference import (
     TICK,
     UK,
     UNLISTED,
+    _clock12,
     _iso,
     _key,
     _mix,
@@ -86,6 +87,10 @@ class Markets:
             return (ts, "-", "-", _iso(ts)) if quirk < 6 else (ts, "", "", _iso(ts))
         x = min(1.0, max(0.0, (c * TICK - race.off_ts + 93600) / 93600))
         p = max(.0015, runner.p_open + (runner.p_close - runner.p_open) * x)
+        # A book reframes after a withdrawal: the runners left share what the non-runners held.
+        gone = sum(max(.0015, o.p_open + (o.p_close - o.p_open) * x) for o in race.runners
+                   if o.nr_at is not None and o.nr_at.timestamp() <= c * TICK)
+        p = min(.97, p / max(.2, 1 - gone))
         ladder, served = (_EXCHANGE, _EXCHANGE_SERVED) if _EXCHANGE_BOOK[j] else (_FIXED, _FIXED_SERVED)
         base = max(0, bisect.bisect_right(ladder, 1 / (p * _MARGIN[j])) - 1)
         # Odd-numbered changes sit one rung either side of the (even) trend rung, even ones on it
@@ -116,7 +121,7 @@ class Markets:
                 "history": [{"changed_at": s, "fractional": f, "decimal": d} for _, d, f, s in keep]}
 
     def _quotes(self, race, runner, history: int) -> list[dict]:
-        t = min(self.now().timestamp(), race.off_ts - 1)   # frozen at the last pre-off price
+        t = min(self.now().timestamp(), race.freeze_ts - 1)   # frozen at the real off (or abandonment)
         quotes = [q for j in range(len(BOOKMAKERS)) if (q := self._quote(race, runner, j, t, history))]
         if (_key(self.seed, race.race_id, "unlisted") % 3 == 0
                 and (q := self._quote(race, runner, _UNLISTED_LINE, t, 0))):
@@ -125,9 +130,14 @@ class Markets:
         return quotes
 
     # -------------------------------------------------------- served documents
-    def _card(self, race: Race) -> dict:
+    def _card(self, race: Race, history: int = CARD_HISTORY) -> dict:
         out = dict(race.card)
+        now = self.now().timestamp()
+        if race.first_off is not None and now < race.retimed_at_ts:   # not re-timed yet
+            out["off_time"], out["off_dt"] = _clock12(race.first_off), race.first_off.isoformat()
+        if race.is_abandoned and now < race.abandoned_at_ts:
+            out["is_abandoned"] = False
         out["runners"] = [{**{k: v for k, v in r.card.items() if k[0] != "_"},
-                           "odds": self._quotes(race, r, CARD_HISTORY)}
+                           "odds": self._quotes(race, r, history)}
                           for r in race.runners]
         return out

@@ -35,7 +35,8 @@ class Race:
     region: str
     course_id: str
     course: str
-    off: datetime                  # aware, Europe/London (compare via off_ts: same-zone comparisons ignore DST folds)
+    off: datetime                  # the scheduled off, after any re-timing; aware, Europe/London
+                                   # (compare via off_ts: same-zone comparisons ignore DST folds)
     type: str                      # Flat / Hurdle / Chase / NH Flat
     race_name: str
     is_abandoned: bool
@@ -44,6 +45,17 @@ class Race:
     ew: tuple[str, str] = ("", "")   # each-way places and denominator of the fixed-odds books
     off_ts: int = 0
     yards: int = 0
+    # The off as it happens (darkhorses/simulator/offs.py), all UTC epoch seconds.
+    first_off: datetime | None = None  # the off the card gave before a re-timing (None: never re-timed)
+    retimed_at_ts: int = 0             # when the card changed to `off`
+    real_off_ts: int = 0               # when it really went off: prices freeze here
+    abandoned_at_ts: int = 0           # when the card turned is_abandoned (is_abandoned races only)
+    result_ts: int = 0                 # when its result appears in results (never, if abandoned)
+
+    @property
+    def freeze_ts(self) -> int:
+        """Prices stop moving here: at the real off, or when the race was abandoned."""
+        return self.abandoned_at_ts if self.is_abandoned else self.real_off_ts
 
 
 @dataclass

@@ -39,6 +39,9 @@ class HttpSemantics:
         def results(self, start: date | None = None, end: date | None = None, regions: list[str] | None = None,
                     limit: int = 50, skip: int = 0, *, query: list | None = None) -> dict: ...
         def runner_odds(self, race_id: str, horse_id: str) -> dict: ...
+        def results_today(self, regions: list[str] | None = None, limit: int = 50, skip: int = 0,
+                          *, query: list | None = None) -> dict: ...
+        def racecard_pro(self, race_id: str) -> dict: ...
         def courses(self, regions: list[str] | None = None) -> dict: ...
 
     def handle(self, method: str, target: str, headers) -> tuple[int, dict, bytes]:
@@ -54,6 +57,10 @@ class HttpSemantics:
         parts = path.split("/")
         key = {"racecards": "racecards", "results": "results", "odds": "odds", "courses": "courses"}.get(
             parts[2] if len(parts) > 2 and parts[1] == "v1" else "", "other")
+        if parts[2:] == ["results", "today"]:
+            key = "results_today"      # each endpoint has its own limit
+        elif key == "racecards" and len(parts) == 5 and parts[4] == "pro":
+            key = "racecard"
         if self.faults.latency:
             time.sleep(self.faults.latency)
         status, extra, body = self._answer(method, path, params, headers, key)
@@ -141,6 +148,13 @@ class HttpSemantics:
                 raise ApiError(422, errors)
             return self.results(day("start_date", None), day("end_date", None), values("region"), limit, skip,
                                 query=query)
+        if parts == ["results", "today"]:
+            limit, skip = integer("limit", 50), integer("skip", 0)
+            if errors:
+                raise ApiError(422, errors)
+            return self.results_today(values("region"), limit, skip, query=query)
+        if len(parts) == 3 and parts[0] == "racecards" and parts[2] == "pro":
+            return self.racecard_pro(unquote(parts[1]))
         if len(parts) == 3 and parts[0] == "odds":
             return self.runner_odds(unquote(parts[1]), unquote(parts[2]))
         if parts == ["courses"]:

@@ -16,8 +16,11 @@ RESULTS_FROM = date(1988, 1, 1)    # oldest results with the historical add-on
 HISTORY_FROM = date(2025, 3, 17)   # odds `history` exists for races from this date
 TICK = 40                          # seconds; prices can change only on tick boundaries
 CARD_HISTORY = 3                   # earlier prices per bookmaker in racecards (the odds endpoint gives all)
-RESULT_DELAY = timedelta(minutes=10)   # a race's result is published this long after the off
-DEFAULT_LIMITS = {"racecards": 2, "results": 5, "odds": 5}
+RACE_HISTORY = 40                  # ... in one race's card (/v1/racecards/{race_id}/pro): its last hours
+# A race's result is published at most this long after its scheduled off (darkhorses/simulator/offs.py:
+# up to 20 minutes late, then up to 8.5 minutes to run and publish).
+RESULT_DELAY = timedelta(minutes=29)
+DEFAULT_LIMITS = {"racecards": 2, "racecard": 5, "results": 5, "results_today": 5, "odds": 5}
 CROP = 2500                        # horses foaled per year per seed
 _M64 = (1 << 64) - 1
 
@@ -147,7 +150,7 @@ _EXCHANGE = _exchange_ladder()
 # A fixed-odds firm's book is ~105-120%; exchanges sit close to 100%.
 # (Prices are rounded down the ladder, which adds a few percent to these.)
 _EXCHANGE_BOOK = [b.type == "exchange" for b in BOOKMAKERS]
-_MARGIN = [.985 if ex else .99 + .08 * (_key("margin", b.id) % 1000) / 1000
+_MARGIN = [.985 if ex else 1.04 + .07 * (_key("margin", b.id) % 1000) / 1000
            for b, ex in zip(BOOKMAKERS, _EXCHANGE_BOOK, strict=True)]
 _SALT = [_key("book", b.id) for b in BOOKMAKERS]
 _SP_BOOKS = [j for j, b in enumerate(BOOKMAKERS)

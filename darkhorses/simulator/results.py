@@ -19,7 +19,7 @@ class Results:
 
     def _result(self, race: Race) -> dict:
         rng = _rng(self.seed, race.race_id, "result")
-        starters = [r for r in race.runners if not r.nr_at or r.nr_at >= race.off]
+        starters = [r for r in race.runners if not r.nr_at or r.nr_at.timestamp() >= race.real_off_ts]
         sp = self._starting_prices(race, starters)
         best = min(sp.values(), default=None)
         n_fav = sum(v == best for v in sp.values())
@@ -53,7 +53,7 @@ class Results:
 
     def _starting_prices(self, race: Race, starters) -> dict[str, int]:
         """Index into the fixed ladder per starter: the median of the big books' last pre-off prices."""
-        t = race.off_ts - 1
+        t = race.real_off_ts - 1
         sp = {}
         for r in starters:
             prices = sorted(float(q[0][1]) for j in _SP_BOOKS

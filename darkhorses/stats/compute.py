@@ -8,6 +8,7 @@ written atomically so the read API never sees half a file.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
@@ -149,12 +150,16 @@ def _outcome(race: dict, runs: list[dict], now: datetime) -> str:
     off, status = race["off_dt"], race["market_status"]
     if status == "ABANDONED":
         return "abandoned"
-    if off is not None and off > now:
-        return "upcoming"
+    if off is not None and (off > now or (status == "OPEN" and race["captures"] > 0 and now - off < STILL_RUNNING)):
+        return "upcoming"  # not gone yet: past its scheduled off, a race stays open until it goes
     running = off is not None and any(run["start"] <= off <= run["end"] for run in runs)
     if race["captures"] > 0:
         return "watched" if status == "CLOSED" or running else "stopped"
     return "missed" if running else "results_only"
+
+
+# A race open past its scheduled off is still to run for this long (LIVE_OFF_CAP_MINUTES' default).
+STILL_RUNNING = timedelta(minutes=30)
 
 
 def non_runners(session: Session, day: date) -> set[tuple[str, str]]:
@@ -218,11 +223,16 @@ def _known_races(session: Session, since: date) -> list[dict]:
     races = []
     for r in session.execute(select(LiveRace).where(LiveRace.race_date >= since)
                              .order_by(LiveRace.off_dt)).scalars():
-        gap = (r.off_dt - r.fetched_at).total_seconds() if r.off_dt and r.fetched_at else None
+        # Watched to the off means up to the close (the race went off), or the scheduled off for a
+        # race closed before the loop knew better.
+        went = r.closed_at if r.closed_at is not None and r.close_reason != "abandoned" else r.off_dt
+        gap = (went - r.fetched_at).total_seconds() if went and r.fetched_at else None
         races.append({"race_id": r.race_id, "race_date": iso(r.race_date), "off_dt": r.off_dt,
                       "course": r.course, "race_name": r.race_name, "market_status": r.market_status,
                       "captures": r.captures, "last_capture": iso(r.fetched_at),
-                      "gap_to_off_seconds": round(gap, 1) if gap is not None else None})
+                      "gap_to_off_seconds": round(gap, 1) if gap is not None else None,
+                      "closed_at": iso(r.closed_at), "close_reason": r.close_reason,
+                      "off_late_seconds": r.off_late_seconds})
     races.extend(_results_only_races(session, since))
     return races
 
@@ -233,7 +243,8 @@ def _results_only_races(session: Session, since: date) -> list[dict]:
     # date_of_race is midnight UTC of the UK date (the replaced service's convention).
     return [{"race_id": r.race_id, "race_date": iso(r.date_of_race.date()), "off_dt": r.off_dt,
              "course": r.track, "race_name": r.race_name, "market_status": None, "captures": 0,
-             "last_capture": None, "gap_to_off_seconds": None}
+             "last_capture": None, "gap_to_off_seconds": None, "closed_at": None, "close_reason": None,
+             "off_late_seconds": None}
             for r in session.execute(
                 select(h.c.race_id, h.c.date_of_race, func.min(h.c.match_timestamp).label("off_dt"),
                        func.min(h.c.track).label("track"), func.min(h.c.race_name).label("race_name"))
@@ -246,6 +257,21 @@ def _results_only_races(session: Session, since: date) -> list[dict]:
 def _uk_day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, datetime.min.time(), tzinfo=UK).astimezone(timezone.utc)
     return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UK).astimezone(timezone.utc)
+
+
+def lateness(races: list[dict]) -> dict:
+    """How late today's races went off (ra_live_races.off_late_seconds): the median, the share a
+    minute or more late, and the five latest races."""
+    late = [r for r in races if r["off_late_seconds"] is not None]
+    seconds = sorted(r["off_late_seconds"] for r in late)
+    latest = sorted(late, key=lambda r: -r["off_late_seconds"])[:5]
+    return {"races": len(late),
+            "median_seconds": statistics.median(seconds) if seconds else None,
+            "a_minute_or_more_percent": round(100.0 * sum(s >= 60 for s in seconds) / len(seconds), 1)
+            if seconds else None,
+            "latest": [{"race_id": r["race_id"], "course": r["course"], "off_dt": r["off_dt"],
+                        "minutes_late": round(r["off_late_seconds"] / 60, 1), "close_reason": r["close_reason"]}
+                       for r in latest]}
 
 
 def collection_health(session: Session, now: datetime, lease_grace: float) -> dict:
@@ -299,6 +325,7 @@ def collection_health(session: Session, now: datetime, lease_grace: float) -> di
         "off_while_loop_stopped": week["stopped"],
         "ledger_by_year": coverage,
         "overround_today": overround(session, today, withdrawn),
+        "lateness_today": lateness([r for r in todays if r["market_status"] is not None]),
     }
 
 

@@ -153,7 +153,8 @@ def _glance(health: dict) -> list[str]:
         _tile("watched to the off", f"{glance['races_watched_to_off']:,}",
               f"{glance['races_upcoming']:,} still to run"),
         _tile("missed", f"{missed:,}", "went off unwatched while the loop ran", "bad" if missed else "good"),
-        _tile("last capture → off, p95", _seconds(glance["gap_to_off_p95_seconds"]), "over the races watched"),
+        _tile("last capture → off, p95", _seconds(glance["gap_to_off_p95_seconds"]),
+              "over the races watched, to the real off (the close)"),
         _tile("prices captured", f"{glance['prices_captured']:,}", "price changes recorded today"),
         _tile("non-runners", f"{glance['non_runners']:,}", "withdrawn today"),
         _tile("live loop", loop["state"], loop_note, "good" if loop["state"] == "running" else "warn"),
@@ -196,7 +197,7 @@ def _races_today(health: dict, today: date) -> list[str]:
     races = [r for r in health["races"] if r["race_date"] == today.isoformat()]
     html = ["<section id='health'><h2>Today's races</h2>",
             "<table><tr><th>off (UK)</th><th>course</th><th>race</th><th class='n'>captures</th>"
-            "<th class='n'>last capture before off</th><th>market</th></tr>"]
+            "<th class='n'>last capture before the close</th><th>market</th></tr>"]
     for race in races:
         gap = race["gap_to_off_seconds"]
         css = "late" if gap is not None and race["outcome"] == "watched" and gap > 15 else "ok"
@@ -206,6 +207,21 @@ def _races_today(health: dict, today: date) -> list[str]:
                     f"<td class='n {css}'>{gap_text}</td><td>{escape(race['market_status'])}</td></tr>")
     if not races:
         html.append("<tr><td colspan='6'><small>the live loop has not polled a race of today</small></td></tr>")
+    return html + ["</table></section>"]
+
+
+def _lateness(health: dict) -> list[str]:
+    late = health["lateness_today"]
+    html = ["<section id='lateness'><h2>How late today's races went off</h2>"]
+    if not late["races"]:
+        return html + ["<p class='quiet'>No race has gone off today yet.</p></section>"]
+    html.append(f"<p>{late['races']:,} races: median {_seconds(late['median_seconds'])} late, "
+                f"{late['a_minute_or_more_percent']:.0f} % a minute or more. <small>Estimated from the last price "
+                "move after the scheduled off (bookmakers trade until the real off).</small></p>")
+    html.append("<table><tr><th>off (UK)</th><th>course</th><th class='n'>minutes late</th><th>closed on</th></tr>")
+    for race in late["latest"]:
+        html.append(f"<tr><td>{_time(race['off_dt'])}</td><td>{escape(race['course'] or race['race_id'])}</td>"
+                    f"<td class='n'>{race['minutes_late']:.1f}</td><td>{escape(race['close_reason'] or '')}</td></tr>")
     return html + ["</table></section>"]
 
 
@@ -247,7 +263,7 @@ def render_report(stats: dict, movers: list[dict], today: date, withdrawals: Seq
             f"<title>DarkHorses collection report</title><style>{CSS}</style></head><body>",
             f"<h1>DarkHorses collection report</h1><p><small>generated {escape(stats['generated_at'])} "
             f"· schema {stats['schema_version']}</small></p>"]
-    html += _glance(health) + _missed(health) + _races_today(health, today) + _overround(health)
+    html += _glance(health) + _missed(health) + _races_today(health, today) + _lateness(health) + _overround(health)
 
     html.append("<section id='bookmakers'><h2>Bookmaker coverage</h2>")
     html.append(_bars([(b["bookmaker_id"], b["prices"]) for b in live["by_bookmaker"]], " prices"))

@@ -6,6 +6,7 @@ import logging
 from ..core import task_names
 from ..core.settings import get_settings
 from ..core.store import store_for
+from ..historical.same_day import store_same_day
 from ..live import lease
 from ..live.cycle import TurnLost, run_cycle
 from ..racing_api.client import CredentialsRejected, RacingAPIClient
@@ -35,7 +36,8 @@ def poll(loop_id: str | None = None, seq: int = 0):
     error: Exception | None = None
     client = RacingAPIClient(settings)
     try:
-        summary = run_cycle(client, settings=settings, confirm=lambda: lease.holds(store, held))
+        summary = run_cycle(client, settings=settings, store_results=store_same_day,
+                            confirm=lambda: lease.holds(store, held))
         countdown, outcome = summary.next_poll_seconds, {"ok": True, **summary.as_dict()}
     except TurnLost:
         log.warning("live loop %s: replaced while its cycle %d ran (nothing written); this one stops", loop_id, seq)
@@ -59,8 +61,9 @@ def poll(loop_id: str | None = None, seq: int = 0):
                   loop_id, seq, countdown, outcome["error"])
         raise error
     log.info("live cycle [loop %s seq %d]: %d races, %d runners, %d prices, %d changed, %d closed, "
-             "%d errors; next poll in %.0fs", loop_id, seq, summary.races, summary.runners, summary.prices,
-             summary.changed, summary.closed, summary.errors, countdown)
+             "%d past the off, %d close-outs, %d errors; next poll in %.0fs", loop_id, seq, summary.races,
+             summary.runners, summary.prices, summary.changed, summary.closed, summary.past_off_open,
+             summary.closeouts, summary.errors, countdown)
     return outcome
 
 

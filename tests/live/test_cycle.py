@@ -11,7 +11,7 @@ from darkhorses.live.parse import MalformedRace, earlier_prices, parse_racecard
 from darkhorses.live.write import _unknown_logged
 from darkhorses.models import LiveFetch, LiveRace, OddsHistory, OddsLive
 from darkhorses.racing_api.client import TemporarilyUnavailable
-from tests.builders import FakeCards, card, quote, runner
+from tests.builders import FakeCards, card, quote, runner, result, result_runner
 
 TABLE = parse_poll_intervals("300:10,1800:60,7200:300,*:900")
 
@@ -103,10 +103,13 @@ def test_cycle_writes_changes_only_and_freezes_races_that_are_off(database_url):
     cards = [card("rac_1", "2026-11-28T13:20:00+00:00", [
                 runner("h1", [quote("Bet365", "3.0", "2/1"), quote("Coral", "4.0", "3/1")]),
                 runner("h2", [quote("Bet365", "5.0", "4/1")])]),
-             card("rac_2", "2026-11-28T12:50:00+00:00", [runner("h9", [quote("Bet365", "2.5", "6/4")])])]
+             # first seen ten minutes past its off, its prices frozen before it: not opened
+             card("rac_2", "2026-11-28T12:50:00+00:00", [runner("h9", [quote(
+                 "Bet365", "2.5", "6/4", updated="2026-11-28T12:49:00+00:00")])])]
     client = FakeCards(cards)
     first = run_cycle(client, now)
     assert (first.races, first.runners, first.prices, first.changed) == (1, 2, 3, 3)
+    assert first.not_opened == 1
     assert first.next_poll_seconds == pytest.approx(60 - first.duration_seconds, abs=0.01)
 
     second = run_cycle(client, now + timedelta(seconds=60))
@@ -128,17 +131,31 @@ def test_cycle_writes_changes_only_and_freezes_races_that_are_off(database_url):
         assert race.captures == 3 and race.fetched_at == now + timedelta(seconds=120)
         assert session.execute(select(func.count()).select_from(LiveFetch)).scalar() == 3
 
-    # the off: the race is never written again, its market is closed
+    # past the scheduled off the race stays open: a move is written like any other
     after_off = now + timedelta(minutes=21)
-    cards[0]["runners"][0]["odds"][0] = quote("Bet365", "9.0", "8/1")
-    closing = run_cycle(client, after_off)
-    assert closing.races == 0 and closing.closed == 1
+    cards[0]["runners"][0]["odds"][0] = quote("Bet365", "9.0", "8/1", updated="2026-11-28T13:20:40+00:00")
+    late = run_cycle(client, after_off)
+    assert late.races == 1 and late.changed == 1 and late.closed == 0 and late.past_off_open == 1
+    assert late.next_poll_seconds <= 10  # the fastest band until it goes off
+    # nothing moved for LIVE_OFF_QUIET_SECONDS (120) since its last move at 13:20:40: closed, quiet
+    quiet = run_cycle(client, now + timedelta(minutes=22, seconds=35))
+    assert quiet.closed == 0
+    closing = run_cycle(client, now + timedelta(minutes=22, seconds=41))
+    assert closing.closed == 1 and closing.past_off_open == 0
+    # a later move is never written
+    cards[0]["runners"][0]["odds"][0] = quote("Bet365", "1.5", "1/2", updated="2026-11-28T13:25:00+00:00")
+    after = run_cycle(client, now + timedelta(minutes=25, seconds=30))
+    assert after.races == 0 and after.changed == 0
     with session_scope() as session:
         prices = dict(session.execute(select(OddsLive.bookmaker_id, OddsLive.odds_decimal)
                                       .where(OddsLive.horse_id == "h1")).all())
-        assert prices == {"bet365": 2.5, "coral": 4.0}
+        assert prices == {"bet365": 9.0, "coral": 4.0}
         assert set(session.execute(select(OddsLive.market_status)).scalars()) == {"CLOSED"}
-        assert session.execute(select(func.max(OddsLive.updated_at))).scalar() < after_off
+        assert session.execute(select(func.max(OddsLive.updated_at))).scalar() == after_off
+        race = session.get(LiveRace, "rac_1")
+        assert (race.close_reason, race.closed_at) == ("quiet", now + timedelta(minutes=22, seconds=41))
+        assert race.off_late_seconds == 40.0  # the last move, 40 s after the scheduled off
+        assert session.get(LiveRace, "rac_2") is None
 
 
 def test_a_race_repeated_across_pages_and_a_runner_listed_twice_are_taken_once(database_url, caplog):
@@ -271,8 +288,9 @@ def test_a_runner_gone_from_the_card_is_closed_once_recorded_and_reopened_if_it_
                                    .where(OddsLive.horse_id == "h2")).all()) == {("OPEN", None)}
         assert session.get(Withdrawal, ("rac_1", "h2")).reopened_at == later + timedelta(minutes=1)
         assert best_prices(session, "rac_1") == {"h1": 3.5, "h2": 5.0}
-    # the off closes the open runners; the non-runner stays a non-runner
-    run_cycle(client, now + timedelta(hours=1, seconds=1))
+    # the off (its result out a minute later) closes the open runners; the non-runner stays a non-runner
+    client.results = [result("rac_1", [result_runner("h1", "1", "5/2", "3.50")], off_dt="2026-11-28T14:00:00+00:00")]
+    assert run_cycle(client, now + timedelta(hours=1, minutes=1)).results_seen == 1
     with session_scope() as session:
         assert dict(session.execute(select(OddsLive.horse_id, OddsLive.market_status).distinct()).all()) == {
             "h1": "CLOSED", "h2": "CLOSED", "h3": "NON_RUNNER"}

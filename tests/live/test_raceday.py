@@ -1,8 +1,8 @@
 """A simulated race day with a controllable clock: simulator over HTTP + real PostgreSQL.
 
 The clock jumps by each cycle's countdown, as the loop would sleep. Every race that goes
-off during the walk must have been checked within 15 s of its off, and nothing about it
-may be written after the off. On the way: tomorrow's prices are captured from the first
+off during the walk (late, as in the field) must have been checked within 15 s of its real
+off, closed soon after it, and nothing observed about it written after the close. On the way: tomorrow's prices are captured from the first
 cycle, a runner withdrawn at 13:05 leaves the market at the next cycle, the simulator's
 unlisted bookmaker (BetMGM, which never re-stamps a move) is stored with every move.
 """
@@ -37,11 +37,18 @@ class RecordingClient:
         self.days.append(day)
         return self.client.racecards_pro(day, regions)
 
+    def results_today(self, regions):
+        return self.client.results_today(regions)
+
+    def racecard_pro(self, race_id):
+        return self.client.racecard_pro(race_id)
+
 
 @pytest.mark.slow  # a 25-minute walk of real cycles over HTTP: about two minutes
 def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeypatch):
     clock = Clock(datetime(2026, 11, 28, 12, 40, tzinfo=timezone.utc))
-    sim = Simulator(seed=11, clock=clock, rate_limits={"racecards": 1000, "results": 1000, "odds": 1000})
+    sim = Simulator(seed=11, clock=clock, rate_limits={k: 1000 for k in (
+        "racecards", "racecard", "results", "results_today", "odds")})
     server = serve_as_racing_api(monkeypatch, sim)
     http = RacingAPIClient(get_settings(), limiter=RateLimiter({"racecards": 1000}))
     client = RecordingClient(http)
@@ -64,22 +71,25 @@ def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeyp
         server.shutdown()
         http.close()
 
-    went_off = [r for r in sim.races_for(start.date()) if not r.is_abandoned
-                and start + timedelta(minutes=5) < r.off <= start + WALK - timedelta(seconds=30)]
+    # races that went off in the walk, and whose prices have been still long enough for the quiet close
+    end = start + WALK
+    went_off = [r for r in sim.races_for(start.date()) if not r.is_abandoned and start + timedelta(minutes=5) < r.off
+                and datetime.fromtimestamp(r.real_off_ts, timezone.utc) + timedelta(seconds=150) <= end]
     assert len(went_off) >= 2, "the walk covers several offs"
     with session_scope() as session:
         for race in went_off:
             seen = session.get(LiveRace, race.race_id)
-            off = race.off.astimezone(timezone.utc)
+            real_off = datetime.fromtimestamp(race.real_off_ts, timezone.utc)
             assert seen is not None, race.race_id
-            gap = (off - seen.fetched_at).total_seconds()
-            assert 0 < gap <= 15, f"{race.race_id}: last capture {gap:.1f}s before the off"
-            assert seen.market_status == "CLOSED"
+            assert seen.market_status == "CLOSED" and seen.closed_at is not None, race.race_id
+            # watched to the real off (not the scheduled one), closed within the quiet time of it
+            assert seen.fetched_at >= real_off - timedelta(seconds=15), f"{race.race_id}: last capture early"
+            assert seen.closed_at <= real_off + timedelta(seconds=135), race.race_id
             last_write = session.execute(select(func.max(OddsLive.updated_at)).where(
                 OddsLive.race_id == race.race_id)).scalar()
             last_history = session.execute(select(func.max(OddsHistory.observed_at)).where(
-                OddsHistory.race_id == race.race_id)).scalar()
-            assert last_write < off and last_history < off
+                OddsHistory.race_id == race.race_id, OddsHistory.source == "observed")).scalar()
+            assert last_write <= seen.closed_at and last_history <= seen.closed_at
             statuses = set(session.execute(select(OddsLive.market_status).where(
                 OddsLive.race_id == race.race_id)).scalars())
             assert "CLOSED" in statuses and statuses <= {"CLOSED", "NON_RUNNER"}  # the simulator's own non-runners
@@ -147,17 +157,22 @@ def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worke
                       "h2": [_quote("Bet365", "5.0", "11:50"), _quote("Coral", "6.0", "12:59")], "h3": []}),
         ("13:55:00", {"h1": [_quote("Bet365", "2.75", "12:58"), _quote("Coral", "2.75", "13:54")],
                       "h2": [_quote("Bet365", "5.5", "13:54"), _quote("Coral", "6.0", "12:59")], "h3": []}),
-        ("13:59:50", None),  # nothing moved: the last capture before the off
-        ("14:00:05", {"h1": [_quote("Bet365", "9.0", "14:00")], "h2": [], "h3": []}),  # after the off: ignored
+        ("13:59:50", None),  # nothing moved
+        # past the scheduled off, before the real one: Bet365 still trading, kept
+        ("14:00:05", {"h1": [_quote("Bet365", "9.0", "14:00"), _quote("Coral", "2.75", "13:54")],
+                      "h2": [_quote("Bet365", "5.5", "13:54"), _quote("Coral", "6.0", "12:59")], "h3": []}),
+        ("14:03:00", None),  # its result is out: closed, the last capture was at 14:00:05
+        ("14:04:00", {"h1": [_quote("Bet365", "1.5", "14:03")], "h2": [], "h3": []}),  # after the close: ignored
     ]
-    for moment, odds in steps:
-        cards.cards = [_card(odds)] if odds else cards.cards
-        run_cycle(cards, at(moment))
     finishers = [("h1", "1", "5/2", "3.50", "3.62"), ("h2", "2", "11/2", "6.50", ""),
                  ("h3", "3", "10/1", "11.00", "12.5")]
     race = result("rac_hm", [result_runner(h, p, sp, dec, bsp=bsp) for h, p, sp, dec, bsp in finishers],
                   race_name="Hand-made Handicap", off_dt="2026-11-28T14:00:00+00:00", region="GB", off="2:00",
                   course="Kempton")
+    for moment, odds in steps:
+        cards.cards = [_card(odds)] if odds else cards.cards
+        cards.results = [race] if moment >= "14:03:00" else []
+        run_cycle(cards, at(moment))
     collect_day(datetime(2026, 11, 28).date(), client=FakeResults([race]))
 
     with session_scope() as session:
@@ -166,10 +181,11 @@ def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worke
                  for line in session.execute(select(MarketLine)).scalars()}
         figure = build_race_figure(session, "rac_hm")
     assert lines == {
-        # opening: best of 3.0 and 3.5 at 12:00; closing at 13:59:50: both books 2.75
-        "h1": (3.5, at("12:00:00"), 2.75, at("13:59:50"), 2, 3.5, 3.62),
+        # opening: best of 3.0 and 3.5 at 12:00; closing at 14:00:05, the last capture before the
+        # close: Bet365's 9.0, set after the scheduled off
+        "h1": (3.5, at("12:00:00"), 9.0, at("14:00:05"), 1, 3.5, 3.62),
         # opening: Bet365 alone at 12:00; closing: Coral's 6.0 beats Bet365's 5.5; no BSP
-        "h2": (5.0, at("12:00:00"), 6.0, at("13:59:50"), 1, 6.5, None),
+        "h2": (5.0, at("12:00:00"), 6.0, at("14:00:05"), 1, 6.5, None),
         # never priced: null, not zero
         "h3": (None, None, None, None, None, 11.0, 12.5),
     }
@@ -177,4 +193,4 @@ def test_opening_and_closing_lines_of_every_finished_runner_equal_the_hand_worke
     day = mdates.date2num(at("12:00:00"))
     assert marks.keys() == {"opening:h1", "closing:h1", "opening:h2", "closing:h2"}
     assert marks["opening:h1"] == pytest.approx((day, 3.5))
-    assert marks["closing:h2"] == pytest.approx((mdates.date2num(at("13:59:50")), 6.0))
+    assert marks["closing:h2"] == pytest.approx((mdates.date2num(at("14:00:05")), 6.0))

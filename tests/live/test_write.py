@@ -160,4 +160,5 @@ def test_the_row_shapes_name_real_columns_in_one_order():
     # every column the collector owns; id is the table's, withdrawn_at the non-runner path's
     assert set(WHOLE_ROW) == live_columns - {"id", "market_type", "withdrawn_at"}
     assert len(WHOLE_ROW) == len(set(WHOLE_ROW)) and set(QUOTE_ROW) <= set(WHOLE_ROW)
-    assert set(HistoryRow._fields) == set(OddsHistory.__table__.c.keys()) - {"id"}
+    # source: observed by default (the write path's rows); the close-out marks its own
+    assert set(HistoryRow._fields) == set(OddsHistory.__table__.c.keys()) - {"id", "source"}

@@ -193,3 +193,29 @@ def test_a_real_browser_shows_it_at_1300_px_without_scrolling_sideways_or_consol
     console_errors = [line for result in (shot, dump) for line in result.stderr.splitlines()
                       if "CONSOLE" in line or "Uncaught" in line]
     assert console_errors == []
+
+
+def test_watched_to_the_off_is_measured_to_the_close_and_todays_lateness_is_shown(db_session, tmp_path):
+    """w1 went off 95 s late and closed on its result; w2 on time, closed quiet; u1 is past its
+    scheduled off but still open (it has not gone yet)."""
+    seed_day(db_session)
+    for race_id, last, closed, reason, late in (("w1", at(14, 1, 40), at(14, 1, 50), "result", 95.0),
+                                                ("w2", at(15, 2, 0), at(15, 2, 0), "quiet", 0.0)):
+        race = db_session.get(LiveRace, race_id)
+        race.fetched_at, race.closed_at, race.close_reason, race.off_late_seconds = last, closed, reason, late
+    db_session.get(LiveRace, "u1").off_dt = at(15, 58)
+    db_session.flush()
+    health = statistics(db_session, SEEDED_NOW)["collection_health"]
+    gaps = {r["race_id"]: (r["gap_to_off_seconds"], r["outcome"]) for r in health["races"]}
+    assert gaps["w1"] == (10.0, "watched") and gaps["w2"] == (0.0, "watched") and gaps["u1"][1] == "upcoming"
+    assert health["at_a_glance"]["gap_to_off_p95_seconds"] == 10.0
+    assert health["lateness_today"] == {
+        "races": 2, "median_seconds": 47.5, "a_minute_or_more_percent": 50.0,
+        "latest": [{"race_id": "w1", "course": "Watchford", "off_dt": at(14).isoformat(), "minutes_late": 1.6,
+                    "close_reason": "result"},
+                   {"race_id": "w2", "course": "Watchford", "off_dt": at(15).isoformat(), "minutes_late": 0.0,
+                    "close_reason": "quiet"}]}
+    html = write_report(db_session, tmp_path, statistics(db_session, SEEDED_NOW), SEEDED_NOW).read_text()
+    assert html.index("id='health'") < html.index("id='lateness'") < html.index("id='overround'")
+    assert "2 races: median 48 s late, 50 % a minute or more" in html
+    assert "<td>14:00:00</td><td>Watchford</td><td class='n'>1.6</td><td>result</td>" in html
