@@ -3,6 +3,7 @@ condition, run a worker or a redis-server."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -143,6 +144,20 @@ def max_in_any_window(times, window: float = 1.0) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+_TIMED_CYCLE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): [^\]]+\] "
+                          r"live cycle \[loop (\w+) seq (\d+)\]( failed)?", re.MULTILINE)
+
+
+def timed_cycles(*log_paths: Path) -> list[tuple[float, str, int, bool]]:
+    """Every live cycle logged in these worker logs: (Unix time, loop id, seq, failed), in time order."""
+    found = []
+    for path in log_paths:
+        if path.exists():
+            found += [(datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp(), m.group(2),
+                       int(m.group(3)), bool(m.group(4))) for m in _TIMED_CYCLE.finditer(path.read_text())]
+    return sorted(found)
 
 
 def free_port() -> int:

@@ -86,8 +86,6 @@ class Settings:
     live_cycle_timeout: float = 90.0
     live_failure_backoff: float = 30.0
     live_watchdog_seconds: float = 60.0
-    # A loop whose next poll is this late (its holder alive or not) is taken over.
-    live_overdue_seconds: float = 6.0
     # Each worker's heartbeat (darkhorses/core/heartbeat.py) and the live guard's period.
     heartbeat_seconds: float = 2.0
     heartbeat_dir: str = "var/heartbeat"
@@ -283,7 +281,6 @@ def settings_from_env(env: Env | None = None) -> Settings:
         live_cycle_timeout=_number(env, "LIVE_CYCLE_TIMEOUT_SECONDS", 90.0),
         live_failure_backoff=_number(env, "LIVE_FAILURE_BACKOFF_SECONDS", 30.0),
         live_watchdog_seconds=_number(env, "LIVE_WATCHDOG_SECONDS", 60.0),
-        live_overdue_seconds=_number(env, "LIVE_OVERDUE_SECONDS", 6.0),
         heartbeat_seconds=_number(env, "HEARTBEAT_SECONDS", 2.0),
         heartbeat_dir=_get(env, "HEARTBEAT_DIR") or "var/heartbeat",
         live_off_quiet_seconds=_number(env, "LIVE_OFF_QUIET_SECONDS", 120.0, maximum=3600),

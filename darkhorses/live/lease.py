@@ -8,16 +8,18 @@ whose heartbeat (darkhorses/core/heartbeat.py) says whether it still lives.
 - A scheduled poll runs only if the lease is waiting for exactly its loop and sequence; it
   marks the lease running, and hands it to its successor before enqueueing that, so a
   duplicate or stale message (an old ETA message, a redelivery) finds the lease moved on.
-- A lease is dead (`why_take_over`) when absent, when its holder's heartbeat is gone (the
-  worker was killed, restarted or frozen), or when it is overdue (the successor message
-  was lost; a cycle hangs). The live guard of every live worker, the beat watchdog and
-  kick-offs then take it over with one compare-and-set from the dead value, so two of them
-  never both win; the new loop keeps the dead loop's schedule (its first poll at the dead
-  loop's due time, not a burst of polls at every restart).
+- A lease is dead (`why_take_over`) when absent or when its holder's heartbeat is gone (the
+  worker was killed, restarted or frozen). Its time-to-live follows the loop's own clock:
+  the successor's countdown plus LIVE_LEASE_GRACE_SECONDS (or the cycle's timeout), so an
+  overdue loop (a lost message, a hung cycle) loses its lease too. Only Redis's clock
+  judges expiry, never two hosts' clocks against each other.
+- The live guard of every live worker, the beat watchdog and kick-offs take a dead loop
+  over with one compare-and-set from the dead value, so two of them never both win; the
+  new loop keeps the dead loop's schedule (its first poll when the dead loop's was due, not
+  a burst of polls at every restart).
 - A holder that was only slow finds out at its next step: its cycle confirms the lease
   inside the write transaction (`holds`) and commits nothing once replaced; its hand-over
   fails and it stops.
-The lease also expires on its own (`ttl`), a backstop for a store nobody watches.
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ class Lease(NamedTuple):
     loop: str
     seq: int
     phase: str       # RUNNING a cycle, or WAITING for message `seq`
-    due: float       # Unix time: the successor's due time (waiting) or the cycle's deadline (running)
+    due: float       # Unix time the successor is due (waiting) or the cycle's deadline (running);
+                     # read by people and by a new loop's schedule: expiry is the store's TTL
     since: float     # Unix time the lease took this value
     holder: str      # the worker's node name
     instance: str    # that worker's start (core/heartbeat.py Identity.instance)
@@ -80,13 +83,10 @@ def read(store: Store) -> tuple[str | None, Lease | None]:
     return raw, Lease.decode(raw)
 
 
-def why_take_over(lease: Lease | None, alive: HolderAlive, overdue: float, now: float | None = None) -> str | None:
+def why_take_over(lease: Lease | None, alive: HolderAlive) -> str | None:
     """Why the loop holding `lease` is dead, or None when it lives."""
-    now = time.time() if now is None else now
     if lease is None:
-        return "no live loop holds the lease"
-    if now > lease.due + overdue:
-        return f"loop {lease.loop} is {now - lease.due:.0f}s overdue"
+        return "no live loop holds the lease (none started, Redis emptied, or its poll overdue)"
     if not alive(lease):
         return f"the holder of loop {lease.loop} ({lease.holder}) has no heartbeat"
     return None
@@ -98,13 +98,13 @@ def _replace(store: Store, raw: str | None, new: Lease, ttl: float) -> bool:
     return store.compare_and_set(LEASE_KEY, raw, new.encode(), ttl)
 
 
-def claim(store: Store, loop_id: str | None, seq: int, cycle_timeout: float, overdue: float,
+def claim(store: Store, loop_id: str | None, seq: int, cycle_timeout: float,
           alive: HolderAlive | None = None) -> Lease | None:
     """The running lease for this poll, or None when it must exit without polling.
 
     A scheduled message (`loop_id` given) runs if the lease waits for it. A kick-off (None)
     starts a new loop only if the current one is dead. The running lease lasts the cycle's
-    `cycle_timeout`, after which the loop counts as overdue."""
+    `cycle_timeout`."""
     alive = alive or heartbeat_alive(store)
     now = time.time()
     raw, lease = read(store)
@@ -113,20 +113,20 @@ def claim(store: Store, loop_id: str | None, seq: int, cycle_timeout: float, ove
             return None
         new = _new(loop_id, seq, RUNNING, now + cycle_timeout, now)
     else:
-        if why_take_over(lease, alive, overdue, now) is None:
+        if why_take_over(lease, alive) is None:
             return None
         new = _new(uuid.uuid4().hex[:12], 0, RUNNING, now + cycle_timeout, now)
-    return new if _replace(store, raw, new, cycle_timeout + overdue) else None
+    return new if _replace(store, raw, new, cycle_timeout) else None
 
 
-def take_over(store: Store, overdue: float, grace: float, alive: HolderAlive | None = None) -> tuple[Lease, str] | None:
+def take_over(store: Store, grace: float, alive: HolderAlive | None = None) -> tuple[Lease, str] | None:
     """Replace a dead loop by a new one waiting for its first message; (lease, why) when done,
     None when the loop lives (or another process took over first). The new loop keeps the
     dead one's schedule: its first poll is due when the dead loop's next poll was, or now."""
     alive = alive or heartbeat_alive(store)
     now = time.time()
     raw, lease = read(store)
-    reason = why_take_over(lease, alive, overdue, now)
+    reason = why_take_over(lease, alive)
     if reason is None:
         return None
     due = max(now, lease.due) if lease is not None and lease.phase == WAITING else now
@@ -152,10 +152,10 @@ def seconds_until(lease: Lease) -> float:
     return max(0.0, lease.due - time.time())
 
 
-def is_alive(store: Store, overdue: float = 6.0, alive: HolderAlive | None = None) -> bool:
-    """Whether a live loop holds the lease: present, on time, and its holder beating."""
+def is_alive(store: Store, alive: HolderAlive | None = None) -> bool:
+    """Whether a live loop holds the lease: present (so on time) and its holder beating."""
     _, lease = read(store)
-    return why_take_over(lease, alive or heartbeat_alive(store), overdue) is None
+    return why_take_over(lease, alive or heartbeat_alive(store)) is None
 
 
 def record_heartbeat(store: Store, loop_id: str, seq: int, countdown: float, outcome: dict) -> None:

@@ -62,7 +62,7 @@ def detect_problems(session: Session, settings: Settings, now: datetime | None =
 
 def _loop_running(session: Session, settings: Settings, lease_store: Store | None, now: datetime) -> bool:
     if lease_store is not None:
-        return lease.is_alive(lease_store, settings.live_overdue_seconds)
+        return lease.is_alive(lease_store)
     # No Redis (the one-process mode): the last cycle on record and the poll it announced.
     last = session.execute(select(LiveFetch).order_by(LiveFetch.fetch_timestamp.desc()).limit(1)).scalar()
     if last is None:

@@ -25,7 +25,7 @@ def collect_status(session: Session, settings: Settings, store: Store | None = N
             # Judged by the holder: a lease whose worker has no heartbeat (killed, frozen) is
             # not a running loop, however long the lease itself has left.
             _, held = lease.read(store)
-            report["live_loop"] = {"lease_held": lease.is_alive(store, settings.live_overdue_seconds),
+            report["live_loop"] = {"lease_held": lease.is_alive(store),
                                    "heartbeat": lease.heartbeat(store),
                                    "lease": held._asdict() if held else None}
         except Exception as exc:

@@ -28,7 +28,7 @@ def poll(loop_id: str | None = None, seq: int = 0):
     """
     settings = get_settings()
     store = store_for(settings)
-    held = lease.claim(store, loop_id, seq, settings.live_cycle_timeout, settings.live_overdue_seconds)
+    held = lease.claim(store, loop_id, seq, settings.live_cycle_timeout)
     if held is None:
         log.info("live poll skipped: another live loop holds the lease")
         return {"status": "skipped", "reason": "another live loop holds the lease"}
@@ -72,7 +72,7 @@ def revive_dead_loop(who: str) -> lease.Lease | None:
     lease, or None when the loop lives (or another process took it over first)."""
     settings = get_settings()
     store = store_for(settings)
-    taken = lease.take_over(store, settings.live_overdue_seconds, settings.live_lease_grace)
+    taken = lease.take_over(store, settings.live_lease_grace)
     if taken is None:
         return None
     new, reason = taken

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from darkhorses.core.settings import parse_poll_intervals
 from darkhorses.db import session_scope
-from darkhorses.live.cycle import next_poll_seconds, run_cycle
+from darkhorses.live.cycle import TurnLost, next_poll_seconds, run_cycle
 from darkhorses.live.parse import MalformedRace, earlier_prices, parse_racecard
 from darkhorses.live.write import _unknown_logged
 from darkhorses.models import LiveFetch, LiveRace, OddsHistory, OddsLive
@@ -335,3 +335,16 @@ def test_a_move_without_a_new_stamp_is_history_and_a_repeat_is_not(database_url)
     stamped = datetime(2026, 11, 28, 12, 30, tzinfo=timezone.utc)
     assert history == [(3.0, stamped, now), (3.5, now + timedelta(seconds=60), now + timedelta(seconds=60)),
                        (3.0, now + timedelta(seconds=180), now + timedelta(seconds=180))]
+
+
+def test_a_replaced_cycle_writes_no_price(database_url):
+    """The live loop's lease check (`confirm`) answers False: its worker was frozen and another
+    loop took over. The prices' transaction is rolled back."""
+    now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
+    cards = [card("rac_1", "2026-11-28T13:20:00+00:00", [runner("h1", [quote("Bet365", "3.0", "2/1")])])]
+    with pytest.raises(TurnLost):
+        run_cycle(FakeCards(cards), now, confirm=lambda: False)
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(OddsLive)) == 0
+        assert session.scalar(select(func.count()).select_from(LiveFetch)) == 0
+    assert run_cycle(FakeCards(cards), now, confirm=lambda: True).prices == 1

@@ -85,8 +85,8 @@ def test_only_one_of_many_concurrent_swaps_wins(store):
 ALIVE, DEAD = (lambda held: True), (lambda held: False)
 
 
-def claim(store, loop_id=None, seq=0, cycle_timeout=60, overdue=6, alive=ALIVE):
-    return lease.claim(store, loop_id, seq, cycle_timeout, overdue, alive)
+def claim(store, loop_id=None, seq=0, cycle_timeout=60, alive=ALIVE):
+    return lease.claim(store, loop_id, seq, cycle_timeout, alive)
 
 
 def waiting(store, loop="abc", seq=4, due_in=30.0, **fields):
@@ -103,7 +103,7 @@ def test_a_kick_off_claims_a_free_lease_and_a_second_kick_off_exits(store):
     assert held is not None and len(held.loop) == 12 and held.phase == lease.RUNNING
     assert lease.read(store)[1] == held
     assert held.holder == beats.current().node and held.instance == beats.current().instance
-    assert 60 < store.ttl(lease.LEASE_KEY) <= 66, "the cycle's timeout plus the overdue margin"
+    assert 55 < store.ttl(lease.LEASE_KEY) <= 60, "held for the cycle's timeout"
     assert claim(store) is None
     assert lease.read(store)[1] == held, "the losing kick-off changed nothing"
 
@@ -138,33 +138,40 @@ def test_hand_over_fails_when_another_loop_took_over(store):
 
 def test_a_live_holder_is_left_alone(store):
     waiting(store, due_in=30)
-    assert lease.why_take_over(lease.read(store)[1], ALIVE, 6) is None
-    assert lease.take_over(store, overdue=6, grace=10, alive=ALIVE) is None
+    assert lease.why_take_over(lease.read(store)[1], ALIVE) is None
+    assert lease.take_over(store, grace=10, alive=ALIVE) is None
     assert claim(store, alive=ALIVE) is None
     assert lease.read(store)[1].loop == "abc"
 
 
-@pytest.mark.parametrize("case", ["absent", "holder dead", "overdue", "unreadable"])
+@pytest.mark.parametrize("case", ["absent", "holder dead", "unreadable"])
 def test_a_dead_loop_is_taken_over_at_once(store, case):
     alive = DEAD if case == "holder dead" else ALIVE
     if case == "holder dead":
         waiting(store, due_in=30)
-    elif case == "overdue":
-        waiting(store, due_in=-7)  # its successor message was lost 7 s ago
     elif case == "unreadable":
         store.set(lease.LEASE_KEY, "abc:4")  # the lease of an older release
-    reason = lease.why_take_over(lease.read(store)[1], alive, overdue=6)
+    reason = lease.why_take_over(lease.read(store)[1], alive)
     assert reason is not None
-    new, why = lease.take_over(store, overdue=6, grace=10, alive=alive)
+    new, why = lease.take_over(store, grace=10, alive=alive)
     assert why == reason and new.loop != "abc" and (new.seq, new.phase) == (0, lease.WAITING)
     assert lease.read(store)[1] == new
     assert claim(store, "abc", 4, alive=alive) is None, "the dead loop's message cannot resume"
     assert claim(store, new.loop, 0) is not None, "the new loop's first message runs"
 
 
+def test_an_overdue_loop_loses_its_lease_on_its_own_countdown(store):
+    held = claim(store)
+    lease.hand_over(store, held, countdown=0.2, grace=0.2)  # its successor message is then lost
+    assert lease.is_alive(store, alive=ALIVE)
+    wait_for(lambda: not lease.is_alive(store, alive=ALIVE), timeout=5, interval=0.05,
+             message="the lease to lapse 0.4 s after the hand-over")
+    assert lease.take_over(store, grace=10, alive=ALIVE) is not None
+
+
 def test_the_new_loop_keeps_the_dead_loops_schedule(store):
     waiting(store, due_in=40)
-    new, _ = lease.take_over(store, overdue=6, grace=10, alive=DEAD)
+    new, _ = lease.take_over(store, grace=10, alive=DEAD)
     assert 38 < lease.seconds_until(new) <= 40.01, "first poll when the dead loop's was due, not now"
 
 
@@ -175,7 +182,7 @@ def test_only_one_of_many_concurrent_take_overs_wins(store):
     def take():
         start.wait()
         # the old holder is dead; whoever wins is alive, so the others leave it be
-        if lease.take_over(store, overdue=6, grace=10, alive=lambda held: held.holder != "live@elsewhere"):
+        if lease.take_over(store, grace=10, alive=lambda held: held.holder != "live@elsewhere"):
             wins.append(1)
     threads = [threading.Thread(target=take) for _ in range(6)]
     for t in threads:
@@ -188,7 +195,7 @@ def test_only_one_of_many_concurrent_take_overs_wins(store):
 def test_a_replaced_cycle_no_longer_holds_the_lease(store):
     held = claim(store)
     assert lease.holds(store, held)
-    lease.take_over(store, overdue=6, grace=10, alive=DEAD)  # its worker froze; another took over
+    lease.take_over(store, grace=10, alive=DEAD)  # its worker froze; another took over
     assert not lease.holds(store, held)
 
 

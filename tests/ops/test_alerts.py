@@ -67,7 +67,7 @@ def check_and_notify():
 
 def hold_the_loop():
     """A live loop is running: its lease is held in Redis, as a poll holds it."""
-    assert lease.claim(store_for(get_settings()), None, 0, 120, 6)
+    assert lease.claim(store_for(get_settings()), None, 0, 120)
 
 
 def test_a_problem_is_announced_once_and_its_clearing_once(database_url, redis_url, beating, receiver):

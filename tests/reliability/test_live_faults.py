@@ -1,6 +1,5 @@
 """The live loop under faults: worker killed, Redis restarted, PostgreSQL away, credentials rejected."""
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -41,61 +40,7 @@ def live_rows(database_url):
     return count
 
 
-def test_killing_the_loops_worker_is_recovered_by_the_watchdog(database_url, redis_url, simulator, tmp_path, fault_log):
-    env = loop_env(database_url, redis_url, simulator, tmp_path, LIVE_WATCHDOG_SECONDS=2)
-    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    store = redis.Redis.from_url(redis_url, decode_responses=True)
-    with celery_worker(env, queues="live", name="first", log_path=first_log) as first:
-        wait_for(lambda: len(cycles(first_log)) >= 2, timeout=60, message="the loop running on the first worker")
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-        first_runs = cycles(first_log)
-    killed_at = time.monotonic()
-    rows_before = live_rows(database_url)
-    beat = celery_beat(env, tmp_path)
-    try:
-        with celery_worker(env, queues="live", name="second", log_path=second_log):
-            wait_for(lambda: any(not failed for _, _, failed in cycles(second_log)), timeout=110,
-                     message="polling resumed on the second worker")
-            recovered_in = elapsed_since(killed_at)
-            wait_for(lambda: len(cycles(second_log)) >= 4, timeout=60, message="the loop keeps going")
-    finally:
-        stop_process(beat)
-    runs = cycles(second_log)
-    # one loop afterwards: the dead worker's successor message carried it on, or the watchdog
-    # started a new one once the lease lapsed; never both at once
-    assert_one_loop_at_a_time(runs)
-    assert runs[0][0] != first_runs[0][0] or runs[0][1] > first_runs[-1][1] - 1
-    assert recovered_in < 120
-    holder = store.get(lease.LEASE_KEY)
-    assert holder is None or holder.startswith(runs[-1][0])
-    lost = max(0, rows_before - live_rows(database_url))
-    fault_log("worker SIGKILL while the live loop runs", True, lost, f"polling again after {recovered_in}s")
-
-
-def test_redis_restart_during_live_polling(database_url, simulator, own_redis, tmp_path, fault_log):
-    env = loop_env(database_url, own_redis.url, simulator, tmp_path, LIVE_WATCHDOG_SECONDS=2)
-    log_path = tmp_path / "worker.log"
-    beat = celery_beat(env, tmp_path)
-    try:
-        with celery_worker(env, queues="live", log_path=log_path):
-            wait_for(lambda: len(ok_cycles_after(log_path, 0)) >= 2, timeout=60, message="polling")
-            rows_before = live_rows(database_url)
-            own_redis.stop()  # the lease, the ETA message and the queue are gone
-            seen = len(cycles(log_path))
-            restarted_at = time.monotonic()
-            own_redis.start()
-            wait_for(lambda: len(ok_cycles_after(log_path, seen)) >= 3, timeout=150,
-                     message="polling after the restart")
-            recovered_in = elapsed_since(restarted_at)
-    finally:
-        stop_process(beat)
-    # a cycle in flight at the restart may finish and then find its lease gone; after that
-    # only the watchdog's new loop polls
-    assert_one_loop_at_a_time(cycles(log_path))
-    lost = max(0, rows_before - live_rows(database_url))
-    fault_log("Redis restarted during live polling", True, lost, f"polling again after {recovered_in}s")
-    assert lost == 0
+# A killed live worker, Redis restarts and a frozen holder: tests/reliability/test_loop_takeover.py.
 
 
 def test_postgresql_unavailable_for_30_seconds(pg_database, database_url, redis_url, simulator, pg_proxy,
