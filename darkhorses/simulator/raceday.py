@@ -6,7 +6,8 @@ race), only the offs of the anchor's day are laid out back to back, one to two m
 starting two minutes after the anchor. Everything stays a pure function of (seed, anchor).
 
 Two control endpoints (no auth, like /_sim/requests) serve the benchmark that drives it:
-- GET /_sim/raceday: every race of the day with its scheduled and real off, abandoned or not;
+- GET /_sim/raceday: every race of the day with its first and latest scheduled off (a re-timing
+  moves it later) and its real off, abandoned or not;
 - GET /_sim/faults?error_rate=0.5&latency=2&hang_seconds=10: set the injected faults (names
   as in Faults; any not given go back to 0), answering the faults now in force;
 - GET /_sim/prices?race_id=R&at=UNIX: each runner's numeric decimal prices as a card served
@@ -30,6 +31,12 @@ GAPS_MINUTES = (1, 1, 2)   # a fresh race every one or two minutes
 def real_off_ts(race: Race) -> int:
     """When the race really went off: the field model's late off when it has one, else the schedule."""
     return int(getattr(race, "real_off_ts", None) or race.off_ts)
+
+
+def first_off_ts(race: Race) -> int:
+    """The off the card first gave (before any re-timing)."""
+    first = getattr(race, "first_off", None)
+    return int(first.timestamp()) if first else race.off_ts
 
 
 class RaceDaySimulator(Simulator):
@@ -69,7 +76,8 @@ class RaceDaySimulator(Simulator):
         return super().handle(method, target, headers)
 
     def schedule(self) -> list[dict]:
-        return [{"race_id": r.race_id, "course": r.course, "off_ts": r.off_ts, "real_off_ts": real_off_ts(r),
+        return [{"race_id": r.race_id, "course": r.course, "off_ts": r.off_ts, "first_off_ts": first_off_ts(r),
+                 "real_off_ts": real_off_ts(r),
                  "abandoned": r.is_abandoned, "runners": len(r.runners)} for r in self.races_for(self.today())]
 
     def set_faults(self, params: dict) -> dict:

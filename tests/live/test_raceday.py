@@ -1,10 +1,11 @@
 """A simulated race day with a controllable clock: simulator over HTTP + real PostgreSQL.
 
-The clock jumps by each cycle's countdown, as the loop would sleep. Every race that goes
-off during the walk (late, as in the field) must have been checked within 15 s of its real
-off, closed soon after it, and nothing observed about it written after the close. On the way: tomorrow's prices are captured from the first
-cycle, a runner withdrawn at 13:05 leaves the market at the next cycle, the simulator's
-unlisted bookmaker (BetMGM, which never re-stamps a move) is stored with every move.
+The clock jumps by each cycle's countdown, as the loop would sleep. Every race that goes off
+during the walk (late, as in the field) must have been checked within 15 s of its real off,
+closed soon after it, and nothing observed about it written after the close. On the way:
+tomorrow's prices are captured from the first cycle, a runner withdrawn at 13:05 leaves the
+market at the next cycle, the simulator's unlisted bookmaker (BetMGM, which never re-stamps a
+move) is stored with every move.
 """
 from datetime import datetime, timedelta, timezone
 
