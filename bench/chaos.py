@@ -314,7 +314,8 @@ class Chaos:
     def inject(self, kind: str, rng: random.Random) -> None:
         if kind == "kill-live-near-off":
             off = self.next_real_off(time.time() + 25)
-            if off is not None:   # SIGKILL within 20 s before a real off
+            latest = self.started_at + self.minutes * 60 - 60   # the end of the run stays clean
+            if off is not None and off <= latest:   # SIGKILL within 20 s before a real off
                 time.sleep(max(0.0, off - rng.uniform(3, 20) - time.time()))
             self.restart_after("live", kind, rng.uniform(1, 5))
         elif kind == "kill-live":
@@ -384,6 +385,8 @@ class Chaos:
             threads.append(thread)
         for thread in threads:
             thread.join()
+        # A clean tail: the run ends no sooner than RECOVERY_ALLOWANCE after the last fault ended.
+        total = max(total, max((o.end for o in self.outages), default=0) - self.started_at + RECOVERY_ALLOWANCE)
         while time.time() - self.started_at < total:
             if time.time() - self.started_at >= next_probe:
                 self.probe()
