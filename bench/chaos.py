@@ -636,6 +636,21 @@ def wait_for_alerts_to_clear(chaos: Chaos, timeout: float) -> None:
         print(f"  alerts still open: {exc}", flush=True)
 
 
+def wait_for_races(chaos: Chaos, count: int, timeout: float) -> None:
+    """A short run goes on until `count` races have really gone off since the loop's first cycle
+    (late offs can push a short run's races past its end), so the captures are judged on some."""
+    first = min((t for t, _, _, _ in log_cycles(chaos.roles["live"].log_path)), default=time.time())
+
+    def due():
+        races = requests.get(f"{chaos.sim_url}/_sim/raceday", timeout=10).json()
+        return sum(not r["abandoned"] and first + CAPTURE_WINDOW <= r["real_off_ts"] <= time.time() - 1
+                   for r in races) >= count
+    try:
+        wait_for(due, timeout=timeout, interval=2, message=f"{count} races off")
+    except AssertionError as exc:
+        print(f"  fewer races off than {count}: {exc}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0)
@@ -669,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
                 chaos.run_schedule()
                 wait_for_backfill(chaos, timeout=max(60.0, args.minutes * 10))
                 wait_for_alerts_to_clear(chaos, timeout=150)
+                wait_for_races(chaos, count=2, timeout=240)
                 ended_at = time.time()
             finally:
                 chaos.stop()
