@@ -460,18 +460,27 @@ def check(chaos: Chaos, ended_at: float) -> list[Line]:
                           f"{len(captured)}/{len(due)} captured, {len(excused)} explained by an outage, "
                           f"{len(missed)} unexplained" + (f" ({', '.join(r['race_id'] for r in missed[:4])})"
                                                           if missed else ""), not missed and bool(due)))
-        # 2. no observed price after the close
+        # 2. no observed price after the close: none observed after the service closed the race
+        # (ra_live_races.closed_at), none the bookmaker moved at or after the real off. A poll
+        # between the real off and the close sees the last pre-off prices (frozen): not a fault.
         offs = {r["race_id"]: datetime.fromtimestamp(r["real_off_ts"], timezone.utc) for r in races}
-        late = 0
-        rows = conn.execute(text("SELECT h.race_id, max(h.observed_at) FROM ra_odds_history h WHERE true"
-                                 + history_excluded_clause(conn) + " GROUP BY h.race_id")).all()
-        late_races = [race_id for race_id, last in rows if race_id in offs and last >= offs[race_id]]
-        for race_id in late_races:
-            late += conn.execute(text("SELECT count(*) FROM ra_odds_history h WHERE h.race_id = :r AND "
-                                      "h.observed_at >= :off" + history_excluded_clause(conn)),
-                                 {"r": race_id, "off": offs[race_id]}).scalar() or 0
-        lines.append(Line("no observed price after a race closed", f"{late} rows in {len(late_races)} races",
-                          late == 0))
+        excluded = history_excluded_clause(conn)
+        moved_after_off: Counter = Counter()
+        for race_id, changed in conn.execute(text(
+                "SELECT h.race_id, h.changed_at FROM ra_odds_history h WHERE true" + excluded)):
+            if race_id in offs and changed >= offs[race_id]:
+                moved_after_off[race_id] += 1
+        has_close = "closed_at" in set(conn.execute(text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'ra_live_races'")).scalars())
+        after_close = dict(conn.execute(text(
+            "SELECT h.race_id, count(*) FROM ra_odds_history h JOIN ra_live_races r USING (race_id) "
+            "WHERE r.closed_at IS NOT NULL AND h.observed_at > r.closed_at" + excluded + " GROUP BY h.race_id"
+        )).all()) if has_close else {}
+        late = sum(moved_after_off.values()) + sum(after_close.values())
+        lines.append(Line("no observed price after a race closed",
+                          f"{sum(after_close.values())} rows observed after the close "
+                          f"({len(after_close)} races), {sum(moved_after_off.values())} moved at or after the "
+                          f"real off ({len(moved_after_off)} races)", late == 0))
         # 3. no duplicate history
         duplicates = conn.execute(text(
             "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM ra_odds_history GROUP BY race_id, "
