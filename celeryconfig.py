@@ -23,6 +23,8 @@ broker_connection_retry_on_startup = True
 # guard revives the loop once Redis is back (darkhorses/tasks/live.py).
 broker_connection_retry = True
 broker_connection_max_retries = None
+# ... trying every 2 s at most (Celery's own backoff grows to 30 s): darkhorses/tasks/consumer.py
+worker_consumer = "darkhorses.tasks.consumer:QuickReconnectConsumer"
 # Redis re-delivers an unacked message (its worker died) after this long. It exceeds the
 # longest countdown (the live loop sleeps up to 15 minutes) so ETA messages run once; a
 # stalled backfill is resumed sooner by darkhorses.historical.resume.

@@ -132,6 +132,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario (the worst is kept)")
     parser.add_argument("--cadence", type=float, default=10.0, help="the fast poll interval, seconds")
+    parser.add_argument("--only", default="", help="run only the scenarios whose name contains this text")
     args = parser.parse_args()
     from darkhorses.simulator import Simulator, serve
     with TemporaryDirectory() as tmp, ExitStack() as stack, scratch_database() as database_url:
@@ -157,6 +158,8 @@ def main() -> int:
                                               ("Redis restart", harness.redis_restart, "new loop"),
                                               ("Redis down 30 s", harness.redis_down_30s, "new loop"),
                                               ("PostgreSQL connections terminated", harness.pg_terminate, "any")):
+                if args.only.lower() not in scenario.lower():
+                    continue
                 result = harness.measure(scenario, fault, args.cadence, recovery)
                 seen = worst.get(scenario, result)
                 worst[scenario] = Gap(scenario, *(max(a, b) for a, b in zip(seen[1:], result[1:], strict=True)))

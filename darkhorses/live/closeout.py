@@ -21,6 +21,7 @@ from ..db import session_scope, upsert
 from ..models import CLOSEOUT, CloseReason, LiveRace, OddsHistory
 from ..racing_api.bookmakers import bookmaker_for
 from ..racing_api.values import text
+from .offs import single_attempt
 from .parse import HISTORY_KEY, earlier_prices
 from .summary import CycleSummary
 
@@ -103,7 +104,9 @@ def run_closeouts(client, now: datetime, summary: CycleSummary, started: float) 
         if time.monotonic() - started > CLOSEOUT_BUDGET_SECONDS:
             break
         try:
-            rows = closeout_rows(client.racecard_pro(race_id), race_id, closed_at)
+            with single_attempt(client):
+                card = client.racecard_pro(race_id)
+            rows = closeout_rows(card, race_id, closed_at)
         except Exception as exc:  # noqa: BLE001 - retried on a later cycle; the loop carries on
             error = f"{type(exc).__name__}: {exc}"[:500]
             summary.closeout_failures += 1

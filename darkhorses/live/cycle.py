@@ -124,7 +124,7 @@ def run_cycle(client: RacingAPIClient, now: datetime | None = None, settings: Se
         stored = stored_races(session, [race.race_id for race in parsed])
     hold_retimings(parsed, stored, now, summary)
     results = (poll_results_today(client, now, settings, summary)
-               if needs_results(parsed, stored, now) else None)
+               if needs_results(parsed, stored, now, settings) else None)
 
     with session_scope() as session:
         todays = read_results(session, results, {race.race_id for race in parsed}, summary)

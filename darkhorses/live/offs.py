@@ -4,7 +4,8 @@
 race stays OPEN, polled at the fastest band, until the first terminal signal: its result in
 /v1/results/today, `is_abandoned`, a `race_status` saying it is off or finished, no price moved
 for LIVE_OFF_QUIET_SECONDS past the scheduled off (quiet), or LIVE_OFF_CAP_MINUTES past it (cap).
-Once CLOSED nothing observed is written for it again (the close-out only back-fills moves made
+A race first seen past its scheduled off is opened only if its prices moved after that off and are
+not already quiet. Once CLOSED nothing observed is written for it again (the close-out only back-fills moves made
 before the close, darkhorses/live/closeout.py).
 
 `off_late_seconds` estimates how late it went: bookmakers trade until the real off and then
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from ..core.clock import uk_date, uk_time
 from ..core.logsafe import Tally, safe
 from ..core.settings import Settings
 from ..db import rowcount, session_scope, upsert
@@ -40,6 +44,20 @@ RESULTS_TODAY_SPACING = timedelta(seconds=30)
 TRACK_MOVES_FROM = timedelta(minutes=10)
 
 
+@contextmanager
+def single_attempt(client) -> Iterator[None]:
+    """The client tries once: a call the next cycle makes again anyway must not hold this one up
+    with retries and backoff (the client's own; a test double may have none)."""
+    attempts = getattr(client, "max_attempts", None)
+    if attempts is not None:
+        client.max_attempts = 1
+    try:
+        yield
+    finally:
+        if attempts is not None:
+            client.max_attempts = attempts
+
+
 class StoredRace(NamedTuple):
     market_status: str
     off_dt: datetime | None
@@ -52,6 +70,7 @@ class Close(NamedTuple):
     reason: str            # CloseReason
     off_dt: datetime | None
     last_move_at: datetime | None
+    closeout: bool = True  # False: nothing to back-fill (a race gone from the cards long ago)
 
 
 class Decisions(NamedTuple):
@@ -89,7 +108,8 @@ def hold_retimings(races: list[ParsedRace], stored: dict[str, StoredRace], now: 
                     f"{before.off_dt.isoformat()} and already past; the stored off kept")
         summary.bad_retimings += 1
         race.off_dt = before.off_dt
-        race.values = race.values._replace(off_dt=before.off_dt)
+        race.values = race.values._replace(off_dt=before.off_dt, race_date=uk_date(before.off_dt),
+                                           race_time=uk_time(before.off_dt))
     refused.warn(log, "racecard re-timings into the past")
 
 
@@ -108,21 +128,24 @@ def record_off_times(session: Session, races: list[ParsedRace], stored: dict[str
     upsert(session, RaceOffTime.__table__, rows, ("race_id", "seen_at"), ("off_dt",))
 
 
-def needs_results(races: list[ParsedRace], stored: dict[str, StoredRace], now: datetime) -> bool:
+def needs_results(races: list[ParsedRace], stored: dict[str, StoredRace], now: datetime,
+                  settings: Settings) -> bool:
     """Is some race past its scheduled off and still open (or about to be opened)?"""
     for race in races:
         before = stored.get(race.race_id)
         if race.abandoned or race.off_dt > now or (before is not None and before.market_status != OPEN):
             continue
-        if before is not None or _opens_late(race, now):
+        if before is not None or _opens_late(race, now, settings):
             return True
     return False
 
 
-def _opens_late(race: ParsedRace, now: datetime) -> bool:
-    """A race first seen past its scheduled off is opened only if a price moved at or after it."""
+def _opens_late(race: ParsedRace, now: datetime, settings: Settings) -> bool:
+    """A race first seen past its scheduled off is opened only if a price moved at or after that
+    off, and recently enough that it is not already quiet (it went off long ago: nothing to watch)."""
     newest = newest_stamp(race, now)
-    return newest is not None and newest >= race.off_dt
+    return (newest is not None and newest >= race.off_dt
+            and (now - newest).total_seconds() < settings.live_off_quiet_seconds)
 
 
 def decide(races: list[ParsedRace], stored: dict[str, StoredRace], now: datetime, settings: Settings,
@@ -141,7 +164,7 @@ def decide(races: list[ParsedRace], stored: dict[str, StoredRace], now: datetime
         if race.off_dt > now:
             decisions.write.append(race)
             continue
-        if before is None and not _opens_late(race, now):
+        if before is None and not _opens_late(race, now, settings):
             decisions.not_opened.append(race)
             continue
         reason = (CloseReason.RESULT if race.race_id in resulted
@@ -186,7 +209,7 @@ def capped_elsewhere(session: Session, now: datetime, settings: Settings, seen: 
     """Open races gone from the cards and past the cap: closed (cap) so nothing waits on them."""
     races = LiveRace.__table__
     limit = now - timedelta(minutes=settings.live_off_cap_minutes)
-    return [Close(race_id, CLOSED, CloseReason.CAP, off, moved) for race_id, off, moved in session.execute(
+    return [Close(race_id, CLOSED, CloseReason.CAP, off, moved, closeout=False) for race_id, off, moved in session.execute(
         select(races.c.race_id, races.c.off_dt, races.c.last_move_at).where(
             races.c.market_status == OPEN, races.c.off_dt <= limit)) if race_id not in seen]
 
@@ -211,7 +234,7 @@ def close_races(session: Session, closes: list[Close], now: datetime) -> int:
         closed += rowcount(session.execute(update(races).where(
             races.c.race_id == close.race_id, races.c.market_status == OPEN).values(
             market_status=close.status, closed_at=now, close_reason=close.reason,
-            off_late_seconds=off_late_seconds(close, now))))
+            off_late_seconds=off_late_seconds(close, now), **({} if close.closeout else {"closeout_at": now}))))
     return closed
 
 
@@ -230,7 +253,8 @@ def poll_results_today(client, now: datetime, settings: Settings, summary: Cycle
             return None
     results, error = None, None
     try:
-        results = client.results_today(settings.regions)
+        with single_attempt(client):
+            results = client.results_today(settings.regions)
     except Exception as exc:  # noqa: BLE001 - the prices of the cycle matter more
         error = f"{type(exc).__name__}: {exc}"[:500]
         log.warning("results/today not fetched (the cycle carries on): %s", safe(error, 300))

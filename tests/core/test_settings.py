@@ -12,7 +12,9 @@ def test_defaults_are_sane():
     settings = settings_from_env({})
     assert settings.database_url.startswith("sqlite:///")
     assert settings.regions == ("gb", "ire")
-    assert settings.rate_limits == {"racecards": 2.0, "results": 5.0, "odds": 5.0}
+    assert settings.rate_limits == {"racecards": 2.0, "racecard": 5.0, "results": 5.0, "results_today": 5.0,
+                                    "odds": 5.0}
+    assert (settings.live_off_quiet_seconds, settings.live_off_cap_minutes) == (120.0, 30.0)
     assert settings.poll_intervals[0] == (300.0, 10.0)
     assert settings.poll_intervals[-1] == (float("inf"), 900.0)
     assert not settings.has_credentials

@@ -20,9 +20,10 @@ def stored(day, session=None):
                            .where(CollectionLedger.race_date == day)).one_or_none()
 
 
-def test_the_statuses_are_exactly_these_seven():
+def test_the_statuses_are_exactly_these_eight():
     assert [s.value for s in LedgerStatus] == ["pending", "running", "complete", "empty", "unavailable", "failed",
-                                               "legacy"]
+                                               "legacy", "provisional"]
+    # provisional (same-day results) is never settled: the daily job collects the date
     assert set(ledger.SETTLED) == {"complete", "empty", "unavailable", "legacy"}
 
 

@@ -83,13 +83,13 @@ def test_a_race_still_moving_at_the_cap_is_closed_there(database_url):
     client = FakeCards([])
     moment = -30
     while moment < 1900:
-        client.cards = [race_card((("h1", f"{3 + (moment % 7) / 10:.1f}", moment - 1), ("h2", "5.0", -600)))]
+        client.cards = [race_card((("h1", f"{3 + (moment // 100) % 2 / 2:.1f}", moment - 1), ("h2", "5.0", -600)))]
         summary = run_cycle(client, at(moment))
         if summary.closed:
             break
-        moment += 60
+        moment += 100  # a move every 100 s: never quiet for 120
     race = the_race()
-    assert (race.close_reason, race.closed_at) == ("cap", at(1830))  # the first cycle 30 minutes past the off
+    assert (race.close_reason, race.closed_at) == ("cap", at(1870))  # the first cycle 30 minutes past the off
     assert race.off_late_seconds is None  # never settled: unknown
     assert observed_after("rac_1", race.closed_at) == 0
 
@@ -131,13 +131,14 @@ def test_abandonment_and_a_status_close_at_once_without_a_close_out(database_url
 def test_a_race_first_seen_long_after_its_off_opens_only_if_its_prices_still_move(database_url):
     frozen = race_card(prices=(("h1", "3.0", -120),))
     moving = race_card(race_id="rac_2", prices=(("h1", "4.0", 590),))
-    summary = run_cycle(FakeCards([frozen, moving]), at(600))
-    assert summary.not_opened == 1 and summary.races == 1
-    assert the_race("rac_1") is None
+    gone_long_ago = race_card(race_id="rac_3", prices=(("h1", "4.0", 200),))  # late, but quiet since
+    summary = run_cycle(FakeCards([frozen, moving, gone_long_ago]), at(600))
+    assert summary.not_opened == 2 and summary.races == 1
+    assert the_race("rac_1") is None and the_race("rac_3") is None
     assert the_race("rac_2").market_status == "OPEN"
     with session_scope() as session:  # the race never captured is left for the alerts to see
         detail = session.execute(select(LiveFetch.detail)).scalar()
-    assert [r["race_id"] for r in detail["uncaptured_off"]] == ["rac_1"]
+    assert [r["race_id"] for r in detail["uncaptured_off"]] == ["rac_1", "rac_3"]
 
 
 # -- results/today, same-day results ---------------------------------------------------------------
@@ -308,3 +309,39 @@ def test_a_late_race_is_watched_to_its_result_over_http(database_url, monkeypatc
         assert set(session.execute(select(OddsHistorical.provisional).where(
             OddsHistorical.race_id == race.race_id)).scalars()) == {True}
         assert seen.closeout_at is not None and seen.closeout_error is None
+
+
+def test_a_failing_close_out_is_tried_once_a_cycle_never_held_up_by_retries(database_url, monkeypatch):
+    import time
+
+    from darkhorses.live.summary import CycleSummary
+    from darkhorses.racing_api.client import RacingAPIClient
+    from darkhorses.simulator import Faults, Simulator
+    from tests.support import serve_as_racing_api
+    client = FakeCards([race_card()])
+    run_cycle(client, at(-60))
+    client.race_cards["rac_1"] = RequestRefused("/v1/racecards/rac_1/pro: 404", 404, "Race not found")
+    assert run_cycle(client, at(125)).closeout_failures == 1
+    sim = Simulator(seed=3, faults=Faults(error_rate=1.0))
+    server = serve_as_racing_api(monkeypatch, sim)
+    http = RacingAPIClient(get_settings(), backoff=5.0)
+    try:
+        summary, started = CycleSummary(), time.monotonic()
+        run_closeouts(http, at(300), summary, started)
+        assert summary.closeout_failures == 1 and time.monotonic() - started < 5  # no backoff waited
+        assert [key for _, key, _ in sim.request_log] == ["racecard"] and http.max_attempts > 1
+    finally:
+        server.shutdown()
+        http.close()
+    assert the_race().closeout_attempts == 2 and the_race().closeout_at is None
+
+
+def test_an_open_race_gone_from_the_cards_is_closed_at_the_cap_without_a_close_out(database_url):
+    client = FakeCards([race_card()])
+    run_cycle(client, at(-60))
+    client.cards = []
+    assert run_cycle(client, at(600)).closed == 0
+    assert run_cycle(client, at(1800)).closed == 1
+    race = the_race()
+    assert (race.close_reason, race.closeout_at) == ("cap", at(1800))
+    assert not [r for r in client.requests if r[0] == "racecard"]

@@ -93,7 +93,7 @@ def test_a_frozen_holder_is_replaced_and_not_doubled_when_it_wakes(database_url,
     import redis
 
     from darkhorses.live import lease
-    env = loop_env(database_url, redis_url, simulator, tmp_path, LIVE_POLL_INTERVALS=f"*:{FAST:g}")
+    env = loop_env(database_url, redis_url, simulator, tmp_path, LIVE_POLL_INTERVALS="*:3")  # shorter: two workers
     logs = {"a": tmp_path / "a.log", "b": tmp_path / "b.log"}
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     with celery_worker(env, queues="live", name="a", log_path=logs["a"]) as a, \
@@ -115,7 +115,7 @@ def test_a_frozen_holder_is_replaced_and_not_doubled_when_it_wakes(database_url,
         finally:
             frozen.send_signal(signal.SIGCONT)
         woken_wall = time.time()
-        # two cycles at the fast cadence after the wake: room for a doubled loop to show itself
+        # two cycles after the wake: room for a doubled loop to show itself
         wait_for(lambda: len(ok_after(woken_wall + 2, *logs.values())) >= 2, timeout=40,
                  message="polling after the wake")
         after = ok_after(woken_wall + 2, *logs.values())
