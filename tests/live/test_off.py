@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from darkhorses.core.settings import get_settings
 from darkhorses.db import session_scope
 from darkhorses.historical.same_day import store_same_day
-from darkhorses.live.closeout import merge
+from darkhorses.live.closeout import merge, run_closeouts
 from darkhorses.live.cycle import run_cycle
 from darkhorses.models import (
     CollectionLedger,

@@ -45,7 +45,7 @@ class RecordingClient:
         return self.client.racecard_pro(race_id)
 
 
-@pytest.mark.slow  # a 32-minute walk of real cycles over HTTP, at 10 s while a race is past its off: about three minutes
+@pytest.mark.slow  # a 32-minute walk of real cycles over HTTP, 10 s apart while a race is past its off: ~3 min
 def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeypatch):
     clock = Clock(datetime(2026, 11, 28, 12, 40, tzinfo=timezone.utc))
     sim = Simulator(seed=11, clock=clock, rate_limits={k: 1000 for k in (
