@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--faults", default="", help="e.g. latency=0.2,error_rate=0.1,truncate_rate=0.05")
     sim.add_argument("--results-history-days", type=int, default=None,
                      help="refuse results older than this many days (an account without the add-on)")
+    sim.add_argument("--raceday", action="store_true",
+                     help="a compressed race day: a race off every minute or two from now (docs/chaos.md)")
 
     commands.add_parser("migrate", help="create or upgrade the schema (alembic upgrade head)")
     commands.add_parser("live-once", help="run one live odds cycle in-process and print its summary")
@@ -150,6 +152,8 @@ def cmd_simulator(args) -> int:
         argv += ["--faults", args.faults]
     if args.results_history_days is not None:
         argv += ["--results-history-days", str(args.results_history_days)]
+    if args.raceday:
+        argv.append("--raceday")
     return simulator.main(argv)
 
 

@@ -99,14 +99,19 @@ class Beacon:
 
     `store_factory` is called for each write (the store may be rebuilt after Redis comes back);
     `directory` (optional) also receives the record as a file. A failed write is logged once
-    per outage and retried next interval: the heartbeat never stops the process."""
+    per outage and retried next interval: the heartbeat never stops the process.
+    `names_process`: the beacon becomes the process's identity (`current()`, which the live
+    lease records as its holder); beat's beacon does not, so a worker running beat in-process
+    (the embedded `run`, `worker -B`) stays the worker it was."""
 
     def __init__(self, role: str, node: str, store_factory: Callable[[], Store], interval: float = 2.0,
-                 directory: str | Path | None = None) -> None:
+                 directory: str | Path | None = None, names_process: bool = True) -> None:
         global _identity
         self.role, self.interval = role, interval
         self.identity = Identity(node=node, instance=uuid.uuid4().hex[:12], pid=os.getpid())
-        self._before, _identity = _identity, self.identity
+        self._before = _identity
+        if names_process:
+            _identity = self.identity
         self.store_factory = store_factory
         self.file = file_path(directory, role, node) if directory else None
         self._every: Every | None = None

@@ -209,9 +209,10 @@ def capped_elsewhere(session: Session, now: datetime, settings: Settings, seen: 
     """Open races gone from the cards and past the cap: closed (cap) so nothing waits on them."""
     races = LiveRace.__table__
     limit = now - timedelta(minutes=settings.live_off_cap_minutes)
-    return [Close(race_id, CLOSED, CloseReason.CAP, off, moved, closeout=False) for race_id, off, moved in session.execute(
-        select(races.c.race_id, races.c.off_dt, races.c.last_move_at).where(
-            races.c.market_status == OPEN, races.c.off_dt <= limit)) if race_id not in seen]
+    rows = session.execute(select(races.c.race_id, races.c.off_dt, races.c.last_move_at).where(
+        races.c.market_status == OPEN, races.c.off_dt <= limit))
+    return [Close(race_id, CLOSED, CloseReason.CAP, off, moved, closeout=False)
+            for race_id, off, moved in rows if race_id not in seen]
 
 
 def off_late_seconds(close: Close, now: datetime) -> float | None:

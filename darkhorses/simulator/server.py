@@ -68,13 +68,17 @@ def main(argv=None) -> int:
     parser.add_argument("--faults", default="", help="e.g. latency=0.2,error_rate=0.1,truncate_rate=0.05")
     parser.add_argument("--results-history-days", type=int, default=None,
                         help="refuse results older than this many days (an account without the add-on)")
+    parser.add_argument("--raceday", action="store_true",
+                        help="a compressed race day: a race off every minute or two from now (simulator/raceday.py)")
     args = parser.parse_args(argv)
     try:
         faults = Faults.parse(args.faults)
     except ValueError as exc:
         parser.error(str(exc))
-    sim = Simulator(args.seed, username=args.username, password=args.password, faults=faults,
-                    results_history_days=args.results_history_days)
+    from .raceday import RaceDaySimulator
+    kind = RaceDaySimulator if args.raceday else Simulator
+    sim = kind(args.seed, username=args.username, password=args.password, faults=faults,
+               results_history_days=args.results_history_days)
     try:
         server, url = serve(sim, args.host, args.port)
     except OSError as exc:

@@ -13,7 +13,6 @@ import socket
 
 from celery import signals
 
-from ..core import heartbeat
 from ..core.heartbeat import Beacon
 from ..core.settings import get_settings
 from ..core.store import store_for
@@ -30,13 +29,8 @@ def beat_node() -> str:
 def _start_beat_heartbeat(**_) -> None:
     settings = get_settings()
     try:
-        process = heartbeat.current()
         beacon = Beacon("beat", beat_node(), lambda: store_for(get_settings()), interval=settings.heartbeat_seconds,
-                        directory=settings.heartbeat_dir)
-        # A Beacon names the process after itself (heartbeat.current(), which the live lease
-        # records as its holder). Beat's must not rename a worker that runs beat in-process
-        # (the embedded `run`, `worker -B` in a thread): the process stays the worker it was.
-        heartbeat._identity = process
+                        directory=settings.heartbeat_dir, names_process=False)
         beacon.start()
     except Exception:  # a probe's input; beat schedules the service either way
         log.warning("beat heartbeat not started", exc_info=True)

@@ -11,7 +11,7 @@ from darkhorses.live.parse import MalformedRace, earlier_prices, parse_racecard
 from darkhorses.live.write import _unknown_logged
 from darkhorses.models import LiveFetch, LiveRace, OddsHistory, OddsLive
 from darkhorses.racing_api.client import TemporarilyUnavailable
-from tests.builders import FakeCards, card, quote, runner, result, result_runner
+from tests.builders import FakeCards, card, quote, result, result_runner, runner
 
 TABLE = parse_poll_intervals("300:10,1800:60,7200:300,*:900")
 

@@ -294,7 +294,7 @@ def test_a_late_race_is_watched_to_its_result_over_http(database_url, monkeypatc
     assert 0 <= seen.off_late_seconds <= (real_off - off).total_seconds() + 1
     assert real_off < seen.fetched_at < seen.closed_at  # watched past the scheduled off, to the close
     assert results_calls  # (only while some race is past its off and open: the hand-made test above)
-    assert all(b - a >= timedelta(seconds=30) for a, b in zip(results_calls, results_calls[1:]))
+    assert all(b - a >= timedelta(seconds=30) for a, b in zip(results_calls, results_calls[1:], strict=False))
     with session_scope() as session:
         late_moves = session.execute(select(func.count()).select_from(OddsHistory).where(
             OddsHistory.race_id == race.race_id, OddsHistory.source == "observed",

@@ -1,10 +1,11 @@
 """A simulated race day with a controllable clock: simulator over HTTP + real PostgreSQL.
 
-The clock jumps by each cycle's countdown, as the loop would sleep. Every race that goes
-off during the walk (late, as in the field) must have been checked within 15 s of its real
-off, closed soon after it, and nothing observed about it written after the close. On the way: tomorrow's prices are captured from the first
-cycle, a runner withdrawn at 13:05 leaves the market at the next cycle, the simulator's
-unlisted bookmaker (BetMGM, which never re-stamps a move) is stored with every move.
+The clock jumps by each cycle's countdown, as the loop would sleep. Every race that goes off
+during the walk (late, as in the field) must have been checked within 15 s of its real off,
+closed soon after it, and nothing observed about it written after the close. On the way:
+tomorrow's prices are captured from the first cycle, a runner withdrawn at 13:05 leaves the
+market at the next cycle, the simulator's unlisted bookmaker (BetMGM, which never re-stamps a
+move) is stored with every move.
 """
 from datetime import datetime, timedelta, timezone
 
@@ -44,7 +45,7 @@ class RecordingClient:
         return self.client.racecard_pro(race_id)
 
 
-@pytest.mark.slow  # a 32-minute walk of real cycles over HTTP, at 10 s while a race is past its off: about three minutes
+@pytest.mark.slow  # a 32-minute walk of real cycles over HTTP, 10 s apart while a race is past its off: ~3 min
 def test_every_race_is_watched_to_its_off_and_frozen_after(database_url, monkeypatch):
     clock = Clock(datetime(2026, 11, 28, 12, 40, tzinfo=timezone.utc))
     sim = Simulator(seed=11, clock=clock, rate_limits={k: 1000 for k in (

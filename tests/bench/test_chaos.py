@@ -1,0 +1,55 @@
+"""bench/chaos.py: a short race day under random faults (fixed seed) passes every invariant.
+
+About four minutes of real processes (workers, beat, Redis, the simulator); the hour-long run
+is `python -m bench.chaos --minutes 60` (docs/chaos.md)."""
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import PG_ADMIN_URL, service_env
+
+
+@pytest.mark.slow
+@pytest.mark.chaos
+def test_a_short_race_day_under_chaos_passes(pg_database, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bench.chaos", "--minutes", "3", "--seed", "1"], cwd=tmp_path,
+                            env=service_env(BENCH_PG_ADMIN_URL=PG_ADMIN_URL), capture_output=True, text=True,
+                            timeout=900)
+    lines = result.stdout.strip().splitlines()
+    assert lines and lines[-1] == "PASS", result.stdout[-4000:] + result.stderr[-3000:]
+    assert result.returncode == 0
+    table = "\n".join(lines)
+    for invariant in ("capture <= 15 s before each real off", "no observed price after a race closed",
+                      "no duplicate history rows", "no price lost", "exactly one live loop",
+                      "loop polling again within 30 s of a kill", "every requested backfill date settled",
+                      "alerts raised during outages", "status exit code matches"):
+        assert invariant in table
+
+
+def chaos_plan(minutes, seed):
+    from pathlib import Path
+
+    from bench.chaos import Chaos
+    return Chaos(minutes, seed, Path("."), "", None, "", None, {}).schedule()
+
+
+def test_the_fault_schedule_is_drawn_from_the_seed_and_holds_every_kind():
+    from bench.chaos import FAULT_KINDS
+    hour = chaos_plan(60, 1)
+    assert hour == chaos_plan(60, 1) and hour != chaos_plan(60, 2)
+    kinds = [kind for _, kind in hour]
+    assert set(FAULT_KINDS) <= set(kinds) and kinds.count("backfill") == 1 and "live-down-long" in kinds
+    assert kinds[0] == "kill-live-near-off"
+    assert max(at for at, _ in hour) <= 60 * 60 - 75, "the last minutes run clean"
+    short = [kind for _, kind in chaos_plan(3, 1)]
+    assert "kill-live-near-off" in short and "backfill" in short and "live-down-long" not in short
+
+
+def test_a_missed_race_is_explained_only_by_a_live_outage_near_its_off():
+    from bench.chaos import Outage, explained
+    outages = [Outage("kill-live", 100, 105), Outage("kill-beat", 300, 310)]
+    assert explained(outages, 90, 105)          # during the outage
+    assert explained(outages, 135, 150)         # within the recovery allowance after it
+    assert not explained(outages, 200, 215)     # long after it
+    assert not explained(outages, 300, 315)     # beat away does not stop captures
