@@ -10,7 +10,8 @@ from darkhorses.db.migrations import downgrade, upgrade
 from tests.support import scratch_database
 
 CHECKSUM = ("SELECT count(*), md5(string_agg(concat_ws('|', race_id, horse_id, bookmaker_id, "
-            "round(CAST(odds_decimal AS numeric), 4), coalesce(odds_fractional, '-'), changed_at, observed_at, source), ',' "
+            "round(CAST(odds_decimal AS numeric), 4), coalesce(odds_fractional, '-'), changed_at, observed_at, "
+            "source), ',' "
             "ORDER BY race_id, horse_id, bookmaker_id, changed_at)) FROM ra_odds_history")
 
 
