@@ -53,3 +53,16 @@ def test_a_missed_race_is_explained_only_by_a_live_outage_near_its_off():
     assert explained(outages, 135, 150)         # within the recovery allowance after it
     assert not explained(outages, 200, 215)     # long after it
     assert not explained(outages, 300, 315)     # beat away does not stop captures
+
+
+def test_a_kill_is_judged_from_the_dead_loops_due_time_when_that_comes_later():
+    from bench.chaos import recovery_after
+    dues = [(100.0, 110.0), (200.0, 800.0)]   # a cycle at 200 s with nothing near: next poll at 800 s
+    # killed at 105 s while a poll was due at 110 s: counted from 110 s
+    assert recovery_after(105.0, [140.0], dues, ended_at=1000.0) == 30.0
+    # killed at 300 s: the loop was due at 800 s, polled at 812 s: 12 s late, not 512 s
+    assert recovery_after(300.0, [812.0], dues, ended_at=1000.0) == 12.0
+    # and a loop that never came back is late by the rest of the run
+    assert recovery_after(300.0, [], dues, ended_at=1000.0) == 200.0
+    # killed when the next poll was due after the run ended: nothing to judge
+    assert recovery_after(300.0, [], dues, ended_at=700.0) is None
