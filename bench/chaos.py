@@ -421,11 +421,16 @@ def explained(outages: list[Outage], start: float, end: float) -> bool:
     return any(o.kind in LIVE_OUTAGES and o.start <= end and start <= o.end + RECOVERY_ALLOWANCE for o in outages)
 
 
+def logged_at(match: re.Match) -> float:
+    """The Unix time of a worker log line, from its `[YYYY-MM-DD HH:MM:SS,mmm` prefix (groups 1 and 2)."""
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(match.group(2)) / 1000
+
+
 def log_cycles(path: Path) -> list[tuple[float, str, int, bool]]:
     if not path.exists():
         return []
-    return sorted((datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000,
-                   m.group(3), int(m.group(4)), bool(m.group(5))) for m in CYCLE_LINE.finditer(path.read_text()))
+    return sorted((logged_at(m), m.group(3), int(m.group(4)), bool(m.group(5)))
+                  for m in CYCLE_LINE.finditer(path.read_text()))
 
 
 NEXT_POLL = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d+).*live cycle \[loop \w+ seq \d+\].*?"
@@ -436,9 +441,7 @@ def log_due_times(path: Path) -> list[tuple[float, float]]:
     """(when a cycle logged, when its successor was due) for every cycle of the live worker's log."""
     if not path.exists():
         return []
-    return sorted((datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000,
-                   datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000
-                   + int(m.group(3))) for m in NEXT_POLL.finditer(path.read_text()))
+    return sorted((logged_at(m), logged_at(m) + int(m.group(3))) for m in NEXT_POLL.finditer(path.read_text()))
 
 
 def recovery_after(killed: float, polls: list[float], dues: list[tuple[float, float]],

@@ -66,3 +66,18 @@ def test_a_kill_is_judged_from_the_dead_loops_due_time_when_that_comes_later():
     assert recovery_after(300.0, [], dues, ended_at=1000.0) == 200.0
     # killed when the next poll was due after the run ended: nothing to judge
     assert recovery_after(300.0, [], dues, ended_at=700.0) is None
+
+
+def test_due_times_are_read_from_the_live_workers_cycle_lines(tmp_path):
+    from bench.chaos import log_cycles, log_due_times
+    log = tmp_path / "live.log"
+    log.write_text(
+        "[2026-12-07 17:03:01,500: INFO/MainProcess] darkhorses.tasks.live: live cycle [loop ab12 seq 3]: "
+        "40 races, 400 runners, 9000 prices, 12 changed, 0 closed, 1 past the off, 0 close-outs, 0 errors; "
+        "next poll in 10s\n"
+        "[2026-12-07 17:03:20,000: ERROR/MainProcess] darkhorses.tasks.live: live cycle [loop ab12 seq 4] "
+        "failed (next try in 30s): ConnectionError\n")
+    (first, first_due), (second, second_due) = log_due_times(log)
+    assert (first_due - first, second_due - second) == (10, 30)
+    assert second - first == 18.5
+    assert [t for t, *_ in log_cycles(log)] == [first, second]
