@@ -458,6 +458,16 @@ def recovery_after(killed: float, polls: list[float], dues: list[tuple[float, fl
     return (after[0] if after else ended_at) - due
 
 
+def is_late_sighting(changed_at: datetime, observed_at: datetime, price: float | None,
+                     frozen_prices: list[float]) -> bool:
+    """A move stamped at or after the real off that is only a late sighting: a bookmaker that does
+    not re-stamp its prices (the simulator's unlisted line) gets our own time as changed_at, so a
+    pre-off price we first saw after the off (its last move came between two polls) is dated by
+    that poll. It is a fault only if its price is not one the API served at the off."""
+    return (changed_at == observed_at and price is not None
+            and any(abs(price - served) < 0.005 for served in frozen_prices))
+
+
 def history_excluded_clause(conn) -> str:
     """Close-out rows written after the off on purpose (marked as back-filled) are not observations."""
     columns = set(conn.execute(text("SELECT column_name FROM information_schema.columns "
@@ -496,9 +506,19 @@ def check(chaos: Chaos, ended_at: float) -> list[Line]:
         offs = {r["race_id"]: datetime.fromtimestamp(r["real_off_ts"], timezone.utc) for r in races}
         excluded = history_excluded_clause(conn)
         moved_after_off: Counter = Counter()
-        for race_id, changed in conn.execute(text(
-                "SELECT h.race_id, h.changed_at FROM ra_odds_history h WHERE true" + excluded)):
-            if race_id in offs and changed >= offs[race_id]:
+        late_sightings = 0
+        frozen: dict[str, dict[str, list[float]]] = {}
+        for race_id, horse_id, changed, observed, price in conn.execute(text(
+                "SELECT h.race_id, h.horse_id, h.changed_at, h.observed_at, h.odds_decimal "
+                "FROM ra_odds_history h WHERE true" + excluded)):
+            if race_id not in offs or changed < offs[race_id]:
+                continue
+            if race_id not in frozen:
+                frozen[race_id] = requests.get(f"{chaos.sim_url}/_sim/prices", timeout=30, params={
+                    "race_id": race_id, "at": offs[race_id].timestamp() - 1}).json()
+            if is_late_sighting(changed, observed, price, frozen[race_id].get(horse_id, [])):
+                late_sightings += 1
+            else:
                 moved_after_off[race_id] += 1
         has_close = "closed_at" in set(conn.execute(text(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'ra_live_races'")).scalars())
@@ -510,7 +530,8 @@ def check(chaos: Chaos, ended_at: float) -> list[Line]:
         lines.append(Line("no observed price after a race closed",
                           f"{sum(after_close.values())} rows observed after the close "
                           f"({len(after_close)} races), {sum(moved_after_off.values())} moved at or after the "
-                          f"real off ({len(moved_after_off)} races)", late == 0))
+                          f"real off ({len(moved_after_off)} races); {late_sightings} pre-off prices first "
+                          "seen after the off, unstamped", late == 0))
         # 3. no duplicate history
         duplicates = conn.execute(text(
             "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM ra_odds_history GROUP BY race_id, "

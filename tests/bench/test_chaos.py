@@ -55,6 +55,20 @@ def test_a_missed_race_is_explained_only_by_a_live_outage_near_its_off():
     assert not explained(outages, 300, 315)     # beat away does not stop captures
 
 
+def test_a_pre_off_price_first_seen_after_the_off_is_a_late_sighting_not_a_move_after_it():
+    from datetime import datetime, timedelta, timezone
+
+    from bench.chaos import is_late_sighting
+    poll = datetime(2026, 12, 7, 14, 0, 20, tzinfo=timezone.utc)
+    frozen = [4.5, 5.0, 5.5]
+    # Unstamped bookmaker: dated by our poll, and the price is one served at the off.
+    assert is_late_sighting(poll, poll, 5.0, frozen)
+    # A price the API never served at the off, or a move the bookmaker stamped after the off: faults.
+    assert not is_late_sighting(poll, poll, 6.0, frozen)
+    assert not is_late_sighting(poll - timedelta(seconds=5), poll, 5.0, frozen)
+    assert not is_late_sighting(poll, poll, None, frozen)
+
+
 def test_a_kill_is_judged_from_the_dead_loops_due_time_when_that_comes_later():
     from bench.chaos import recovery_after
     dues = [(100.0, 110.0), (200.0, 800.0)]   # a cycle at 200 s with nothing near: next poll at 800 s
