@@ -30,18 +30,17 @@ import sqlalchemy as sa
 
 from alembic import op
 from darkhorses.models.views import (
-    BOOK_FACTS,
     DROP_LIVE_INSERT_TRIGGER,
     DROP_LIVE_VIEW,
     LIVE_INSERT_TRIGGER,
     MARKET_STATUSES,
-    PRICE_SCALE,
     RACE_FACTS,
     RUNNER_FACTS,
-    code_of_status,
     create_live_view_sql,
     create_narrow_live_view_sql,
     narrow_live_select,
+    wide_facts_sql,
+    wide_prices_sql,
 )
 from darkhorses.models.wide_live import WIDE_LIVE_PRICES
 
@@ -53,18 +52,11 @@ depends_on = None
 BATCH = 500_000  # wide rows per INSERT … SELECT (ids), as measured
 SmallKey = sa.SmallInteger().with_variant(sa.Integer(), "sqlite")
 WIDE = "ra_odds_live_prices"
-PRICE_COLUMNS = ("id", "odds_timestamp", "fetched_at", "created_at", "updated_at", "withdrawn_at", "runner_key",
-                 "odds_x10000", "bookmaker_key", "book_facts_key", "market_status_code", "in_play", "odds_fractional",
-                 "ew_places", "ew_denom", "market_type")
 WIDE_COLUMNS = tuple(c.name for c in WIDE_LIVE_PRICES.columns)
 
 
 def _dialect() -> str:
     return op.get_bind().dialect.name
-
-
-def _same(dialect: str) -> str:
-    return "IS NOT DISTINCT FROM" if dialect == "postgresql" else "IS"
 
 
 def _scalar(sql: str, **params):
@@ -134,42 +126,13 @@ def _create_tables(dialect: str) -> None:
     op.create_index('ix_ra_live_race_facts_off_dt', 'ra_live_race_facts', ['off_dt'])
 
 
-def _newest(dialect: str, partition: str, columns: str) -> str:
-    """The wide rows, one per `partition`: the newest written (the card last written)."""
-    if dialect == "postgresql":
-        return (f"SELECT DISTINCT ON ({partition}) {columns} FROM {WIDE} w "
-                f"ORDER BY {partition}, w.updated_at DESC NULLS LAST, w.id DESC")
-    return (f"SELECT {columns} FROM (SELECT w.*, row_number() OVER (PARTITION BY {partition} "
-            f"ORDER BY w.updated_at DESC, w.id DESC) AS newest FROM {WIDE} w) w WHERE newest = 1")
-
-
 def _facts(dialect: str) -> None:
-    op.execute(f"INSERT INTO ra_live_runners (race_id, horse_id) SELECT DISTINCT w.race_id, w.horse_id FROM {WIDE} w "
-               "WHERE NOT EXISTS (SELECT 1 FROM ra_live_runners u WHERE u.race_id = w.race_id "
-               "AND u.horse_id = w.horse_id) ORDER BY w.race_id, w.horse_id")
-    op.execute(f"INSERT INTO ra_bookmaker_keys (bookmaker_id) SELECT DISTINCT w.bookmaker_id FROM {WIDE} w "
-               "WHERE NOT EXISTS (SELECT 1 FROM ra_bookmaker_keys b WHERE b.bookmaker_id = w.bookmaker_id) "
-               "ORDER BY w.bookmaker_id")
-    op.execute(f"INSERT INTO ra_live_race_facts (race_id, {', '.join(RACE_FACTS)}) "
-               + _newest(dialect, "w.race_id", "w.race_id, " + ", ".join(f"w.{c}" for c in RACE_FACTS)))
-    runner = _newest(dialect, "w.race_id, w.horse_id", "w.race_id, w.horse_id, "
-                     + ", ".join(f"w.{c}" for c in RUNNER_FACTS))
-    op.execute(f"INSERT INTO ra_live_runner_facts (runner_key, {', '.join(RUNNER_FACTS)}) "
-               f"SELECT u.runner_key, {', '.join(f'n.{c}' for c in RUNNER_FACTS)} FROM ({runner}) n "
-               "JOIN ra_live_runners u ON u.race_id = n.race_id AND u.horse_id = n.horse_id")
-    op.execute(f"INSERT INTO ra_live_book_facts ({', '.join(BOOK_FACTS)}) SELECT DISTINCT {', '.join(BOOK_FACTS)} "
-               f"FROM {WIDE} ORDER BY 1, 2")
+    for statement in wide_facts_sql(dialect, WIDE):
+        op.execute(statement)
 
 
 def _prices(dialect: str, where: str = "") -> None:
-    op.execute(
-        f"INSERT INTO ra_live_prices ({', '.join(PRICE_COLUMNS)}) SELECT w.id, w.odds_timestamp, w.fetched_at, "
-        "w.created_at, w.updated_at, w.withdrawn_at, u.runner_key, "
-        f"CAST(round(w.odds_decimal * {PRICE_SCALE}) AS INTEGER), b.bookmaker_key, k.book_facts_key, "
-        f"{code_of_status('w.market_status')}, w.in_play, w.odds_fractional, w.ew_places, w.ew_denom, w.market_type "
-        f"FROM {WIDE} w JOIN ra_live_runners u ON u.race_id = w.race_id AND u.horse_id = w.horse_id "
-        "JOIN ra_bookmaker_keys b ON b.bookmaker_id = w.bookmaker_id JOIN ra_live_book_facts k "
-        f"ON k.bookmaker_name = w.bookmaker_name AND k.bookmaker_type {_same(dialect)} w.bookmaker_type {where}")
+    op.execute(wide_prices_sql(dialect, WIDE, where))
 
 
 def _report_what_changes() -> None:

@@ -197,3 +197,58 @@ DROP_LIVE_INSERT_TRIGGER = {
     "postgresql": ["DROP FUNCTION IF EXISTS ra_odds_live_insert() CASCADE"],
     "sqlite": ["DROP TRIGGER IF EXISTS ra_odds_live_insert"],
 }
+
+
+# -- wide rows into the narrow tables (migration 0009; bench/stats.py fills a wide staging table) --
+_PRICE_COLUMNS = ("id", "odds_timestamp", "fetched_at", "created_at", "updated_at", "withdrawn_at", "runner_key",
+                  "odds_x10000", "bookmaker_key", "book_facts_key", "market_status_code", "in_play",
+                  "odds_fractional", "ew_places", "ew_denom", "market_type")
+
+
+def _same(dialect: str) -> str:
+    return "IS NOT DISTINCT FROM" if dialect == "postgresql" else "IS"
+
+
+def _newest(dialect: str, wide: str, partition: str, columns: str) -> str:
+    """The wide rows, one per `partition`: the newest written (the card last written)."""
+    if dialect == "postgresql":
+        return (f"SELECT DISTINCT ON ({partition}) {columns} FROM {wide} w "
+                f"ORDER BY {partition}, w.updated_at DESC NULLS LAST, w.id DESC")
+    return (f"SELECT {columns} FROM (SELECT w.*, row_number() OVER (PARTITION BY {partition} "
+            f"ORDER BY w.updated_at DESC, w.id DESC) AS newest FROM {wide} w) w WHERE newest = 1")
+
+
+def wide_facts_sql(dialect: str, wide: str) -> list[str]:
+    """Statements numbering the runners and bookmakers of the wide table `wide` not numbered yet,
+    and filling the race, runner and book facts from it (a race's and runner's: its newest row's)."""
+    runner = _newest(dialect, wide, "w.race_id, w.horse_id",
+                     "w.race_id, w.horse_id, " + ", ".join(f"w.{c}" for c in RUNNER_FACTS))
+    return [
+        f"INSERT INTO ra_live_runners (race_id, horse_id) SELECT DISTINCT w.race_id, w.horse_id FROM {wide} w "
+        "WHERE NOT EXISTS (SELECT 1 FROM ra_live_runners u WHERE u.race_id = w.race_id "
+        "AND u.horse_id = w.horse_id) ORDER BY w.race_id, w.horse_id",
+        f"INSERT INTO ra_bookmaker_keys (bookmaker_id) SELECT DISTINCT w.bookmaker_id FROM {wide} w "
+        "WHERE NOT EXISTS (SELECT 1 FROM ra_bookmaker_keys b WHERE b.bookmaker_id = w.bookmaker_id) "
+        "ORDER BY w.bookmaker_id",
+        f"INSERT INTO ra_live_race_facts (race_id, {', '.join(RACE_FACTS)}) "
+        + _newest(dialect, wide, "w.race_id", "w.race_id, " + ", ".join(f"w.{c}" for c in RACE_FACTS)),
+        f"INSERT INTO ra_live_runner_facts (runner_key, {', '.join(RUNNER_FACTS)}) "
+        f"SELECT u.runner_key, {', '.join(f'n.{c}' for c in RUNNER_FACTS)} FROM ({runner}) n "
+        "JOIN ra_live_runners u ON u.race_id = n.race_id AND u.horse_id = n.horse_id",
+        f"INSERT INTO ra_live_book_facts ({', '.join(BOOK_FACTS)}) SELECT DISTINCT {', '.join(BOOK_FACTS)} "
+        f"FROM {wide} w WHERE NOT EXISTS (SELECT 1 FROM ra_live_book_facts k WHERE k.bookmaker_name = "
+        f"w.bookmaker_name AND k.bookmaker_type {_same(dialect)} w.bookmaker_type) ORDER BY 1, 2",
+    ]
+
+
+def wide_prices_sql(dialect: str, wide: str, where: str = "") -> str:
+    """The INSERT of the wide table's prices (those `where` selects) into ra_live_prices, once
+    its runners, bookmakers and book facts are numbered (wide_facts_sql)."""
+    return (
+        f"INSERT INTO ra_live_prices ({', '.join(_PRICE_COLUMNS)}) SELECT w.id, w.odds_timestamp, w.fetched_at, "
+        "w.created_at, w.updated_at, w.withdrawn_at, u.runner_key, "
+        f"CAST(round(w.odds_decimal * {PRICE_SCALE}) AS INTEGER), b.bookmaker_key, k.book_facts_key, "
+        f"{code_of_status('w.market_status')}, w.in_play, w.odds_fractional, w.ew_places, w.ew_denom, w.market_type "
+        f"FROM {wide} w JOIN ra_live_runners u ON u.race_id = w.race_id AND u.horse_id = w.horse_id "
+        "JOIN ra_bookmaker_keys b ON b.bookmaker_id = w.bookmaker_id JOIN ra_live_book_facts k "
+        f"ON k.bookmaker_name = w.bookmaker_name AND k.bookmaker_type {_same(dialect)} w.bookmaker_type {where}")

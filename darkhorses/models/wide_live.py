@@ -6,8 +6,9 @@ Not in Base.metadata, so schema comparisons at the head leave it alone.
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import Boolean, Date, Index, Integer, MetaData, String, Text, Time, UniqueConstraint, text
+from sqlalchemy import Boolean, Date, Index, Integer, MetaData, String, Table, Text, Time, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .base import NAMING_CONVENTION, BigId, UTCDateTime, utcnow
@@ -16,6 +17,8 @@ from .live import OddsDecimal
 
 class WideBase(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    if TYPE_CHECKING:
+        __table__: ClassVar[Table]  # as Base: a Table, not any FromClause
 
 
 class WideOddsLive(WideBase):
