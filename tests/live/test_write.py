@@ -97,6 +97,34 @@ def test_known_keys_on_sqlite_too(sqlite_url):
     assert prices() == {"h0": 2.0, "h1": 2.0, "h2": 7.0, "h3": 2.0}
 
 
+def test_the_embedded_mode_writes_the_narrow_tables_too(sqlite_url):
+    """On SQLite: new prices numbered one past the largest id, a moved quote rewritten, a card
+    change in the facts, a runner gone from its card withdrawn; and a
+    row inserted through the view (its trigger) read back like the others."""
+    from darkhorses.live.cycle import run_cycle
+    from darkhorses.models import OddsLive
+    from tests.builders import FakeCards, card, quote, runner
+    now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
+    off = "2026-11-28T13:20:00+00:00"
+    books = [quote("Bet365", "3.0", "2/1"), quote("William Hill", "4.0", "3/1")]
+    first = run_cycle(FakeCards([card("rac_1", off, [runner("h1", books), runner("h2", books)])]), now)
+    assert first.changed == 4
+    moved = run_cycle(FakeCards([card("rac_1", off, [runner("h1", [quote("Bet365", "3.5", "5/2"), books[1]],
+                                                            jockey="B Jockey")])]), now + timedelta(seconds=10))
+    assert moved.changed == 1 and moved.withdrawn == 1
+    with session_scope() as session:
+        session.add(OddsLive(race_id="rac_2", horse_id="h9", bookmaker_id="bet365", race_date=date(2026, 11, 28),
+                             course="Ascot", horse_name="By Hand", bookmaker_name="Bet365", odds_decimal=9.0,
+                             odds_timestamp=now))
+    with session_scope() as session:
+        rows = session.execute(select(OddsLive.id, OddsLive.horse_id, OddsLive.bookmaker_id, OddsLive.jockey,
+                                      OddsLive.odds_decimal, OddsLive.market_status).order_by(OddsLive.id)).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "h1", "bet365", "B Jockey", 3.5, "OPEN"), (2, "h1", "williamhill", "B Jockey", 4.0, "OPEN"),
+        (3, "h2", "bet365", "A Jockey", 3.0, "NON_RUNNER"), (4, "h2", "williamhill", "A Jockey", 4.0, "NON_RUNNER"),
+        (5, "h9", "bet365", None, 9.0, "OPEN")]
+
+
 def test_an_unchanged_card_is_skipped_unless_its_rows_are_gone(database_url):
     from darkhorses.live.cycle import run_cycle
     from darkhorses.models import LivePrice, OddsLive
