@@ -40,6 +40,8 @@ QUOTE_COLUMNS = ("book_facts_key", "odds_x10000", "odds_fractional", "ew_places"
                  "odds_timestamp")
 KNOWN_PRICE = PRICE_KEY + QUOTE_COLUMNS  # a stored price whose quote (or bookmaker's name) changed
 NEW_PRICE = KNOWN_PRICE + ("in_play", "fetched_at", "updated_at", "created_at")  # a price not stored yet
+# What a new price overwrites when its key turns out to be stored after all (a concurrent cycle).
+PRICE_UPDATED = QUOTE_COLUMNS + ("in_play", "fetched_at", "updated_at")
 RACE_FACTS_ROW = ("race_id",) + RACE_FACTS
 RUNNER_FACTS_ROW = ("runner_key",) + RUNNER_FACTS
 
@@ -95,7 +97,7 @@ def write_open_races(session: Session, races: list[ParsedRace], now: datetime, s
     upsert(session, prices, changes.known_prices, PRICE_KEY, QUOTE_COLUMNS, known=True, columns=KNOWN_PRICE,
            same={"in_play": False, "fetched_at": now, "updated_at": now})
     new_prices, new_columns = _with_ids(session, changes.new_prices)
-    upsert(session, prices, new_prices, PRICE_KEY, NEW_PRICE[2:], expect_new=True, columns=new_columns)
+    upsert(session, prices, new_prices, PRICE_KEY, PRICE_UPDATED, expect_new=True, columns=new_columns)
     # A new price's changed_at is past the stored stamp (_changed_at): its key is new.
     summary.history = write_history(session, changes.history_rows, runner_keys=runner_keys,
                                     bookmaker_keys=bookmaker_keys)
