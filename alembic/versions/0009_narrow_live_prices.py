@@ -237,11 +237,12 @@ def downgrade() -> None:
     op.execute(f"INSERT INTO {WIDE} ({wide}) SELECT {wide} FROM ({narrow_live_select(dialect, 'p.fetched_at')}) n "
                "ORDER BY id")
     if dialect == "postgresql":
-        for sequence in kept["sequences"] if kept else [f"pg_get_serial_sequence('{WIDE}', 'id')"]:
-            name = f"'{sequence}'" if kept else sequence
-            op.execute(f"SELECT setval({name}, (SELECT COALESCE(max(id), 0) + 1 FROM {WIDE}), false)")
-            if kept:
-                op.execute(f"ALTER SEQUENCE {sequence} OWNED BY {WIDE}.id")
+        # The wide table's id numbers on from the largest: its own sequence, or the adopted one's kept.
+        sequences = [f"'{name}'" for name in kept["sequences"]] if kept else [f"pg_get_serial_sequence('{WIDE}', 'id')"]
+        for sequence in sequences:
+            op.execute(f"SELECT setval({sequence}, (SELECT COALESCE(max(id), 0) + 1 FROM {WIDE}), false)")
+        for name in kept["sequences"] if kept else []:
+            op.execute(f"ALTER SEQUENCE {name} OWNED BY {WIDE}.id")
         if kept:
             op.get_bind().execute(sa.text("UPDATE ra_adoption SET added = :added"), {"added": json.dumps(added)})
     for table in ("ra_live_prices", "ra_live_book_facts", "ra_live_runner_facts", "ra_live_race_facts"):
