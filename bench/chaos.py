@@ -546,7 +546,7 @@ def check(chaos: Chaos, ended_at: float) -> list[Line]:
             last = max(c for c in cycles if c < off)
             stored: dict[str, list[float]] = {}
             for horse, price in conn.execute(text(
-                    "SELECT horse_id, odds_decimal FROM ra_odds_live_prices WHERE race_id = :r "
+                    "SELECT horse_id, odds_decimal FROM ra_odds_live WHERE race_id = :r "
                     "AND odds_decimal IS NOT NULL"), {"r": race["race_id"]}):
                 stored.setdefault(horse, []).append(round(float(price), 2))
             candidates = [requests.get(f"{chaos.sim_url}/_sim/prices", params={"race_id": race["race_id"], "at": at},

@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.update_shapes [--races 60 --runners 12 --repeats 5]
 
 A day's live prices (bench/live_cycle.py's day, 18,720 rows) are written by one cycle; then
-the quote columns of every row (QUOTE_ROW: key, quote, stamp) are updated, each shape in a
+the quote columns of every price (darkhorses.live.write.KNOWN_PRICE: runner and bookmaker
+keys, book facts key, quote, stamp) in ra_live_prices are updated, each shape in a
 transaction rolled back (and the table vacuumed) so every shape meets the same table:
   - temp table: COPY into a temporary table, one UPDATE … FROM it (the production path,
     darkhorses.db.upsert with known=True);
@@ -25,29 +26,34 @@ from bench.common import scratch_database
 from bench.live_cycle import build_day, copy_baseline, move_prices
 from tests.builders import FakeCards
 
-# (column, PostgreSQL array type) of a quote-only update, in QUOTE_ROW order after the key.
-KEY_TYPES = (("race_id", "text"), ("horse_id", "text"), ("bookmaker_id", "text"))
-SET_TYPES = (("odds_decimal", "numeric"), ("odds_fractional", "text"), ("ew_places", "varchar"),
-             ("ew_denom", "varchar"), ("market_status", "text"), ("odds_timestamp", "timestamptz"))
+# (column, PostgreSQL array type) of a quote update, in KNOWN_PRICE order.
+KEY_TYPES = (("runner_key", "integer"), ("bookmaker_key", "smallint"))
+SET_TYPES = (("book_facts_key", "smallint"), ("odds_x10000", "integer"), ("odds_fractional", "varchar"),
+             ("ew_places", "varchar"), ("ew_denom", "varchar"), ("market_status_code", "smallint"),
+             ("odds_timestamp", "timestamptz"))
 
 
 def quote_rows(cards: list[dict], now: datetime) -> list[tuple]:
-    """QUOTE_ROW tuples of every price of `cards`, parsed as the cycle parses them."""
+    """KNOWN_PRICE tuples of every price of `cards`, parsed as the cycle parses them, keyed as
+    the first cycle numbered them."""
+    from darkhorses.db import session_scope
     from darkhorses.live.parse import parse_racecard
-    rows = []
-    for card in cards:
-        race = parse_racecard(card)
-        for price in race.prices:
-            rows.append((race.race_id, price.runner.horse_id, price.bookmaker_id, *price.quote,
-                         price.odds_timestamp or now))
-    return rows
+    from darkhorses.live.stored import read_stored
+    from darkhorses.models.views import MARKET_STATUSES, PRICE_SCALE
+    races = [parse_racecard(card) for card in cards]
+    with session_scope() as session:
+        stored = read_stored(session, [race.race_id for race in races])
+    return [(stored.runner_keys[(race.race_id, price.runner.horse_id)], stored.bookmaker_keys[price.bookmaker_id],
+             stored.book_keys[price.book], round(price.quote.odds_decimal * PRICE_SCALE), price.quote.odds_fractional,
+             price.quote.ew_places, price.quote.ew_denom, MARKET_STATUSES.index(price.quote.market_status),
+             price.odds_timestamp or now) for race in races for price in race.prices]
 
 
 def _temp_table(session, rows, now):
     from darkhorses.db import upsert
-    from darkhorses.live.parse import LIVE_KEY, QUOTE_ROW, QUOTE_UPDATED
-    from darkhorses.models import OddsLive
-    upsert(session, OddsLive.__table__, rows, LIVE_KEY, QUOTE_UPDATED, known=True, columns=QUOTE_ROW,
+    from darkhorses.live.write import KNOWN_PRICE, PRICE_KEY, QUOTE_COLUMNS
+    from darkhorses.models import LivePrice
+    upsert(session, LivePrice.__table__, rows, PRICE_KEY, QUOTE_COLUMNS, known=True, columns=KNOWN_PRICE,
            same={"in_play": False, "fetched_at": now, "updated_at": now})
 
 
@@ -63,7 +69,7 @@ def _unnest(session, rows, now):
     unnest = ", ".join(f"%({c})s::{t}[]" for c, t in columns)
     match = " AND ".join(f"p.{c} = t.{c}" for c, _ in KEY_TYPES)
     driver_cursor(session).execute(
-        f"UPDATE ra_odds_live_prices p SET {_assignments()} FROM unnest({unnest}) "
+        f"UPDATE ra_live_prices p SET {_assignments()} FROM unnest({unnest}) "
         f"AS t({', '.join(c for c, _ in columns)}) WHERE {match}", {**arrays, "now": now})
 
 
@@ -76,7 +82,7 @@ def _values(session, rows, now):
     match = " AND ".join(f"p.{c} = t.{c}" for c, _ in KEY_TYPES)
     sets = _assignments().replace("%(now)s", f"'{now.isoformat()}'::timestamptz")
     execute_values(driver_cursor(session),
-                   f"UPDATE ra_odds_live_prices p SET {sets} FROM (VALUES %s) "
+                   f"UPDATE ra_live_prices p SET {sets} FROM (VALUES %s) "
                    f"AS t({', '.join(c for c, _ in columns)}) WHERE {match}", rows, template=template, page_size=1000)
 
 
@@ -88,7 +94,7 @@ def _vacuum(url: str) -> None:
     from sqlalchemy import create_engine, text
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text("VACUUM ANALYZE ra_odds_live_prices"))
+        conn.execute(text("VACUUM ANALYZE ra_live_prices"))
     engine.dispose()
 
 
@@ -105,10 +111,10 @@ def main() -> None:
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         cards = pool.apply(build_day, (args.races, args.runners, now))
     changed = move_prices(cards, 1.0, now + timedelta(seconds=5), random.Random(9))
-    rows = quote_rows(changed, now)
     times: dict[str, list[float]] = {name: [] for name in SHAPES}
     with scratch_database() as url:
         run_cycle(FakeCards(cards, on=now.date()), now)
+        rows = quote_rows(changed, now)
         _vacuum(url)
         copy_seconds, copied = copy_baseline(url)
         for _ in range(args.repeats):

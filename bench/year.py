@@ -26,6 +26,7 @@ import csv
 import io
 import multiprocessing
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -34,6 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from bench.common import scratch_database
 from bench.live_cycle import build_day, copy_baseline, move_prices
+from darkhorses.models.views import MARKET_STATUSES, RACE_FACTS, RUNNER_FACTS
 from tests.builders import FakeCards
 
 BASELINE_DAYS = 30
@@ -43,16 +45,20 @@ D, P, R, H = "\x01", "\x02", "\x03", "\x04"  # day, day before, race-id suffix, 
 # The day's 720 runners are one of this many crops of horses: ~40k horses, each running
 # every 55 days, so distinct-horse counts grow as they would in a real year.
 HORSE_CROPS = 55
-LIVE_COLUMNS = ("race_id", "horse_id", "bookmaker_id", "race_date", "race_time", "off_dt", "course", "course_id",
-                "country", "race_name", "race_class", "race_type", "distance", "going", "runners", "horse_name",
-                "horse_number", "draw", "jockey", "trainer", "age", "weight", "form", "bookmaker_name",
-                "bookmaker_type", "odds_decimal", "odds_fractional", "ew_places", "ew_denom", "market_status",
-                "in_play", "odds_timestamp", "fetched_at", "created_at", "updated_at")
+# The live prices as migration 0009 stores them: a race's facts once, a runner's once, the
+# narrow price rows (their id from the table's identity); each bookmaker's (name, type) pair
+# numbered once before the first day (BF around "name|type", replaced by its key).
+RACE_FACTS_COLUMNS = ("race_id",) + RACE_FACTS
+RUNNER_FACTS_COLUMNS = ("runner_key",) + RUNNER_FACTS
+PRICE_COLUMNS = ("runner_key", "bookmaker_key", "book_facts_key", "odds_x10000", "odds_fractional", "ew_places",
+                 "ew_denom", "market_status_code", "in_play", "odds_timestamp", "fetched_at", "created_at",
+                 "updated_at")
+CLOSED_CODE = MARKET_STATUSES.index("CLOSED")
 MOVE_COLUMNS = ("changed_at", "observed_at", "runner_key", "odds_x10000", "bookmaker_key", "odds_fractional")
 RUNNER_COLUMNS = ("runner_key", "race_id", "horse_id")
 # A day's runner keys: the day's ordinal and the runner's number that day (~739,000,719 at
 # most, within an integer), so days load without asking the database for keys.
-K, B = "\x05", "\x06"  # runner-key prefix; around a bookmaker id, replaced by its key once
+K, B, BF = "\x05", "\x06", "\x07"  # runner-key prefix; around a bookmaker id (book facts), replaced by its key once
 RESULT_COLUMNS = ("race_id", "horse_id", "date_of_race", "country", "track", "course_id", "race_time",
                   "match_timestamp",
                   "race_name", "going", "race_type", "distance", "race_class", "runners_count", "horse_name",
@@ -106,7 +112,8 @@ def build_template(cards: list[dict]) -> dict[str, str]:
     """One day as CSV text per table, dates and race ids as placeholders."""
     from darkhorses.live.parse import parse_racecard
     rng = random.Random(17)
-    out = {name: io.StringIO() for name in ("live", "history", "results", "races", "runners")}
+    out = {name: io.StringIO() for name in ("race_facts", "runner_facts", "prices", "history", "results", "races",
+                                            "runners")}
     runner_numbers: dict[tuple[str, str], str] = {}
     write = {name: csv.writer(buffer, lineterminator="\n").writerow for name, buffer in out.items()}
     for card in cards:
@@ -118,24 +125,30 @@ def build_template(cards: list[dict]) -> dict[str, str]:
         people = {f"{r['horse_id']}_{H}": (r.get("jockey_id"), r.get("trainer_id")) for r in card["runners"]}
         captured = {}
         rows = race.rows  # built afresh from the parsed tuples on each access
+        facts = {**race.values._asdict(), "race_id": race_id, "race_date": D, "off_dt": off}
+        write["race_facts"]([_template_time(facts[c]) if isinstance(facts[c], datetime) else _cell(facts[c])
+                             for c in RACE_FACTS_COLUMNS])
         for row in rows:
             row["horse_id"] = f"{row['horse_id']}_{H}"
-            row.update(race_id=race_id, race_date=D, off_dt=off, market_status="CLOSED", in_play=False,
-                       odds_timestamp=off - timedelta(minutes=rng.randint(1, 30)),
-                       fetched_at=off - timedelta(seconds=5), created_at=off - timedelta(hours=20),
-                       updated_at=off - timedelta(minutes=1))
-            write["live"]([_template_time(row[c]) if isinstance(row[c], datetime) else _cell(row[c])
-                           for c in LIVE_COLUMNS])
+            runner = runner_numbers.get((race_id, row["horse_id"]))
+            if runner is None:
+                runner = runner_numbers[(race_id, row["horse_id"])] = f"{K}{len(runner_numbers):03d}"
+                write["runners"]([runner, race_id, row["horse_id"]])
+                write["runner_facts"]([runner] + [_cell(row[c]) for c in RUNNER_FACTS])
+            stamps = {"odds_timestamp": off - timedelta(minutes=rng.randint(1, 30)),
+                      "fetched_at": off - timedelta(seconds=5), "created_at": off - timedelta(hours=20),
+                      "updated_at": off - timedelta(minutes=1)}
+            write["prices"]([runner, f"{B}{row['bookmaker_id']}{B}",
+                             f"{BF}{row['bookmaker_name']}|{row['bookmaker_type']}{BF}",
+                             round(row["odds_decimal"] * 10000), _cell(row["odds_fractional"]),
+                             _cell(row["ew_places"]), _cell(row["ew_denom"]), CLOSED_CODE, False]
+                            + [_template_time(stamps[c]) for c in PRICE_COLUMNS[-4:]])
             price = row["odds_decimal"]
             changes = 5 if rng.random() < 0.65 else 6                  # ~5.35 a price: ~100k a day
             for step in range(changes):
                 at = off - timedelta(hours=20) + timedelta(minutes=step * 200 + rng.randint(0, 150))
                 price = max(1.01, round(price * rng.choice((0.9, 0.95, 1.05, 1.1)), 2))
                 captured.setdefault(row["horse_id"], []).append(price)
-                runner = runner_numbers.get((race_id, row["horse_id"]))
-                if runner is None:
-                    runner = runner_numbers[(race_id, row["horse_id"])] = f"{K}{len(runner_numbers):03d}"
-                    write["runners"]([runner, race_id, row["horse_id"]])
                 write["history"]([_template_time(at), _template_time(at), runner, round(price * 10000),
                                   f"{B}{row['bookmaker_id']}{B}", f"{int((price - 1) * 100)}/100"])
         for position, (horse, prices) in enumerate(captured.items(), 1):
@@ -161,14 +174,25 @@ def build_template(cards: list[dict]) -> dict[str, str]:
 def load_days(url: str, template: dict[str, str], days: list[date]) -> None:
     import psycopg2
     connection = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
-    targets = {"live": ("ra_odds_live_prices", LIVE_COLUMNS), "history": ("ra_odds_moves", MOVE_COLUMNS),
-               "runners": ("ra_live_runners", RUNNER_COLUMNS),
+    targets = {"race_facts": ("ra_live_race_facts", RACE_FACTS_COLUMNS),
+               "runner_facts": ("ra_live_runner_facts", RUNNER_FACTS_COLUMNS),
+               "prices": ("ra_live_prices", PRICE_COLUMNS),
+               "history": ("ra_odds_moves", MOVE_COLUMNS), "runners": ("ra_live_runners", RUNNER_COLUMNS),
                "results": ("ra_odds_historical", RESULT_COLUMNS), "races": ("ra_live_races", RACE_COLUMNS)}
     with connection, connection.cursor() as cursor:
         cursor.execute("SELECT bookmaker_id, bookmaker_key FROM ra_bookmaker_keys")
         template = dict(template)
         for bookmaker_id, key in cursor.fetchall():
-            template["history"] = template["history"].replace(f"{B}{bookmaker_id}{B}", str(key))
+            for name in ("history", "prices"):
+                template[name] = template[name].replace(f"{B}{bookmaker_id}{B}", str(key))
+        pairs = sorted(set(re.findall(f"{BF}([^{BF}]*){BF}", template["prices"])))
+        for pair in pairs:
+            name, kind = pair.split("|")
+            cursor.execute("INSERT INTO ra_live_book_facts (bookmaker_name, bookmaker_type) VALUES (%s, %s) "
+                           "ON CONFLICT DO NOTHING", (name, kind))
+        cursor.execute("SELECT bookmaker_name || '|' || bookmaker_type, book_facts_key FROM ra_live_book_facts")
+        for pair, key in cursor.fetchall():
+            template["prices"] = template["prices"].replace(f"{BF}{pair}{BF}", str(key))
         for day in days:
             for name, (table, columns) in targets.items():
                 text = template[name].replace(D, day.isoformat()).replace(
@@ -304,7 +328,7 @@ def reader_figures(now: datetime, race_id: str, old_race: str) -> dict[str, tupl
 
 
 # The tables whose bytes a live price and a history row cost (present ones counted).
-LIVE_TABLES = ("ra_odds_live_prices",)
+LIVE_TABLES = ("ra_live_prices", "ra_live_race_facts", "ra_live_runner_facts", "ra_live_book_facts")
 HISTORY_TABLES = ("ra_odds_moves", "ra_live_runners", "ra_bookmaker_keys")
 YEAR_TARGET_GB = 4.0
 
@@ -314,7 +338,7 @@ def row_counts(url: str) -> dict[str, int]:
     engine = create_engine(url)
     with engine.connect() as conn:
         counts = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-                  for table in ("ra_odds_live_prices", "ra_odds_moves")}
+                  for table in ("ra_live_prices", "ra_odds_moves")}
     engine.dispose()
     return counts
 
@@ -422,8 +446,8 @@ def main() -> None:
     by_name = {name: table + index for name, table, index in table_sizes}
     live_bytes = sum(by_name.get(name, 0) for name in LIVE_TABLES)
     history_bytes = sum(by_name.get(name, 0) for name in HISTORY_TABLES)
-    print(f"bytes per live price: {live_bytes / max(counts['ra_odds_live_prices'], 1):.0f} "
-          f"({counts['ra_odds_live_prices']:,} prices; {' + '.join(LIVE_TABLES)}, with indexes)")
+    print(f"bytes per live price: {live_bytes / max(counts['ra_live_prices'], 1):.0f} "
+          f"({counts['ra_live_prices']:,} prices; {' + '.join(LIVE_TABLES)}, with indexes)")
     print(f"bytes per history row: {history_bytes / max(counts['ra_odds_moves'], 1):.0f} "
           f"({counts['ra_odds_moves']:,} rows; {' + '.join(HISTORY_TABLES)}, with indexes)")
     year = total / n_days * 365 / 2**30

@@ -4,9 +4,11 @@
 old service's (its contract tables, no alembic_version) is adopted in one transaction: its
 tables keep every row and column, ours are added beside them, the live table becomes the
 physical table under the `ra_odds_live` view, the ledger learns which dates the old rows
-cover, and the revision is stamped. What was added is recorded in `ra_adoption`, so a
-downgrade removes exactly that and leaves the old tables as they were. Anything else is
-refused before a single statement changes it.
+cover, and revision 0008 is stamped: the schema as it was then (the wide live table), so the
+migrations after it (0009: the live prices narrowed) convert the old rows as they convert
+ours. What was added is recorded in `ra_adoption`, so a downgrade removes exactly that and
+leaves the old tables as they were. Anything else is refused before a single statement
+changes it.
 """
 from __future__ import annotations
 
@@ -25,8 +27,14 @@ from ..models.views import (
     HISTORY_INSERT_TRIGGER,
     create_live_view_sql,
 )
+from ..models.wide_live import WIDE_LIVE_PRICES
 from ..racing_api.bookmakers import BOOKMAKERS
-from .revisions import known_revisions, stamp_head
+from .revisions import known_revisions, stamp
+
+# The revision whose schema adoption builds (Base.metadata but the tables of later migrations,
+# the wide live table instead); `migrate` then upgrades from it as from any database of ours.
+ADOPTED_AT = "0008"
+LATER_TABLES = {"ra_live_race_facts", "ra_live_runner_facts", "ra_live_book_facts", "ra_live_prices"}  # 0009
 
 # The columns that make a table the old service's (docs/switching.md); a few are enough.
 LEGACY_SIGNATURE = {
@@ -89,7 +97,7 @@ def adopt(connection: Connection) -> dict:
         "ON CONFLICT (race_date) DO NOTHING"))
     connection.execute(text("INSERT INTO ra_adoption (id, adopted_at, added) VALUES (1, :at, :added)"),
                        {"at": datetime.now(timezone.utc), "added": json.dumps(added)})
-    stamp_head(connection)
+    stamp(connection, ADOPTED_AT)
     return {"adopted": True, "rows": counts, "added_tables": added["tables"]}
 
 
@@ -101,7 +109,8 @@ def _add_missing_schema(connection: Connection) -> dict:
     inspector = inspect(connection)
     existing = set(inspector.get_table_names())
     added: dict = {"tables": [], "columns": {}, "indexes": [], "uniques": []}
-    for table in Base.metadata.sorted_tables:
+    tables = [t for t in Base.metadata.sorted_tables if t.name not in LATER_TABLES] + [WIDE_LIVE_PRICES]
+    for table in tables:
         if table.name not in existing:
             table.create(connection)
             added["tables"].append(table.name)

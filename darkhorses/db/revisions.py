@@ -23,8 +23,8 @@ def known_revisions() -> set[str]:
     return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
-def stamp_head(connection: Connection) -> None:
+def stamp(connection: Connection, revision: str = "head") -> None:
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
     script = ScriptDirectory.from_config(alembic_config())
-    MigrationContext.configure(connection).stamp(script, "head")
+    MigrationContext.configure(connection).stamp(script, revision)

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from ..models import LiveRace, OddsLive
+from ..models import LivePrice, LiveRace, LiveRunner
 from ..racing_api.values import parse_timestamp, text
 from .parse import ParsedRace
 from .summary import CycleSummary
@@ -52,8 +52,9 @@ def _stored_digests(session: Session, digests: dict[str, str]) -> dict[str, str]
     (a race whose rows were deleted behind our back is written again, whatever its digest)."""
     if not digests:
         return {}
-    races, live = LiveRace.__table__, OddsLive.__table__
-    has_rows = exists().where(live.c.race_id == races.c.race_id)  # one index probe per race
+    races, runners, prices = LiveRace.__table__, LiveRunner.__table__, LivePrice.__table__
+    # A probe of the race's runners, then of a runner's prices, per race.
+    has_rows = exists().where(runners.c.race_id == races.c.race_id, prices.c.runner_key == runners.c.runner_key)
     return {race_id: digest for race_id, digest in session.execute(
         select(races.c.race_id, races.c.card_digest).where(races.c.race_id.in_(list(digests)), has_rows))
         if digest == digests[race_id]}

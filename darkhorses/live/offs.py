@@ -27,7 +27,8 @@ from ..core.clock import uk_date, uk_time
 from ..core.logsafe import Tally, safe
 from ..core.settings import Settings
 from ..db import rowcount, session_scope, upsert
-from ..models import CloseReason, LiveRace, LiveSchedule, OddsLive, RaceOffTime
+from ..models import CloseReason, LivePrice, LiveRace, LiveRunner, LiveSchedule, RaceOffTime
+from ..models.views import MARKET_STATUSES
 from ..racing_api.values import text
 from .parse import OPEN, ParsedRace
 from .summary import CycleSummary
@@ -228,10 +229,12 @@ def off_late_seconds(close: Close, now: datetime) -> float | None:
 def close_races(session: Session, closes: list[Close], now: datetime) -> int:
     """Mark markets closed once, with when and why; their prices stay as they are."""
     closed = 0
-    live, races = OddsLive.__table__, LiveRace.__table__
+    live, races, runners = LivePrice.__table__, LiveRace.__table__, LiveRunner.__table__
     for close in closes:
-        session.execute(update(live).where(live.c.race_id == close.race_id, live.c.market_status == OPEN)
-                        .values(market_status=close.status))
+        race_runners = select(runners.c.runner_key).where(runners.c.race_id == close.race_id)
+        session.execute(update(live).where(live.c.runner_key.in_(race_runners),
+                                           live.c.market_status_code == MARKET_STATUSES.index(OPEN))
+                        .values(market_status_code=MARKET_STATUSES.index(close.status)))
         closed += rowcount(session.execute(update(races).where(
             races.c.race_id == close.race_id, races.c.market_status == OPEN).values(
             market_status=close.status, closed_at=now, close_reason=close.reason,

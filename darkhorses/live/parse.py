@@ -17,9 +17,6 @@ from ..racing_api.values import parse_price, parse_timestamp, text, to_int
 
 log = logging.getLogger(__name__)
 
-LIVE_KEY = ("race_id", "horse_id", "bookmaker_id")
-
-
 class MalformedRace(ValueError):
     pass
 
@@ -53,7 +50,8 @@ class RunnerValues(NamedTuple):
 
 
 class Card(NamedTuple):
-    """What a live row holds about its race and runner; a row is rewritten whole when it changes."""
+    """A price's race and runner values (stored once per race and per runner: ra_live_race_facts,
+    ra_live_runner_facts)."""
     race: RaceValues
     runner: RunnerValues
 
@@ -69,7 +67,7 @@ class BookValues(NamedTuple):
 
 
 class Quote(NamedTuple):
-    """What a bookmaker offers: when only this differs from the stored row, only this is written."""
+    """What a bookmaker offers: a stored price is rewritten when this (or its book) differs."""
     odds_decimal: float
     odds_fractional: str | None
     ew_places: str | None
@@ -86,27 +84,6 @@ class Price(NamedTuple):
     book: BookValues
     quote: Quote
     odds_timestamp: datetime | None
-
-
-class RowStamps(NamedTuple):
-    """The stamps a written live row carries besides its values."""
-    in_play: bool
-    odds_timestamp: datetime  # the bookmaker's `updated`, or our time when it gave none
-    fetched_at: datetime
-    updated_at: datetime
-    created_at: datetime
-
-
-# The columns of a live row, derived from the tuples above: what decides whether a stored row
-# is rewritten (CARD, BOOK and QUOTE; timestamps are not part of it), and what a write sends.
-CARD = RaceValues._fields + RunnerValues._fields
-BOOK = BookValues._fields
-QUOTE = Quote._fields
-STAMPS = tuple(name for name in RowStamps._fields if name != "created_at")  # rewritten with a row
-UPDATED = CARD + BOOK + QUOTE + STAMPS
-WHOLE_ROW = LIVE_KEY + CARD + BOOK + QUOTE + RowStamps._fields  # a new or rewritten live row
-QUOTE_ROW = LIVE_KEY + QUOTE + ("odds_timestamp",)  # a row whose quote alone changed
-QUOTE_UPDATED = QUOTE + STAMPS
 
 
 class HistoryRow(NamedTuple):

@@ -1,93 +1,98 @@
-"""The live rows already stored for the races a cycle polls, read in the shapes a parsed price
-compares with (darkhorses.live.parse), so a cycle writes only what changed."""
+"""The live prices already stored for the races a cycle polls, read from the narrow tables in the
+shapes a parsed price compares with (darkhorses.live.parse), so a cycle writes only what changed."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Float, cast, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import driver_cursor
-from ..models import OddsLive
-from .parse import BOOK, CARD, LIVE_KEY, QUOTE, BookValues, Card, Quote, RaceValues, RunnerValues
+from ..models import BookmakerKey, LiveBookFacts, LivePrice, LiveRaceFacts, LiveRunner, LiveRunnerFacts
+from ..models.views import MARKET_STATUSES, PRICE_SCALE, RACE_FACTS, RUNNER_FACTS
+from .parse import BookValues, Card, Quote, RaceValues, RunnerValues
 
 Key = tuple[str, str, str]  # (race_id, horse_id, bookmaker_id)
+RunnerId = tuple[str, str]  # (race_id, horse_id)
+# A stored price's own columns, in the order read: its keys, the bookmaker's stamp, the quote.
+PRICE_READ = ("runner_key", "bookmaker_key", "book_facts_key", "odds_timestamp", "odds_x10000", "odds_fractional",
+              "ew_places", "ew_denom", "market_status_code")
 
 
 class StoredRow(NamedTuple):
-    """A live row as stored, in the shapes a parsed price compares with."""
+    """A live price as stored, in the shapes a parsed price compares with, and its keys."""
     quote: Quote
     odds_timestamp: datetime | None  # the bookmaker's `updated` stamp as stored
     card: Card
     book: BookValues
+    runner_key: int
 
 
-def _card(values: list) -> Card:
-    """A Card from the CARD columns as the database returns them."""
-    race, runner = _split(values, RaceValues._fields, RunnerValues._fields)
-    return Card(RaceValues._make(race), RunnerValues._make(runner))
+@dataclass
+class Stored:
+    """What is stored for a cycle's races: each price by key, and the keys and facts they refer to
+    (the writer numbers what is missing and writes facts only where they changed)."""
+    rows: dict[Key, StoredRow] = field(default_factory=dict)
+    runner_keys: dict[RunnerId, int] = field(default_factory=dict)
+    race_facts: dict[str, RaceValues] = field(default_factory=dict)
+    runner_facts: dict[RunnerId, RunnerValues] = field(default_factory=dict)
+    bookmaker_keys: dict[str, int] = field(default_factory=dict)  # every bookmaker id numbered
+    book_keys: dict[BookValues, int] = field(default_factory=dict)  # every (name, type) pair numbered
 
 
-def read_stored_rows(session: Session, race_ids: list[str]) -> dict[Key, StoredRow]:
-    """The stored live rows of these races, by key.
-
-    On PostgreSQL each row brings its quote alone; the card values that are the same for every
-    row of a runner (and the book values of a bookmaker) come once per runner (bookmaker),
-    shared by its rows: a third of the decoding and memory. Rows of a runner or bookmaker whose
-    stored values differ between rows (a row not rewritten when its card changed) are read whole."""
-    live = OddsLive.__table__
-    if session.get_bind().dialect.name != "postgresql":
-        columns = [cast(live.c[c], Float) if c == "odds_decimal" else live.c[c]
-                   for c in LIVE_KEY + QUOTE + ("odds_timestamp",) + CARD + BOOK]
-        stored = {}
-        for race_id, horse_id, bookmaker_id, *values in session.execute(
-                select(*columns).where(live.c.race_id.in_(race_ids))):
-            quote, (stamp,), card, book = _split(values, QUOTE, ("odds_timestamp",), CARD, BOOK)
-            stored[(race_id, horse_id, bookmaker_id)] = StoredRow(Quote._make(quote), stamp, _card(card),
-                                                                  BookValues._make(book))
-        return stored
-    # Straight from the driver (numeric read as float8): psycopg2 returns the types the
-    # rows compare with; SQLAlchemy's per-value result processing would cost more.
-    cursor = driver_cursor(session)
-    where = f"FROM {live.name} WHERE race_id = ANY(%s)"
-    cursor.execute(f"SELECT DISTINCT race_id, horse_id, {', '.join(CARD)} {where}", (race_ids,))
-    cards: dict[tuple[str, str], Card] = {}
-    mixed = set()
-    for race_id, horse_id, *values in cursor:
-        if (race_id, horse_id) in cards:
-            mixed.add((race_id, horse_id))
-        cards[(race_id, horse_id)] = _card(values)
-    cursor.execute(f"SELECT DISTINCT bookmaker_id, {', '.join(BOOK)} {where}", (race_ids,))
-    books: dict[str, BookValues] = {}
-    mixed_books = set()
-    for bookmaker_id, *values in cursor:
-        if bookmaker_id in books:
-            mixed_books.add(bookmaker_id)
-        books[bookmaker_id] = BookValues._make(values)
-    quote_columns = ", ".join("odds_decimal::float8" if c == "odds_decimal" else c for c in QUOTE)
-    cursor.execute(f"SELECT race_id, horse_id, bookmaker_id, odds_timestamp, {quote_columns} {where}", (race_ids,))
-    stored = {(race_id, horse_id, bookmaker_id): StoredRow(Quote._make(quote), stamp, cards[(race_id, horse_id)],
-                                                           books[bookmaker_id])
-              for race_id, horse_id, bookmaker_id, stamp, *quote in cursor}
-    if mixed or mixed_books:
-        cursor.execute(f"SELECT race_id, horse_id, bookmaker_id, {', '.join(CARD + BOOK)} {where} "
-                       "AND (race_id = ANY(%s) OR bookmaker_id = ANY(%s))",
-                       (race_ids, sorted({race_id for race_id, _ in mixed}), sorted(mixed_books)))
-        for race_id, horse_id, bookmaker_id, *values in cursor:
-            if (race_id, horse_id) in mixed or bookmaker_id in mixed_books:
-                key = (race_id, horse_id, bookmaker_id)
-                card, book = _split(values, CARD, BOOK)
-                stored[key] = stored[key]._replace(card=_card(card), book=BookValues._make(book))
+def read_stored(session: Session, race_ids: list[str]) -> Stored:
+    """The stored prices of these races, with their race's and runner's facts (read once each,
+    shared by the prices that refer to them) and the bookmaker numbering (a few dozen rows)."""
+    stored = Stored()
+    facts, runners, runner_facts = LiveRaceFacts.__table__, LiveRunner.__table__, LiveRunnerFacts.__table__
+    for race_id, *values in session.execute(
+            select(facts.c.race_id, *(facts.c[c] for c in RACE_FACTS)).where(facts.c.race_id.in_(race_ids))):
+        stored.race_facts[race_id] = RaceValues._make(values)
+    by_key: dict[int, RunnerId] = {}
+    for runner_key, race_id, horse_id, *values in session.execute(
+            select(runners.c.runner_key, runners.c.race_id, runners.c.horse_id,
+                   *(runner_facts.c[c] for c in RUNNER_FACTS))
+            .select_from(runners.outerjoin(runner_facts, runner_facts.c.runner_key == runners.c.runner_key))
+            .where(runners.c.race_id.in_(race_ids))):
+        runner = (race_id, horse_id)
+        stored.runner_keys[runner], by_key[runner_key] = runner_key, runner
+        if values[0] is not None:  # horse_name is never null: a runner of the history alone has no facts
+            stored.runner_facts[runner] = RunnerValues._make(values)
+    books = BookmakerKey.__table__
+    stored.bookmaker_keys = {bookmaker_id: key for key, bookmaker_id in session.execute(
+        select(books.c.bookmaker_key, books.c.bookmaker_id))}
+    book_ids = {key: bookmaker_id for bookmaker_id, key in stored.bookmaker_keys.items()}
+    book_facts = LiveBookFacts.__table__
+    book_values = {key: BookValues(name, kind) for key, name, kind in session.execute(
+        select(book_facts.c.book_facts_key, book_facts.c.bookmaker_name, book_facts.c.bookmaker_type))}
+    stored.book_keys = {values: key for key, values in book_values.items()}
+    cards: dict[RunnerId, Card] = {}
+    for runner_key, bookmaker_key, book_key, stamp, odds, fractional, places, denom, status in _prices(
+            session, sorted(by_key)):
+        race_id, horse_id = runner = by_key[runner_key]
+        card = cards.get(runner)
+        if card is None:
+            card = cards[runner] = Card(stored.race_facts[race_id], stored.runner_facts[runner])
+        # As stored: an adopted row may have no price or status (None, which no parsed quote equals).
+        quote = Quote._make((None if odds is None else odds / PRICE_SCALE, fractional, places, denom,
+                             None if status is None else MARKET_STATUSES[status]))
+        stored.rows[(race_id, horse_id, book_ids[bookmaker_key])] = StoredRow(
+            quote, stamp, card, book_values[book_key], runner_key)
     return stored
 
 
-def _split(values: list, *groups: tuple[str, ...]) -> list[list]:
-    """`values` cut into consecutive groups as long as each column list of `groups`."""
-    parts, start = [], 0
-    for group in groups:
-        parts.append(values[start:start + len(group)])
-        start += len(group)
-    if start != len(values):
-        raise ValueError(f"{len(values)} values for {start} columns")
-    return parts
+def _prices(session: Session, runner_keys: list[int]):
+    """The PRICE_READ columns of these runners' prices. On PostgreSQL straight from the driver:
+    psycopg2 returns the types the rows compare with; SQLAlchemy's per-value result processing
+    would cost more, on every cycle."""
+    if not runner_keys:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        cursor = driver_cursor(session)
+        cursor.execute(f"SELECT {', '.join(PRICE_READ)} FROM {LivePrice.__tablename__} WHERE runner_key = ANY(%s)",
+                       (runner_keys,))
+        return cursor.fetchall()
+    prices = LivePrice.__table__
+    return session.execute(select(*(prices.c[c] for c in PRICE_READ)).where(prices.c.runner_key.in_(runner_keys))).all()

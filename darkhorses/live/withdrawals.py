@@ -10,7 +10,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..db import upsert
-from ..models import OddsLive, Withdrawal
+from ..models import LivePrice, Withdrawal
+from ..models.views import MARKET_STATUSES
 from .parse import OPEN, ParsedRace
 from .stored import Key, StoredRow
 from .summary import CycleSummary
@@ -18,6 +19,7 @@ from .summary import CycleSummary
 log = logging.getLogger(__name__)
 
 NON_RUNNER = "NON_RUNNER"
+OPEN_CODE, NON_RUNNER_CODE = MARKET_STATUSES.index(OPEN), MARKET_STATUSES.index(NON_RUNNER)  # ra_live_prices
 
 
 def mark_non_runners(session: Session, races: list[ParsedRace], stored: dict[Key, StoredRow], now: datetime,
@@ -26,7 +28,7 @@ def mark_non_runners(session: Session, races: list[ParsedRace], stored: dict[Key
     and record each withdrawal with its last best price; reopen a runner that comes back."""
     by_id = {race.race_id: race for race in races}
     leaving: dict[tuple[str, str], list[StoredRow]] = {}
-    back = set()
+    back: dict[tuple[str, str], int] = {}  # runner -> its runner key
     for (race_id, horse_id, _), row in stored.items():
         race = by_id[race_id]
         status = row.quote.market_status
@@ -35,21 +37,20 @@ def mark_non_runners(session: Session, races: list[ParsedRace], stored: dict[Key
             if horse_id in race.non_runners or (horse_id not in race.horses and not race.skipped_runners):
                 leaving.setdefault((race_id, horse_id), []).append(row)
         elif status == NON_RUNNER and horse_id in race.horses and horse_id not in race.non_runners:
-            back.add((race_id, horse_id))
+            back[(race_id, horse_id)] = row.runner_key
     for (race_id, horse_id), rows in sorted(leaving.items()):
         prices = [row.quote.odds_decimal for row in rows if row.quote.odds_decimal]
-        _withdraw(session, by_id[race_id], horse_id, rows[0].card.runner.horse_name, prices, now, summary)
-    for race_id, horse_id in sorted(back):
-        _reopen(session, by_id[race_id], horse_id, now, summary)
+        _withdraw(session, by_id[race_id], horse_id, rows[0], prices, now, summary)
+    for (race_id, horse_id), runner_key in sorted(back.items()):
+        _reopen(session, by_id[race_id], horse_id, runner_key, now, summary)
 
 
-def _withdraw(session: Session, race: ParsedRace, horse_id: str, name: str, prices: list[float], now: datetime,
+def _withdraw(session: Session, race: ParsedRace, horse_id: str, row: StoredRow, prices: list[float], now: datetime,
               summary: CycleSummary) -> None:
-    live = OddsLive.__table__
-    session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
-                                       live.c.market_status == OPEN)
-                    .values(market_status=NON_RUNNER, withdrawn_at=now))
-    values = {"race_date": race.values.race_date, "horse_name": name, "withdrawn_at": now,
+    live = LivePrice.__table__
+    session.execute(update(live).where(live.c.runner_key == row.runner_key, live.c.market_status_code == OPEN_CODE)
+                    .values(market_status_code=NON_RUNNER_CODE, withdrawn_at=now))
+    values = {"race_date": race.values.race_date, "horse_name": row.card.runner.horse_name, "withdrawn_at": now,
               "last_price": max(prices) if prices else None, "last_price_books": len(prices),
               "reason": "no_prices" if horse_id in race.horses else "off_card", "reopened_at": None}
     upsert(session, Withdrawal.__table__, [{"race_id": race.race_id, "horse_id": horse_id, **values}],
@@ -59,11 +60,11 @@ def _withdraw(session: Session, race: ParsedRace, horse_id: str, name: str, pric
              values["reason"], values["last_price"])
 
 
-def _reopen(session: Session, race: ParsedRace, horse_id: str, now: datetime, summary: CycleSummary) -> None:
-    live = OddsLive.__table__
-    session.execute(update(live).where(live.c.race_id == race.race_id, live.c.horse_id == horse_id,
-                                       live.c.market_status == NON_RUNNER)
-                    .values(market_status=OPEN, withdrawn_at=None))
+def _reopen(session: Session, race: ParsedRace, horse_id: str, runner_key: int, now: datetime,
+            summary: CycleSummary) -> None:
+    live = LivePrice.__table__
+    session.execute(update(live).where(live.c.runner_key == runner_key, live.c.market_status_code == NON_RUNNER_CODE)
+                    .values(market_status_code=OPEN_CODE, withdrawn_at=None))
     table = Withdrawal.__table__
     session.execute(update(table).where(table.c.race_id == race.race_id, table.c.horse_id == horse_id)
                     .values(reopened_at=now))

@@ -1,5 +1,7 @@
-"""The live write path: compare a cycle's parsed prices with the stored rows and write only
-what changed (ra_odds_live_prices), every new price into ra_odds_history, and the races polled.
+"""The live write path: compare a cycle's parsed prices with the stored ones and write only what
+changed: a race's facts once per race and a runner's once per runner (when the card changed),
+new prices COPYed into ra_live_prices and changed quotes by one UPDATE … FROM; every new price
+into ra_odds_moves (the view ra_odds_history), and the races polled.
 """
 from __future__ import annotations
 
@@ -7,39 +9,49 @@ import logging
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..db import upsert
 from ..db.upsert import unique_by_key
-from ..models import OBSERVED, Bookmaker, BookmakerKey, LiveRace, LiveRunner, OddsLive, OddsMove
-from ..models.views import PRICE_SCALE, SOURCES
-from .digests import race_counts
-from .parse import (
-    HISTORY_KEY,
-    LIVE_KEY,
-    OPEN,
-    QUOTE_ROW,
-    QUOTE_UPDATED,
-    UPDATED,
-    WHOLE_ROW,
-    Card,
-    HistoryRow,
-    ParsedRace,
-    RowStamps,
-    earlier_prices,
+from ..models import (
+    OBSERVED,
+    Bookmaker,
+    BookmakerKey,
+    LiveBookFacts,
+    LivePrice,
+    LiveRace,
+    LiveRaceFacts,
+    LiveRunner,
+    LiveRunnerFacts,
+    OddsMove,
 )
-from .stored import Key, StoredRow, read_stored_rows
+from ..models.views import MARKET_STATUSES, PRICE_SCALE, RACE_FACTS, RUNNER_FACTS, SOURCES
+from .digests import race_counts
+from .parse import HISTORY_KEY, OPEN, BookValues, HistoryRow, ParsedRace, earlier_prices
+from .stored import RunnerId, Stored, StoredRow, read_stored
 from .summary import CycleSummary
 from .withdrawals import mark_non_runners
 
 log = logging.getLogger(__name__)
 
+PRICE_KEY = ("runner_key", "bookmaker_key")
+QUOTE_COLUMNS = ("book_facts_key", "odds_x10000", "odds_fractional", "ew_places", "ew_denom", "market_status_code",
+                 "odds_timestamp")
+KNOWN_PRICE = PRICE_KEY + QUOTE_COLUMNS  # a stored price whose quote (or bookmaker's name) changed
+NEW_PRICE = KNOWN_PRICE + ("in_play", "fetched_at", "updated_at", "created_at")  # a price not stored yet
+# What a new price overwrites when its key turns out to be stored after all (a concurrent cycle).
+PRICE_UPDATED = QUOTE_COLUMNS + ("in_play", "fetched_at", "updated_at")
+RACE_FACTS_ROW = ("race_id",) + RACE_FACTS
+RUNNER_FACTS_ROW = ("runner_key",) + RUNNER_FACTS
+
+
 class Changes(NamedTuple):
     """A cycle's writes, bucketed by how each is written."""
-    new_rows: list[tuple]      # WHOLE_ROW: keys not stored yet, COPYed straight in
-    whole_rows: list[tuple]    # WHOLE_ROW: stored keys whose card or book changed
-    quote_rows: list[tuple]    # QUOTE_ROW: stored keys whose quote alone changed
+    race_facts: list[tuple]    # RACE_FACTS_ROW: races new or whose card's race values changed
+    runner_facts: list[tuple]  # RUNNER_FACTS_ROW: runners new or whose card's runner values changed
+    new_prices: list[tuple]    # NEW_PRICE: keys not stored yet, COPYed straight in
+    known_prices: list[tuple]  # KNOWN_PRICE: stored keys whose quote or bookmaker's name changed
     history_rows: list[HistoryRow]
 
 
@@ -51,13 +63,11 @@ def write_open_races(session: Session, races: list[ParsedRace], now: datetime, s
     if not races:
         return set()
     race_ids = [r.race_id for r in races]
-    live = OddsLive.__table__
-    stored = read_stored_rows(session, race_ids)
-    mark_non_runners(session, races, stored, now, summary)
+    stored = read_stored(session, race_ids)
+    mark_non_runners(session, races, stored.rows, now, summary)
+    _number_new(session, races, stored)
 
-    # New rows are COPYed straight in; known keys are one UPDATE … FROM, of the quote's
-    # columns alone when nothing else about the row changed.
-    changes, bookmakers = Changes([], [], [], []), set[str]()
+    changes, bookmakers = Changes([], [], [], [], []), set[str]()
     for race in races:
         summary.races += 1
         summary.runners += race.runners
@@ -67,24 +77,30 @@ def write_open_races(session: Session, races: list[ParsedRace], now: datetime, s
         _bucket_changes(race, stored, now, bookmakers, changes)
         # Earlier prices the API still reports: our own first sight of a price may be late.
         for (horse_id, bookmaker_id), history in race.raw_history.items():
-            if (race.race_id, horse_id, bookmaker_id) not in stored:
+            if (race.race_id, horse_id, bookmaker_id) not in stored.rows:
                 changes.history_rows.extend(HistoryRow(**earlier, observed_at=now) for earlier in
                                             earlier_prices(race.race_id, horse_id, bookmaker_id, history))
     summary.bookmakers = len(bookmakers)
-    summary.changed = len(changes.new_rows) + len(changes.whole_rows) + len(changes.quote_rows)
+    summary.changed = len(changes.new_prices) + len(changes.known_prices)
     if moves is not None:
         for row in changes.history_rows:
             moved = min(row.changed_at, now)
             if row.race_id not in moves or moves[row.race_id] < moved:
                 moves[row.race_id] = moved
+    runner_keys, bookmaker_keys = stored.runner_keys, stored.bookmaker_keys
     del stored
     _register_unknown_bookmakers(session, races, summary)
-    same = {"in_play": False, "fetched_at": now, "updated_at": now}
-    upsert(session, live, changes.quote_rows, LIVE_KEY, QUOTE_UPDATED, known=True, columns=QUOTE_ROW, same=same)
-    upsert(session, live, changes.whole_rows, LIVE_KEY, UPDATED, known=True, columns=WHOLE_ROW)
-    upsert(session, live, changes.new_rows, LIVE_KEY, UPDATED, expect_new=True, columns=WHOLE_ROW)
+    upsert(session, LiveRaceFacts.__table__, changes.race_facts, ("race_id",), RACE_FACTS, columns=RACE_FACTS_ROW)
+    upsert(session, LiveRunnerFacts.__table__, changes.runner_facts, ("runner_key",), RUNNER_FACTS,
+           columns=RUNNER_FACTS_ROW)
+    prices = LivePrice.__table__
+    upsert(session, prices, changes.known_prices, PRICE_KEY, QUOTE_COLUMNS, known=True, columns=KNOWN_PRICE,
+           same={"in_play": False, "fetched_at": now, "updated_at": now})
+    new_prices, new_columns = _with_ids(session, changes.new_prices)
+    upsert(session, prices, new_prices, PRICE_KEY, PRICE_UPDATED, expect_new=True, columns=new_columns)
     # A new price's changed_at is past the stored stamp (_changed_at): its key is new.
-    summary.history = write_history(session, changes.history_rows)
+    summary.history = write_history(session, changes.history_rows, runner_keys=runner_keys,
+                                    bookmaker_keys=bookmaker_keys)
 
     card_hashes = card_hashes or {}
     upsert(session, LiveRace.__table__, [
@@ -99,34 +115,78 @@ def write_open_races(session: Session, races: list[ParsedRace], now: datetime, s
     return bookmakers
 
 
-def _bucket_changes(race: ParsedRace, stored: dict[Key, StoredRow], now: datetime, bookmakers: set[str],
-                    changes: Changes) -> None:
-    """Put each changed price of the race in its bucket: new keys whole; known keys whole or,
-    when nothing but the quote changed, the quote's columns alone; every new price in history."""
-    card = last_runner = None
+def _number_new(session: Session, races: list[ParsedRace], stored: Stored) -> None:
+    """Runner keys, bookmaker keys and book facts keys for every price of the cycle: the stored
+    ones, and new ones numbered here (a runner, bookmaker or bookmaker's name seen first)."""
+    runners: set[RunnerId] = set()
+    books: set[BookValues] = set()
+    last_runner = None
+    for race in races:
+        for price in race.prices:
+            if price.runner is not last_runner:  # a runner's prices are consecutive and share its tuple
+                last_runner = price.runner
+                runners.add((race.race_id, price.runner.horse_id))
+            books.add(price.book)
+    if runners - stored.runner_keys.keys():
+        stored.runner_keys.update(_runner_keys(session, runners - stored.runner_keys.keys()))
+    bookmaker_ids = {price.bookmaker_id for race in races for price in race.prices}
+    if bookmaker_ids - stored.bookmaker_keys.keys():
+        stored.bookmaker_keys.update(_bookmaker_keys(session, bookmaker_ids))
+    missing_books = sorted(books - stored.book_keys.keys())
+    if missing_books:
+        facts = LiveBookFacts.__table__
+        upsert(session, facts, missing_books, ("bookmaker_name", "bookmaker_type"), columns=BookValues._fields)
+        stored.book_keys = {BookValues(name, kind): key for key, name, kind in session.execute(
+            select(facts.c.book_facts_key, facts.c.bookmaker_name, facts.c.bookmaker_type))}
+
+
+def _with_ids(session: Session, rows: list[tuple]) -> tuple[list[tuple], tuple[str, ...]]:
+    """New prices as written: on PostgreSQL the id comes from its identity; SQLite has none, so
+    each row gets one past the largest (one writer at a time there)."""
+    if not rows or session.get_bind().dialect.name == "postgresql":
+        return rows, NEW_PRICE
+    prices = LivePrice.__table__
+    largest = session.execute(select(func.coalesce(func.max(prices.c.id), 0))).scalar_one()
+    return [(largest + number,) + row for number, row in enumerate(rows, start=1)], ("id",) + NEW_PRICE
+
+
+def _bucket_changes(race: ParsedRace, stored: Stored, now: datetime, bookmakers: set[str], changes: Changes) -> None:
+    """Put each change of the race in its bucket: its facts when its card's race values changed,
+    a runner's when its runner values did; new prices whole; stored ones whose quote (or
+    bookmaker's name) changed by their quote's columns; every new price in history."""
+    if stored.race_facts.get(race.race_id) != race.values:
+        changes.race_facts.append((race.race_id,) + race.values)
+    last_runner = runner_key = None
     for price in race.prices:
         runner, bookmaker_id, quote = price.runner, price.bookmaker_id, price.quote
         bookmakers.add(bookmaker_id)
-        if card is None or runner is not last_runner:  # a runner's prices are consecutive and share its tuple
-            last_runner, card = runner, Card(race.values, runner.values)
+        if runner is not last_runner:  # a runner's prices are consecutive and share its tuple
+            last_runner = runner
+            runner_key = stored.runner_keys[(race.race_id, runner.horse_id)]
+            if stored.runner_facts.get((race.race_id, runner.horse_id)) != runner.values:
+                changes.runner_facts.append((runner_key,) + runner.values)
         key = (race.race_id, runner.horse_id, bookmaker_id)
-        before = stored.get(key)
-        same_card = before is not None and before.card == card and before.book == price.book
-        if before is not None and same_card and before.quote == quote:
+        before = stored.rows.get(key)
+        if before is not None and before.book == price.book and before.quote == quote:
             continue
         stamp = price.odds_timestamp or now
-        if same_card:
-            changes.quote_rows.append(key + quote + (stamp,))  # QUOTE_ROW
+        row = (runner_key, stored.bookmaker_keys[bookmaker_id], stored.book_keys[price.book],
+               None if quote.odds_decimal is None else round(quote.odds_decimal * PRICE_SCALE),
+               quote.odds_fractional, quote.ew_places, quote.ew_denom, _status_code(quote.market_status), stamp)
+        if before is not None:
+            changes.known_prices.append(row)  # KNOWN_PRICE
         else:
-            stamps = RowStamps(in_play=False, odds_timestamp=stamp, fetched_at=now, updated_at=now, created_at=now)
-            (changes.whole_rows if before is not None else changes.new_rows).append(
-                key + card.race + card.runner + price.book + quote + stamps)  # WHOLE_ROW
+            changes.new_prices.append(row + (False, now, now, now))  # NEW_PRICE
         if before is None or (before.quote.odds_decimal, before.quote.odds_fractional) != (
                 quote.odds_decimal, quote.odds_fractional):
             changes.history_rows.append(HistoryRow(
                 race_id=race.race_id, horse_id=runner.horse_id, bookmaker_id=bookmaker_id,
                 odds_decimal=quote.odds_decimal, odds_fractional=quote.odds_fractional,
                 changed_at=_changed_at(stamp, before, now), observed_at=now))
+
+
+def _status_code(status: str | None) -> int | None:
+    return None if status is None else MARKET_STATUSES.index(status)
 
 
 def _changed_at(stamp: datetime, before: StoredRow | None, now: datetime) -> datetime:
@@ -143,17 +203,22 @@ MOVE_COLUMNS = ("changed_at", "observed_at", "runner_key", "odds_x10000", "bookm
 MOVE_KEY = ("runner_key", "bookmaker_key", "changed_at")
 
 
-def write_history(session: Session, rows: list[HistoryRow], source: str = OBSERVED) -> int:
+def write_history(session: Session, rows: list[HistoryRow], source: str = OBSERVED,
+                  runner_keys: dict[RunnerId, int] | None = None, bookmaker_keys: dict[str, int] | None = None) -> int:
     """Every new price into ra_odds_moves (read as the view ra_odds_history), its runner and
-    bookmaker as their compact keys, numbered here when new; a move already stored (same
-    runner, bookmaker and changed_at) is kept as it is. Returns the rows written."""
+    bookmaker as their compact keys (those given, else read), numbered here when new; a move
+    already stored (same runner, bookmaker and changed_at) is kept as it is. Returns the rows written."""
     if not rows:
         return 0
     rows_by_key, collapsed = unique_by_key(rows, HISTORY_KEY, HistoryRow._fields)
     if collapsed:
         log.warning("ra_odds_history: %d rows repeated a key already in the batch; the last of each kept", collapsed)
-    runners = _runner_keys(session, {(r.race_id, r.horse_id) for r in rows_by_key})
-    books = _bookmaker_keys(session, {r.bookmaker_id for r in rows_by_key})
+    wanted_runners = {(r.race_id, r.horse_id) for r in rows_by_key}
+    runners = runner_keys if runner_keys is not None and wanted_runners <= runner_keys.keys() \
+        else _runner_keys(session, wanted_runners)
+    wanted_books = {r.bookmaker_id for r in rows_by_key}
+    books = bookmaker_keys if bookmaker_keys is not None and wanted_books <= bookmaker_keys.keys() \
+        else _bookmaker_keys(session, wanted_books)
     code = SOURCES.index(source)
     moves = [(r.changed_at, r.observed_at, runners[(r.race_id, r.horse_id)], round(r.odds_decimal * PRICE_SCALE),
               books[r.bookmaker_id], code, r.odds_fractional) for r in rows_by_key]

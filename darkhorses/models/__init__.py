@@ -9,8 +9,12 @@ from .live import (
     Bookmaker,
     BookmakerKey,
     CloseReason,
+    LiveBookFacts,
+    LivePrice,
     LiveRace,
+    LiveRaceFacts,
     LiveRunner,
+    LiveRunnerFacts,
     LiveSchedule,
     MarketLine,
     OddsHistory,
@@ -23,6 +27,7 @@ from .operations import Adoption, LiveFetch, RunRecord, StatsCount, StatsDay, St
 
 __all__ = [
     "Base", "utcnow", "Bookmaker", "BookmakerKey", "OddsLive", "OddsHistory", "OddsMove", "LiveRunner",
+    "LivePrice", "LiveRaceFacts", "LiveRunnerFacts", "LiveBookFacts",
     "LiveRace", "OddsHistorical",
     "CollectionLedger", "LedgerStatus", "BackfillRequest", "LEDGER_STATUSES", "LEDGER_DONE", "LiveFetch",
     "RunRecord", "TaskStatus", "Adoption", "Withdrawal", "LiveSchedule", "MarketLine",

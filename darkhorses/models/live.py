@@ -9,9 +9,11 @@ from datetime import date, datetime, time
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     Float,
+    Identity,
     Index,
     Integer,
     Numeric,
@@ -25,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, BigId, UTCDateTime, ViewBase, utcnow
+from .base import Base, UTCDateTime, ViewBase, utcnow
 from .views import SOURCES
 
 # Prices as the readers see them: numeric(10,3), returned to Python as floats.
@@ -44,28 +46,106 @@ class Bookmaker(Base):
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, server_default=text("CURRENT_TIMESTAMP"))
 
 
-class OddsLive(Base):
-    """One row per (race, horse, bookmaker): the latest price seen before the off.
-
-    This is the physical table; readers query the view `ra_odds_live` over it, whose
-    `fetched_at` is when the race was last checked (`LiveRace.fetched_at`), so "last
-    confirmed" stays true while an unchanged price costs no write. Here `fetched_at` is when
-    the row was last written (for adopted rows, the old service's value).
-    """
-    __tablename__ = "ra_odds_live_prices"
+class LiveRaceFacts(Base):
+    """A race's columns of the live prices, once per race (the card last written). Read by the
+    view `ra_odds_live` beside each of the race's prices."""
+    __tablename__ = "ra_live_race_facts"
     __table_args__ = (
-        UniqueConstraint("race_id", "horse_id", "bookmaker_id", name="uq_ra_odds_live_race_id_horse_id_bookmaker_id"),
-        Index("ix_ra_odds_live_race_date_course", "race_date", "course"),
-        Index("ix_ra_odds_live_bookmaker_id_horse_id", "bookmaker_id", "horse_id"),  # per-bookmaker coverage
-        Index("ix_ra_odds_live_off_dt", "off_dt"),
-        # Room on each page so a price update is a HOT update: no index entries rewritten.
-        {"postgresql_with": {"fillfactor": 50}},
+        Index("ix_ra_live_race_facts_race_date", "race_date"),  # readers: races today and tomorrow, live by date
+        Index("ix_ra_live_race_facts_off_dt", "off_dt"),  # readers: upcoming races
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    race_id: Mapped[str] = mapped_column(Text)
-    horse_id: Mapped[str] = mapped_column(Text)
-    bookmaker_id: Mapped[str] = mapped_column(Text)
+    # Columns in alignment order (8-byte, 4, then text): no byte is padding.
+    race_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    off_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    race_date: Mapped[date] = mapped_column(Date)
+    race_time: Mapped[time | None] = mapped_column(Time)  # UK clock time of the off
+    runners: Mapped[int | None] = mapped_column(Integer)
+    course: Mapped[str] = mapped_column(Text)
+    course_id: Mapped[str | None] = mapped_column(String(32))
+    country: Mapped[str | None] = mapped_column(String(8))
+    race_name: Mapped[str | None] = mapped_column(Text)
+    race_class: Mapped[str | None] = mapped_column(Text)
+    race_type: Mapped[str | None] = mapped_column(Text)
+    distance: Mapped[str | None] = mapped_column(Text)
+    going: Mapped[str | None] = mapped_column(Text)
+
+
+class LiveRunnerFacts(Base):
+    """A runner's columns of the live prices, once per runner (ra_live_runners' key)."""
+    __tablename__ = "ra_live_runner_facts"
+
+    runner_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    horse_number: Mapped[int | None] = mapped_column(Integer)
+    draw: Mapped[int | None] = mapped_column(Integer)
+    age: Mapped[int | None] = mapped_column(Integer)
+    horse_name: Mapped[str] = mapped_column(Text)
+    jockey: Mapped[str | None] = mapped_column(Text)
+    trainer: Mapped[str | None] = mapped_column(Text)
+    weight: Mapped[str | None] = mapped_column(Text)  # the API's `lbs`
+    form: Mapped[str | None] = mapped_column(Text)
+
+
+class LiveBookFacts(Base):
+    """Each (bookmaker name, type) pair a price was written with, numbered: the old service's
+    rows may name one bookmaker id two ways, so this is exact where one row per id would not be."""
+    __tablename__ = "ra_live_book_facts"
+    __table_args__ = (
+        # The writer's and the INSERT trigger's lookup of a pair (a NULL type is one pair too).
+        UniqueConstraint("bookmaker_name", "bookmaker_type", postgresql_nulls_not_distinct=True),
+    )
+
+    book_facts_key: Mapped[int] = mapped_column(SmallKey, primary_key=True, autoincrement=True)
+    bookmaker_name: Mapped[str] = mapped_column(Text)
+    bookmaker_type: Mapped[str | None] = mapped_column(Text)  # fixed | exchange | unknown
+
+
+class LivePrice(Base):
+    """One row per (runner, bookmaker): the latest price seen before the off, narrow (about 140
+    bytes a price with its key, from 888 wide): the race's, runner's and bookmaker's text live
+    once in the facts tables, and readers see it all joined as the view `ra_odds_live`.
+
+    `fetched_at` is when the row was last written; the view's is the race's last check
+    (`LiveRace.fetched_at`), so "last confirmed" stays true while an unchanged price costs no write."""
+    __tablename__ = "ra_live_prices"
+    __table_args__ = (
+        # The only index: a race's prices (its runners' keys, then each bookmaker), the
+        # writer's UPDATE … FROM by key, and the natural key.
+        PrimaryKeyConstraint("runner_key", "bookmaker_key", name="pk_ra_live_prices"),
+        # Pages packed full: only today's rows are ever updated (docs/data.md, fillfactor).
+        {"postgresql_with": {"fillfactor": 100}},
+    )
+
+    # Columns in alignment order (8-byte, 4, 2, 1, then text): no byte is padding.
+    id: Mapped[int] = mapped_column(BigInteger, Identity())  # the contract's id (SQLite: one past the largest)
+    odds_timestamp: Mapped[datetime] = mapped_column(UTCDateTime)  # bookmaker's `updated`
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when we saw it become a non-runner
+    runner_key: Mapped[int] = mapped_column(Integer)
+    odds_x10000: Mapped[int | None] = mapped_column(Integer)  # decimal odds x 10,000, as ra_odds_moves
+    bookmaker_key: Mapped[int] = mapped_column(SmallKey)
+    book_facts_key: Mapped[int] = mapped_column(SmallKey)
+    # The index of the status in MARKET_STATUSES (OPEN | CLOSED | ABANDONED | NON_RUNNER)
+    market_status_code: Mapped[int | None] = mapped_column(SmallInteger, server_default=text("0"))
+    in_play: Mapped[bool | None] = mapped_column(Boolean, server_default=text("false"))
+    odds_fractional: Mapped[str | None] = mapped_column(String(16))
+    ew_places: Mapped[str | None] = mapped_column(String(8))
+    ew_denom: Mapped[str | None] = mapped_column(String(8))
+    market_type: Mapped[str | None] = mapped_column(Text, server_default=text("'WIN'"))
+
+
+class OddsLive(ViewBase):
+    """The view `ra_odds_live`: one row per (race, horse, bookmaker), the replaced service's
+    table as its readers know it, over the narrow tables above. An INSERT into it (one row at
+    a time: tests, hand repairs) goes through a trigger into them; the collector writes them itself."""
+    __tablename__ = "ra_odds_live"
+
+    race_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    horse_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    bookmaker_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    id: Mapped[int | None] = mapped_column(BigInteger)
     race_date: Mapped[date] = mapped_column(Date)
     race_time: Mapped[time | None] = mapped_column(Time)  # UK clock time of the off
     off_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -84,25 +164,22 @@ class OddsLive(Base):
     jockey: Mapped[str | None] = mapped_column(Text)
     trainer: Mapped[str | None] = mapped_column(Text)
     age: Mapped[int | None] = mapped_column(Integer)
-    weight: Mapped[str | None] = mapped_column(Text)  # the API's `lbs`
+    weight: Mapped[str | None] = mapped_column(Text)
     form: Mapped[str | None] = mapped_column(Text)
     bookmaker_name: Mapped[str] = mapped_column(Text)
-    bookmaker_type: Mapped[str | None] = mapped_column(Text, server_default=text("'fixed'"))
-    market_type: Mapped[str | None] = mapped_column(Text, server_default=text("'WIN'"))
+    bookmaker_type: Mapped[str | None] = mapped_column(Text, default="fixed")
+    market_type: Mapped[str | None] = mapped_column(Text, default="WIN")
     odds_decimal: Mapped[float | None] = mapped_column(OddsDecimal)
     odds_fractional: Mapped[str | None] = mapped_column(Text)
     ew_places: Mapped[str | None] = mapped_column(String(8))
     ew_denom: Mapped[str | None] = mapped_column(String(8))
-    # OPEN | CLOSED | ABANDONED | NON_RUNNER
-    market_status: Mapped[str | None] = mapped_column(Text, default="OPEN", server_default=text("'OPEN'"))
-    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when we saw it become a non-runner
-    in_play: Mapped[bool | None] = mapped_column(Boolean, default=False, server_default=text("false"))
-    odds_timestamp: Mapped[datetime] = mapped_column(UTCDateTime)  # bookmaker's `updated`
-    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow,
-                                                        server_default=text("CURRENT_TIMESTAMP"))
+    market_status: Mapped[str | None] = mapped_column(Text, default="OPEN")  # MARKET_STATUSES
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    in_play: Mapped[bool | None] = mapped_column(Boolean, default=False)
+    odds_timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)  # the race's last check
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow,
-                                                        server_default=text("CURRENT_TIMESTAMP"))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class LiveRunner(Base):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..core import task_names
 from ..core.settings import Settings
 from ..core.store import Store
-from ..models import CollectionLedger, LiveFetch, OddsHistorical, OddsLive, OddsMove
+from ..models import CollectionLedger, LiveFetch, LivePrice, OddsHistorical, OddsMove
 from .task_status import task_statuses
 
 
@@ -43,8 +43,9 @@ def collect_status(session: Session, settings: Settings, store: Store | None = N
             alive = now <= next_poll_at + timedelta(seconds=settings.live_lease_grace)
         report["live_loop"] = {"lease_held": alive, "heartbeat": heartbeat}
     report["tasks"] = task_statuses(session)
+    # ra_odds_live has a row per price: counted on its table (the view's joins add nothing to a count)
     report["rows"] = {name: session.execute(select(func.count()).select_from(model)).scalar()
-                      for name, model in (("ra_odds_live", OddsLive), ("ra_odds_history", OddsMove),
+                      for name, model in (("ra_odds_live", LivePrice), ("ra_odds_history", OddsMove),
                                           ("ra_odds_historical", OddsHistorical))}
     report["ledger"] = dict(session.execute(
         select(CollectionLedger.status, func.count()).group_by(CollectionLedger.status)).all())

@@ -43,7 +43,7 @@ def test_migrate_command_builds_the_schema_on_sqlite(tmp_path):
     assert _pending_diff(url) == []
     inspector = inspect(create_engine(url))
     tables = set(inspector.get_table_names())
-    assert {"ra_odds_live_prices", "ra_odds_moves", "ra_odds_historical", "ra_odds_statistics",
+    assert {"ra_live_prices", "ra_odds_moves", "ra_odds_historical", "ra_odds_statistics",
             "ra_bookmakers", "ra_collection_ledger", "ra_task_status", "ra_live_races"} <= tables
     assert {"ra_odds_live", "ra_odds_history"} <= set(inspector.get_view_names())
 

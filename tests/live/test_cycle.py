@@ -118,7 +118,7 @@ def test_cycle_writes_changes_only_and_freezes_races_that_are_off(database_url):
     cards[0]["runners"][0]["odds"][0] = quote("Bet365", "2.5", "6/4", updated="2026-11-28T13:01:30+00:00")
     cards[0]["going"] = "Standard to Slow"
     third = run_cycle(client, now + timedelta(seconds=120))
-    assert third.changed == 3  # one price moved; the going change touches every row of the race
+    assert third.changed == 1  # one price moved; the going change is the race's facts, one row for all its prices
 
     with session_scope() as session:
         history = session.execute(select(OddsHistory.horse_id, OddsHistory.bookmaker_id, OddsHistory.odds_decimal)

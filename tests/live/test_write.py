@@ -97,9 +97,37 @@ def test_known_keys_on_sqlite_too(sqlite_url):
     assert prices() == {"h0": 2.0, "h1": 2.0, "h2": 7.0, "h3": 2.0}
 
 
-def test_an_unchanged_card_is_skipped_unless_its_rows_are_gone(database_url):
+def test_the_embedded_mode_writes_the_narrow_tables_too(sqlite_url):
+    """On SQLite: new prices numbered one past the largest id, a moved quote rewritten, a card
+    change in the facts, a runner gone from its card withdrawn; and a
+    row inserted through the view (its trigger) read back like the others."""
     from darkhorses.live.cycle import run_cycle
     from darkhorses.models import OddsLive
+    from tests.builders import FakeCards, card, quote, runner
+    now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
+    off = "2026-11-28T13:20:00+00:00"
+    books = [quote("Bet365", "3.0", "2/1"), quote("William Hill", "4.0", "3/1")]
+    first = run_cycle(FakeCards([card("rac_1", off, [runner("h1", books), runner("h2", books)])]), now)
+    assert first.changed == 4
+    moved = run_cycle(FakeCards([card("rac_1", off, [runner("h1", [quote("Bet365", "3.5", "5/2"), books[1]],
+                                                            jockey="B Jockey")])]), now + timedelta(seconds=10))
+    assert moved.changed == 1 and moved.withdrawn == 1
+    with session_scope() as session:
+        session.add(OddsLive(race_id="rac_2", horse_id="h9", bookmaker_id="bet365", race_date=date(2026, 11, 28),
+                             course="Ascot", horse_name="By Hand", bookmaker_name="Bet365", odds_decimal=9.0,
+                             odds_timestamp=now))
+    with session_scope() as session:
+        rows = session.execute(select(OddsLive.id, OddsLive.horse_id, OddsLive.bookmaker_id, OddsLive.jockey,
+                                      OddsLive.odds_decimal, OddsLive.market_status).order_by(OddsLive.id)).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "h1", "bet365", "B Jockey", 3.5, "OPEN"), (2, "h1", "williamhill", "B Jockey", 4.0, "OPEN"),
+        (3, "h2", "bet365", "A Jockey", 3.0, "NON_RUNNER"), (4, "h2", "williamhill", "A Jockey", 4.0, "NON_RUNNER"),
+        (5, "h9", "bet365", None, 9.0, "OPEN")]
+
+
+def test_an_unchanged_card_is_skipped_unless_its_rows_are_gone(database_url):
+    from darkhorses.live.cycle import run_cycle
+    from darkhorses.models import LivePrice, OddsLive
     from tests.builders import FakeCards, card, quote, runner
     now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
     cards = FakeCards([card("rac_1", "2026-11-28T13:20:00+00:00", [runner("h1", [quote("Bet365", "3.0", "2/1")])])])
@@ -107,59 +135,71 @@ def test_an_unchanged_card_is_skipped_unless_its_rows_are_gone(database_url):
     skipped = run_cycle(cards, now + timedelta(seconds=10))
     assert (skipped.changed, skipped.races, skipped.prices) == (0, 1, 1)   # counted as last parsed
     with session_scope() as session:
-        session.execute(OddsLive.__table__.delete())
+        session.execute(LivePrice.__table__.delete())
     again = run_cycle(cards, now + timedelta(seconds=20))
     assert again.changed == 1
     with session_scope() as session:
         assert session.execute(select(func.count()).select_from(OddsLive)).scalar() == 1
 
 
-def test_a_row_left_behind_by_a_card_change_is_rewritten_when_quoted_again(database_url):
-    """The stored values shared by a runner's rows are read once per runner; a runner whose
-    rows disagree (a bookmaker absent when its jockey changed) is compared row by row."""
+def test_a_card_change_rewrites_the_runners_facts_once_and_no_price(database_url):
+    """A runner's values are stored once for all its bookmakers: a card change (a new jockey)
+    rewrites that row alone, whichever bookmakers priced the runner in that cycle, and every
+    price reads it; a price is written only when its quote changed."""
     from darkhorses.live.cycle import run_cycle
-    from darkhorses.models import OddsLive
+    from darkhorses.models import LivePrice, LiveRunnerFacts, OddsLive
     from tests.builders import FakeCards, card, quote, runner
     now = datetime(2026, 11, 28, 13, 0, tzinfo=timezone.utc)
     off = "2026-11-28T13:20:00+00:00"
     both = [quote("Bet365", "3.0", "2/1"), quote("William Hill", "4.0", "3/1")]
     assert run_cycle(FakeCards([card("rac_1", off, [runner("h1", both)])]), now).changed == 2
-    # The jockey changes while William Hill is off the card: only Bet365's row is rewritten.
+    # The jockey changes while William Hill is off the card: no price moved, the facts did.
     moved = run_cycle(FakeCards([card("rac_1", off, [runner("h1", both[:1], jockey="B Jockey")])]),
-                           now + timedelta(seconds=10))
-    assert moved.changed == 1
+                      now + timedelta(seconds=10))
+    assert moved.changed == 0
+    with session_scope() as session:
+        assert session.execute(select(LiveRunnerFacts.jockey)).scalars().all() == ["B Jockey"]
+        assert sorted(session.execute(select(OddsLive.bookmaker_id, OddsLive.jockey)).all()) == [
+            ("bet365", "B Jockey"), ("williamhill", "B Jockey")]
+        untouched = session.execute(select(func.max(LivePrice.updated_at))).scalar()
+    assert untouched == now
     price_only = run_cycle(FakeCards([card("rac_1", off, [runner("h1", [quote("Bet365", "3.5", "5/2")],
-                                                                       jockey="B Jockey")])]),
-                                now + timedelta(seconds=15))
+                                                                  jockey="B Jockey")])]),
+                           now + timedelta(seconds=15))
     assert price_only.changed == 1 and price_only.history == 1
     with session_scope() as session:
         row = session.execute(select(OddsLive.odds_decimal, OddsLive.fetched_at, OddsLive.updated_at, OddsLive.in_play)
                               .where(OddsLive.bookmaker_id == "bet365")).one()
         assert tuple(row) == (3.5, now + timedelta(seconds=15), now + timedelta(seconds=15), False)
-    # William Hill is back at its old price: its row alone still holds the old jockey.
+    # William Hill is back at its old price: nothing to write.
     both[0] = quote("Bet365", "3.5", "5/2")
     back = run_cycle(FakeCards([card("rac_1", off, [runner("h1", both, jockey="B Jockey")])]),
-                          now + timedelta(seconds=20))
-    assert back.changed == 1 and back.history == 0
+                     now + timedelta(seconds=20))
+    assert back.changed == 0 and back.history == 0
     with session_scope() as session:
         rows = session.execute(select(OddsLive.bookmaker_id, OddsLive.jockey, OddsLive.odds_decimal)).all()
         assert sorted(rows) == [("bet365", "B Jockey", 3.5), ("williamhill", "B Jockey", 4.0)]
         assert session.execute(select(func.count()).select_from(OddsHistory)).scalar() == 3
     again = run_cycle(FakeCards([card("rac_1", off, [runner("h1", both, jockey="B Jockey", age="6")])]),
-                           now + timedelta(seconds=30))
-    assert again.changed == 2
+                      now + timedelta(seconds=30))
+    assert again.changed == 0
+    with session_scope() as session:
+        assert set(session.execute(select(OddsLive.age)).scalars()) == {6}
 
 
 def test_the_row_shapes_name_real_columns_in_one_order():
-    """The write path sends rows as tuples in these column orders; each is derived from the
-    named tuples of darkhorses.live.parse, and every column must be one of the table's."""
-    from darkhorses.live.parse import QUOTE_ROW, WHOLE_ROW, HistoryRow
-    from darkhorses.models import OddsLive
+    """The write path sends rows as tuples in these column orders; every column must be one of
+    its table's, each once."""
+    from darkhorses.live.parse import HistoryRow
+    from darkhorses.live.write import KNOWN_PRICE, NEW_PRICE, RACE_FACTS_ROW, RUNNER_FACTS_ROW
+    from darkhorses.models import LivePrice, LiveRaceFacts, LiveRunnerFacts
 
-    live_columns = set(OddsLive.__table__.c.keys())
+    price_columns = set(LivePrice.__table__.c.keys())
     # every column the collector owns; id is the table's, withdrawn_at the non-runner path's
-    assert set(WHOLE_ROW) == live_columns - {"id", "market_type", "withdrawn_at"}
-    assert len(WHOLE_ROW) == len(set(WHOLE_ROW)) and set(QUOTE_ROW) <= set(WHOLE_ROW)
+    assert set(NEW_PRICE) == price_columns - {"id", "market_type", "withdrawn_at"}
+    assert len(NEW_PRICE) == len(set(NEW_PRICE)) and NEW_PRICE[:len(KNOWN_PRICE)] == KNOWN_PRICE
+    assert set(RACE_FACTS_ROW) == set(LiveRaceFacts.__table__.c.keys())
+    assert set(RUNNER_FACTS_ROW) == set(LiveRunnerFacts.__table__.c.keys())
     assert set(HistoryRow._fields) == set(OddsHistory.__table__.c.keys()) - {"source"}  # write_history's argument
     from darkhorses.live.write import MOVE_COLUMNS
     assert set(MOVE_COLUMNS) == set(OddsMove.__table__.c.keys())

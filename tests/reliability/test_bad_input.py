@@ -10,7 +10,7 @@ from darkhorses.db import session_scope
 from darkhorses.historical.mapping import map_results
 from darkhorses.live.cycle import run_cycle
 from darkhorses.live.parse import MalformedRace, earlier_prices, parse_racecard
-from darkhorses.models import OddsLive
+from darkhorses.models import LivePrice, OddsLive
 from tests.builders import FakeCards, quote, runner
 
 junk = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30),
@@ -88,7 +88,7 @@ def test_a_cycle_stores_the_good_runners_of_a_bad_race(database_url, card):
     summary = run_cycle(FakeCards([card], on=date(2026, 11, 28)), datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc))
     with session_scope() as session:
         stored = set(session.execute(select(OddsLive.horse_id).where(OddsLive.race_id == "rac_prop")).scalars())
-        session.execute(OddsLive.__table__.delete())
+        session.execute(LivePrice.__table__.delete())
     if summary.races == 1:  # a readable off time still ahead, not abandoned
         assert {"hrs_good_1", "hrs_good_2"} <= stored
         assert summary.runners + summary.skipped_runners == len(card["runners"])  # each counted once
