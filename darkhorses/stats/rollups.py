@@ -34,6 +34,9 @@ COVERAGE = {"with_sp": "industry_sp", "with_bsp": "betfair_sp", "with_pre_race_m
             "with_pre_race_max": "pre_race_max", "with_forecasted_odds": "forecasted_odds"}
 # A results day re-collected this recently is rebuilt (its ledger time is set before commit).
 LEDGER_MARGIN = timedelta(hours=1)
+# A live row created this long before a day's last rebuild may have committed after it (a cycle
+# stamps its rows when it starts): its values are remembered again at the next rebuild.
+REMEMBER_MARGIN = timedelta(hours=1)
 SOURCES = {"live": OddsLive.__table__, "historical": OddsHistorical.__table__}
 # Each table's day: live prices a DATE; results the contract's `date_of_race`, midnight UTC
 # of the UK date as a timestamp (so a day's rows are those equal to day_start(day)).
@@ -85,8 +88,10 @@ def present_days(session: Session, table) -> list[date]:
     return sorted({_as_day(v) for v in values})
 
 
-def _dirty_days(session: Session, source: str, now: datetime) -> tuple[list[date], list[date]]:
-    """(days to rebuild, days whose figures must go because the table no longer has them)."""
+def _dirty_days(session: Session, source: str, now: datetime
+                ) -> tuple[list[date], list[date], dict[date, datetime]]:
+    """(days to rebuild, days whose figures must go because the table no longer has them, when
+    each day rolled so far was last rebuilt)."""
     present = present_days(session, SOURCES[source])
     rolled = dict(session.execute(select(StatsDay.race_date, StatsDay.computed_at)
                                   .where(StatsDay.source == source)).all())
@@ -98,7 +103,7 @@ def _dirty_days(session: Session, source: str, now: datetime) -> tuple[list[date
             if day in rolled and updated >= rolled[day] - LEDGER_MARGIN:
                 dirty.add(day)
     present_set = set(present)
-    return sorted(dirty & present_set), sorted(set(rolled) - present_set)
+    return sorted(dirty & present_set), sorted(set(rolled) - present_set), rolled
 
 
 def _nulls(table, columns):
@@ -120,16 +125,20 @@ def _per_race(session: Session, table, days, columns: dict[str, str]) -> dict[da
     return out
 
 
-def _remember(session: Session, source: str, table, days, dimensions: dict[str, list]) -> None:
+def _remember(session: Session, source: str, table, days, dimensions: dict[str, list], created_since=None) -> None:
     """Add the days' distinct values to ra_stats_seen and count the new ones in
     ra_stats_counts; `dimensions` maps a name to columns (two columns: the first qualifies the
-    name, e.g. a bookmaker's horses)."""
+    name, e.g. a bookmaker's horses). With `created_since`, only rows created since then (or
+    with no creation time) are read: the others' values were remembered at an earlier rebuild,
+    and probing ra_stats_seen's key again for each of them is what grew with a year of horses."""
     insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
     added: Counter = Counter()
     for name, columns in dimensions.items():
         value = table.c[columns[-1]]
         dimension = literal(name) if len(columns) == 1 else literal(name) + table.c[columns[0]]
         rows = select(literal(source), dimension, value).where(_in_days(table, days), value.is_not(None)).distinct()
+        if created_since is not None:
+            rows = rows.where((table.c.created_at >= created_since) | table.c.created_at.is_(None))
         added.update(session.execute(insert(StatsSeen.__table__).from_select(["source", "dimension", "value"], rows)
                                      .on_conflict_do_nothing().returning(StatsSeen.__table__.c.dimension)).scalars())
     if added:
@@ -140,7 +149,8 @@ def _remember(session: Session, source: str, table, days, dimensions: dict[str, 
             set_={"count": StatsCount.__table__.c.count + statement.excluded["count"]}))
 
 
-def live_days(session: Session, days: list[date]) -> dict[date, dict]:
+def live_days(session: Session, days: list[date], created_since: datetime | None = None) -> dict[date, dict]:
+    """The days' figures; `created_since`: every row created before it was remembered already."""
     t = OddsLive.__table__
     figures: dict = defaultdict(lambda: {"rows": 0, "status": {}, "nulls": Counter(), "latest_odds": None,
                                          "latest_fetch": None, "bookmakers": {}})
@@ -166,11 +176,12 @@ def live_days(session: Session, days: list[date]) -> dict[date, dict]:
     for day, breakdowns in _per_race(session, t, days, {"course": "course"}).items():
         figures[day].update(breakdowns)
     _remember(session, "live", t, days, {"horse": ["horse_id"], "horse@": ["bookmaker_id", "horse_id"],
-                                         "bookmaker@": ["course", "bookmaker_id"]})
+                                         "bookmaker@": ["course", "bookmaker_id"]}, created_since)
     return figures
 
 
-def historical_days(session: Session, days: list[date]) -> dict[date, dict]:
+def historical_days(session: Session, days: list[date], created_since: datetime | None = None) -> dict[date, dict]:
+    """The days' figures, every row's values remembered (a re-collected day replaces its rows)."""
     t = OddsHistorical.__table__
     figures: dict = {}
     for row in session.execute(select(
@@ -196,13 +207,16 @@ BATCH_DAYS = 31  # a first build over years of rows goes a month at a time
 
 def refresh(session: Session, source: str, now: datetime) -> dict:
     """Rebuild the days that can have changed; returns {"rebuilt": n, "removed": n}."""
-    dirty, gone = _dirty_days(session, source, now)
+    dirty, gone, rolled = _dirty_days(session, source, now)
     if gone:
         session.execute(delete(StatsDay.__table__).where(StatsDay.source == source, StatsDay.race_date.in_(gone)))
     insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
     for start in range(0, len(dirty), BATCH_DAYS):
         batch = dirty[start:start + BATCH_DAYS]
-        figures = BUILDERS[source](session, batch)
+        # Days rebuilt before need only the rows created since their last rebuild remembered.
+        created_since = (min(rolled[day] for day in batch) - REMEMBER_MARGIN
+                         if all(day in rolled for day in batch) else None)
+        figures = BUILDERS[source](session, batch, created_since)
         rows = [{"source": source, "race_date": day, "computed_at": now, "figures": figures[day]}
                 for day in batch if day in figures]
         if rows:

@@ -101,6 +101,23 @@ def test_every_statistic_on_postgresql(db_session):
     check_fixture_answers(compute_statistics(db_session, get_settings(), NOW))
 
 
+def test_a_rebuilt_day_remembers_new_rows_and_ones_committed_after_the_last_run(db_session):
+    load_fixture(db_session)
+    first = compute_statistics(db_session, get_settings(), NOW)["ra_odds_live"]
+    assert first["distinct"]["horses"] == 5
+    later = NOW + timedelta(minutes=10)
+    # A new runner priced since, and one stamped before the first run by a cycle that committed
+    # after it (within rollups.REMEMBER_MARGIN, an hour): both new horses; a row of a known horse adds none.
+    db_session.add_all([
+        live_row("r2", "h6", "bet365", 8.0, TODAY, "Ascot", minutes_ago=-5),
+        live_row("r2", "h7", "coral", 9.0, TODAY, "Ascot", minutes_ago=55),
+        live_row("r2", "h3", "coral", 1.6, TODAY, "Ascot", minutes_ago=-5)])
+    db_session.flush()
+    second = compute_statistics(db_session, get_settings(), later)["ra_odds_live"]
+    assert second["distinct"]["horses"] == 7
+    assert {b["bookmaker_id"]: b["horses"] for b in second["by_bookmaker"]} == {"bet365": 6, "coral": 4}
+
+
 def test_the_same_answers_on_sqlite_for_the_embedded_mode(sqlite_url):
     with session_scope() as session:
         load_fixture(session)
