@@ -16,7 +16,7 @@ keeps row-at-a-time inserts into it working (tests, hand repairs).
 PostgreSQL: converted in place, the prices in batches of ids, the key built once at the end,
 the wide table dropped; one transaction, so free disk for the narrow tables (~1/6 of the wide
 one) is needed until it commits. A price whose race or runner facts differ from its race's
-(runner's) newest row takes the newest: the count is printed (0 on a collected year). For an
+(runner's) newest row takes the newest: the count is logged (0 on a collected year). For an
 adopted database the wide table's exact definition (the old service's types, defaults, indexes)
 is kept in ra_adoption, so a downgrade gives it back as it was. SQLite: the same, in one go.
 
@@ -25,6 +25,7 @@ Revises: 0008
 Create Date: 2026-12-07 19:00:00
 """
 import json
+import logging
 
 import sqlalchemy as sa
 
@@ -53,6 +54,8 @@ BATCH = 500_000  # wide rows per INSERT … SELECT (ids), as measured
 SmallKey = sa.SmallInteger().with_variant(sa.Integer(), "sqlite")
 WIDE = "ra_odds_live_prices"
 WIDE_COLUMNS = tuple(c.name for c in WIDE_LIVE_PRICES.columns)
+# Beside alembic's own lines, in the service's log format (LOG_FORMAT=json makes every line JSON).
+log = logging.getLogger("alembic.runtime.migration")
 
 
 def _dialect() -> str:
@@ -137,7 +140,7 @@ def _prices(dialect: str, where: str = "") -> None:
 
 def _report_what_changes() -> None:
     """Prices whose race or runner facts are not their newest row's (they take the newest), and
-    statuses outside MARKET_STATUSES (kept as NULL): printed, as the migration's log."""
+    statuses outside MARKET_STATUSES (kept as NULL): logged, as alembic logs its steps."""
     differing_races = _scalar(
         f"SELECT count(*) FROM {WIDE} w JOIN ra_live_race_facts f ON f.race_id = w.race_id WHERE "
         + " OR ".join(f"w.{c} IS DISTINCT FROM f.{c}" for c in RACE_FACTS))
@@ -147,9 +150,9 @@ def _report_what_changes() -> None:
         + " OR ".join(f"w.{c} IS DISTINCT FROM h.{c}" for c in RUNNER_FACTS))
     other_statuses = _scalar(f"SELECT count(*) FROM {WIDE} WHERE market_status IS NOT NULL AND market_status NOT IN ("
                              + ", ".join(f"'{s}'" for s in MARKET_STATUSES) + ")")
-    print(f"0009: live prices whose race facts were not their race's newest row: {differing_races}; whose runner "
-          f"facts were not their runner's newest: {differing_runners} (they now read the newest); statuses outside "
-          f"{', '.join(MARKET_STATUSES)}: {other_statuses} (now NULL)", flush=True)
+    log.info("0009: live prices whose race facts were not their race's newest row: %d; whose runner facts were "
+             "not their runner's newest: %d (they now read the newest); statuses outside %s: %d (now NULL)",
+             differing_races, differing_runners, ", ".join(MARKET_STATUSES), other_statuses)
 
 
 def _is_adopted() -> bool:
