@@ -39,13 +39,13 @@ def quote_rows(cards: list[dict], now: datetime) -> list[tuple]:
     from darkhorses.db import session_scope
     from darkhorses.live.parse import parse_racecard
     from darkhorses.live.stored import read_stored
-    from darkhorses.models.views import MARKET_STATUSES, PRICE_SCALE
+    from darkhorses.models.views import PRICE_SCALE, status_code
     races = [parse_racecard(card) for card in cards]
     with session_scope() as session:
         stored = read_stored(session, [race.race_id for race in races])
     return [(stored.runner_keys[(race.race_id, price.runner.horse_id)], stored.bookmaker_keys[price.bookmaker_id],
              stored.book_keys[price.book], round(price.quote.odds_decimal * PRICE_SCALE), price.quote.odds_fractional,
-             price.quote.ew_places, price.quote.ew_denom, MARKET_STATUSES.index(price.quote.market_status),
+             price.quote.ew_places, price.quote.ew_denom, status_code(price.quote.market_status),
              price.odds_timestamp or now) for race in races for price in race.prices]
 
 

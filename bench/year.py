@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from bench.common import scratch_database
 from bench.live_cycle import build_day, copy_baseline, move_prices
-from darkhorses.models.views import MARKET_STATUSES, RACE_FACTS, RUNNER_FACTS
+from darkhorses.models.views import RACE_FACTS, RUNNER_FACTS, status_code
 from tests.builders import FakeCards
 
 BASELINE_DAYS = 30
@@ -53,7 +53,7 @@ RUNNER_FACTS_COLUMNS = ("runner_key",) + RUNNER_FACTS
 PRICE_COLUMNS = ("runner_key", "bookmaker_key", "book_facts_key", "odds_x10000", "odds_fractional", "ew_places",
                  "ew_denom", "market_status_code", "in_play", "odds_timestamp", "fetched_at", "created_at",
                  "updated_at")
-CLOSED_CODE = MARKET_STATUSES.index("CLOSED")
+CLOSED_CODE = status_code("CLOSED")
 MOVE_COLUMNS = ("changed_at", "observed_at", "runner_key", "odds_x10000", "bookmaker_key", "odds_fractional")
 RUNNER_COLUMNS = ("runner_key", "race_id", "horse_id")
 # A day's runner keys: the day's ordinal and the runner's number that day (~739,000,719 at

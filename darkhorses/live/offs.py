@@ -28,7 +28,7 @@ from ..core.logsafe import Tally, safe
 from ..core.settings import Settings
 from ..db import rowcount, session_scope, upsert
 from ..models import CloseReason, LivePrice, LiveRace, LiveRunner, LiveSchedule, RaceOffTime
-from ..models.views import MARKET_STATUSES
+from ..models.views import status_code
 from ..racing_api.values import text
 from .parse import OPEN, ParsedRace
 from .summary import CycleSummary
@@ -233,8 +233,8 @@ def close_races(session: Session, closes: list[Close], now: datetime) -> int:
     for close in closes:
         race_runners = select(runners.c.runner_key).where(runners.c.race_id == close.race_id)
         session.execute(update(live).where(live.c.runner_key.in_(race_runners),
-                                           live.c.market_status_code == MARKET_STATUSES.index(OPEN))
-                        .values(market_status_code=MARKET_STATUSES.index(close.status)))
+                                           live.c.market_status_code == status_code(OPEN))
+                        .values(market_status_code=status_code(close.status)))
         closed += rowcount(session.execute(update(races).where(
             races.c.race_id == close.race_id, races.c.market_status == OPEN).values(
             market_status=close.status, closed_at=now, close_reason=close.reason,

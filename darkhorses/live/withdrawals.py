@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..db import upsert
 from ..models import LivePrice, Withdrawal
-from ..models.views import MARKET_STATUSES
+from ..models.views import status_code
 from .parse import OPEN, ParsedRace
 from .stored import Key, StoredRow
 from .summary import CycleSummary
@@ -19,7 +19,7 @@ from .summary import CycleSummary
 log = logging.getLogger(__name__)
 
 NON_RUNNER = "NON_RUNNER"
-OPEN_CODE, NON_RUNNER_CODE = MARKET_STATUSES.index(OPEN), MARKET_STATUSES.index(NON_RUNNER)  # ra_live_prices
+OPEN_CODE, NON_RUNNER_CODE = status_code(OPEN), status_code(NON_RUNNER)  # ra_live_prices
 
 
 def mark_non_runners(session: Session, races: list[ParsedRace], stored: dict[Key, StoredRow], now: datetime,

@@ -26,7 +26,7 @@ from ..models import (
     LiveRunnerFacts,
     OddsMove,
 )
-from ..models.views import MARKET_STATUSES, PRICE_SCALE, RACE_FACTS, RUNNER_FACTS, SOURCES
+from ..models.views import PRICE_SCALE, RACE_FACTS, RUNNER_FACTS, SOURCES, status_code
 from .digests import race_counts
 from .parse import HISTORY_KEY, OPEN, BookValues, HistoryRow, ParsedRace, earlier_prices
 from .stored import RunnerId, Stored, StoredRow, read_stored
@@ -172,7 +172,7 @@ def _bucket_changes(race: ParsedRace, stored: Stored, now: datetime, bookmakers:
         stamp = price.odds_timestamp or now
         row = (runner_key, stored.bookmaker_keys[bookmaker_id], stored.book_keys[price.book],
                None if quote.odds_decimal is None else round(quote.odds_decimal * PRICE_SCALE),
-               quote.odds_fractional, quote.ew_places, quote.ew_denom, _status_code(quote.market_status), stamp)
+               quote.odds_fractional, quote.ew_places, quote.ew_denom, status_code(quote.market_status), stamp)
         if before is not None:
             changes.known_prices.append(row)  # KNOWN_PRICE
         else:
@@ -183,10 +183,6 @@ def _bucket_changes(race: ParsedRace, stored: Stored, now: datetime, bookmakers:
                 race_id=race.race_id, horse_id=runner.horse_id, bookmaker_id=bookmaker_id,
                 odds_decimal=quote.odds_decimal, odds_fractional=quote.odds_fractional,
                 changed_at=_changed_at(stamp, before, now), observed_at=now))
-
-
-def _status_code(status: str | None) -> int | None:
-    return None if status is None else MARKET_STATUSES.index(status)
 
 
 def _changed_at(stamp: datetime, before: StoredRow | None, now: datetime) -> datetime:

@@ -43,6 +43,11 @@ PRICE_COLUMNS = ("market_type", "odds_fractional", "in_play", "odds_timestamp", 
                  "created_at")
 
 
+def status_code(status: str | None) -> int | None:
+    """ra_live_prices.market_status_code of a status text (None for None)."""
+    return None if status is None else MARKET_STATUSES.index(status)
+
+
 def status_of_code(column: str) -> str:
     return f"CASE {column} " + " ".join(f"WHEN {code} THEN '{name}'" for code, name in enumerate(MARKET_STATUSES)) \
         + " END"
