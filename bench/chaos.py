@@ -14,6 +14,7 @@ What each invariant means: docs/chaos.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -504,19 +505,22 @@ def check(chaos: Chaos, ended_at: float) -> list[Line]:
         # (ra_live_races.closed_at), none the bookmaker moved at or after the real off. A poll
         # between the real off and the close sees the last pre-off prices (frozen): not a fault.
         offs = {r["race_id"]: datetime.fromtimestamp(r["real_off_ts"], timezone.utc) for r in races}
+
+        @functools.cache
+        def served_at(race_id: str, at: float) -> dict[str, list[float]]:
+            """{horse_id: prices} the API served for the race at `at` (asked once: checks 2 and 4 share it)."""
+            return requests.get(f"{chaos.sim_url}/_sim/prices", params={"race_id": race_id, "at": at},
+                                timeout=30).json()
         excluded = history_excluded_clause(conn)
         moved_after_off: Counter = Counter()
         late_sightings = 0
-        frozen: dict[str, dict[str, list[float]]] = {}
         for race_id, horse_id, changed, observed, price in conn.execute(text(
                 "SELECT h.race_id, h.horse_id, h.changed_at, h.observed_at, h.odds_decimal "
                 "FROM ra_odds_history h WHERE true" + excluded)):
             if race_id not in offs or changed < offs[race_id]:
                 continue
-            if race_id not in frozen:
-                frozen[race_id] = requests.get(f"{chaos.sim_url}/_sim/prices", timeout=30, params={
-                    "race_id": race_id, "at": offs[race_id].timestamp() - 1}).json()
-            if is_late_sighting(changed, observed, price, frozen[race_id].get(horse_id, [])):
+            frozen = served_at(race_id, offs[race_id].timestamp() - 1)
+            if is_late_sighting(changed, observed, price, frozen.get(horse_id, [])):
                 late_sightings += 1
             else:
                 moved_after_off[race_id] += 1
@@ -549,8 +553,7 @@ def check(chaos: Chaos, ended_at: float) -> list[Line]:
                     "SELECT horse_id, odds_decimal FROM ra_odds_live WHERE race_id = :r "
                     "AND odds_decimal IS NOT NULL"), {"r": race["race_id"]}):
                 stored.setdefault(horse, []).append(round(float(price), 2))
-            candidates = [requests.get(f"{chaos.sim_url}/_sim/prices", params={"race_id": race["race_id"], "at": at},
-                                       timeout=30).json() for at in (last, off - 1)]
+            candidates = [served_at(race["race_id"], float(at)) for at in (last, off - 1)]
             best = None
             for served in candidates:
                 missing = sum((Counter(round(p, 2) for p in prices) - Counter(stored.get(horse, []))).total()
