@@ -60,14 +60,10 @@ def read_stored(session: Session, race_ids: list[str]) -> Stored:
         stored.runner_keys[runner], by_key[runner_key] = runner_key, runner
         if values[0] is not None:  # horse_name is never null: a runner of the history alone has no facts
             stored.runner_facts[runner] = RunnerValues._make(values)
-    books = BookmakerKey.__table__
-    stored.bookmaker_keys = {bookmaker_id: key for key, bookmaker_id in session.execute(
-        select(books.c.bookmaker_key, books.c.bookmaker_id))}
+    stored.bookmaker_keys = read_bookmaker_keys(session)
     book_ids = {key: bookmaker_id for bookmaker_id, key in stored.bookmaker_keys.items()}
-    book_facts = LiveBookFacts.__table__
-    book_values = {key: BookValues(name, kind) for key, name, kind in session.execute(
-        select(book_facts.c.book_facts_key, book_facts.c.bookmaker_name, book_facts.c.bookmaker_type))}
-    stored.book_keys = {values: key for key, values in book_values.items()}
+    stored.book_keys = read_book_keys(session)
+    book_values = {key: values for values, key in stored.book_keys.items()}
     cards: dict[RunnerId, Card] = {}
     for runner_key, bookmaker_key, book_key, stamp, odds, fractional, places, denom, status in _prices(
             session, sorted(by_key)):
@@ -81,6 +77,20 @@ def read_stored(session: Session, race_ids: list[str]) -> Stored:
         stored.rows[(race_id, horse_id, book_ids[bookmaker_key])] = StoredRow(
             quote, stamp, card, book_values[book_key], runner_key)
     return stored
+
+
+def read_bookmaker_keys(session: Session) -> dict[str, int]:
+    """bookmaker_id -> bookmaker_key, every id numbered (a few dozen rows)."""
+    books = BookmakerKey.__table__
+    return {bookmaker_id: key for key, bookmaker_id in session.execute(
+        select(books.c.bookmaker_key, books.c.bookmaker_id))}
+
+
+def read_book_keys(session: Session) -> dict[BookValues, int]:
+    """(bookmaker name, type) -> book_facts_key, every pair numbered."""
+    facts = LiveBookFacts.__table__
+    return {BookValues(name, kind): key for key, name, kind in session.execute(
+        select(facts.c.book_facts_key, facts.c.bookmaker_name, facts.c.bookmaker_type))}
 
 
 def _prices(session: Session, runner_keys: list[int]):

@@ -29,7 +29,7 @@ from ..models import (
 from ..models.views import PRICE_SCALE, RACE_FACTS, RUNNER_FACTS, SOURCES, status_code
 from .digests import race_counts
 from .parse import HISTORY_KEY, OPEN, BookValues, HistoryRow, ParsedRace, earlier_prices
-from .stored import RunnerId, Stored, StoredRow, read_stored
+from .stored import RunnerId, Stored, StoredRow, read_book_keys, read_bookmaker_keys, read_stored
 from .summary import CycleSummary
 from .withdrawals import mark_non_runners
 
@@ -134,10 +134,8 @@ def _number_new(session: Session, races: list[ParsedRace], stored: Stored) -> No
         stored.bookmaker_keys.update(_bookmaker_keys(session, bookmaker_ids))
     missing_books = sorted(books - stored.book_keys.keys())
     if missing_books:
-        facts = LiveBookFacts.__table__
-        upsert(session, facts, missing_books, ("bookmaker_name", "bookmaker_type"), columns=BookValues._fields)
-        stored.book_keys = {BookValues(name, kind): key for key, name, kind in session.execute(
-            select(facts.c.book_facts_key, facts.c.bookmaker_name, facts.c.bookmaker_type))}
+        upsert(session, LiveBookFacts.__table__, missing_books, BookValues._fields, columns=BookValues._fields)
+        stored.book_keys = read_book_keys(session)
 
 
 def _with_ids(session: Session, rows: list[tuple]) -> tuple[list[tuple], tuple[str, ...]]:
@@ -240,16 +238,11 @@ def _runner_keys(session: Session, wanted: set[tuple[str, str]]) -> dict[tuple[s
 
 def _bookmaker_keys(session: Session, wanted: set[str]) -> dict[str, int]:
     """bookmaker_id -> bookmaker_key for every id wanted, numbering the new ones."""
-    books = BookmakerKey.__table__
-
-    def read() -> dict[str, int]:
-        return {bookmaker_id: key for key, bookmaker_id in session.execute(
-            select(books.c.bookmaker_key, books.c.bookmaker_id))}
-    keys = read()
+    keys = read_bookmaker_keys(session)
     missing = sorted(wanted - keys.keys())
     if missing:
-        upsert(session, books, [(b,) for b in missing], ("bookmaker_id",), columns=("bookmaker_id",))
-        keys = read()
+        upsert(session, BookmakerKey.__table__, [(b,) for b in missing], ("bookmaker_id",), columns=("bookmaker_id",))
+        keys = read_bookmaker_keys(session)
     return keys
 
 
