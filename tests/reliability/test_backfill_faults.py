@@ -27,12 +27,15 @@ def clean_run_rows(simulator) -> dict[str, int]:
 
 
 def stored_rows(database_url) -> dict[str, int]:
+    """The backfilled days' rows and ledger. A live loop running beside the backfill stores today's
+    results as they appear (provisional, ledger 'provisional'): in the evening that is a day more."""
     engine = create_engine(database_url)
     with engine.connect() as conn:
         rows = dict(conn.execute(text(
-            "SELECT (date_of_race AT TIME ZONE 'UTC')::date::text, count(*) FROM ra_odds_historical GROUP BY 1")).all())
+            "SELECT (date_of_race AT TIME ZONE 'UTC')::date::text, count(*) FROM ra_odds_historical "
+            "WHERE NOT provisional GROUP BY 1")).all())
         statuses = dict(conn.execute(text(
-            "SELECT race_date::text, status FROM ra_collection_ledger")).all())
+            "SELECT race_date::text, status FROM ra_collection_ledger WHERE status <> 'provisional'")).all())
     engine.dispose()
     return rows, statuses
 
